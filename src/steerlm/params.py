@@ -1,0 +1,81 @@
+"""Generation parameters shared by every transport: one frozen value object plus `merge`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from steerlm.errors import ConfigurationError
+
+__all__ = ["PARAM_NAMES", "GenerationParams"]
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigurationError(f"{name} must be a number, got {value!r}")
+    if value < low or value > high or (low_open and value == low):
+        bracket = "(" if low_open else "["
+        raise ConfigurationError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling and length settings for one request. `None` means "the server's default".
+
+    `stop` holds extra stop strings (the profile's own are added by the client).
+    """
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    repetition_penalty: float | None = None
+    stop: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        _check_int("max_tokens", self.max_tokens, 1)
+        _check_int("top_k", self.top_k, 0)
+        _check_int("seed", self.seed, 0)
+        _check_float("temperature", self.temperature, 0.0, 100.0)
+        _check_float("top_p", self.top_p, 0.0, 1.0)
+        _check_float("repetition_penalty", self.repetition_penalty, 1.0, 100.0)
+        stop = self.stop
+        if isinstance(stop, str):
+            stop = (stop,)
+        stop = tuple(stop or ())
+        if not all(isinstance(s, str) and s for s in stop):
+            raise ConfigurationError(f"stop must be a list of non-empty strings, got {self.stop!r}")
+        object.__setattr__(self, "stop", tuple(dict.fromkeys(stop)))
+
+    def merge(self, **overrides: Any) -> GenerationParams:
+        """Return a copy with every non-None override applied; `stop` overrides replace the list."""
+        unknown = set(overrides) - set(PARAM_NAMES)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown generation parameter(s) {sorted(unknown)}; known: {list(PARAM_NAMES)}"
+            )
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "stop" in changes and isinstance(changes["stop"], str):
+            changes["stop"] = (changes["stop"],)
+        if "stop" in changes:
+            changes["stop"] = tuple(changes["stop"])
+        return replace(self, **changes) if changes else self
+
+    def with_stop(self, extra: Iterable[str]) -> GenerationParams:
+        """Return a copy whose stop list also holds `extra` (order kept, duplicates dropped)."""
+        return replace(self, stop=tuple(dict.fromkeys((*self.stop, *extra))))
+
+
+PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(GenerationParams))

@@ -1,0 +1,129 @@
+"""The scripted test model: a deterministic, pure-Python `Backend` steered by prompt directives.
+
+Behaviour (see docs/local-server.md for the full table):
+
+* default: pseudo-random words from a fixed vocabulary, seeded by a hash of the prompt; one token is
+  one word plus a space; exactly ``max_tokens`` tokens unless a stop word ends generation;
+* ``[[say=TEXT]]`` emits TEXT (see `directives.tokenize`), ``[[echo]]`` emits the prompt and the decoded
+  parameters as one JSON token, ``[[error=MSG]]`` fails in-band, ``[[raise=MSG]]`` makes Triton fail,
+  ``[[delay=S]]`` waits S seconds per token, ``[[sleep=S]]`` waits S seconds before answering,
+  ``[[stream_fail_after=N]]`` kills the server after N streamed tokens;
+* prompts offering tools get the generic reply of `scripted_tools.tool_reply`;
+* generation stops after the token that completes a stop word (kept in the text, like TensorRT-LLM) or
+  an ``<extra_id_1>`` marker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from steerlm.serve.backend import SamplingRequest, ServerFault
+from steerlm.serve.directives import Directives, parse_directives, tokenize
+from steerlm.serve.faults import kill_server_hard
+from steerlm.serve.scripted_tools import tool_reply
+
+__all__ = ["END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
+
+END_OF_TURN = "<extra_id_1>"
+MAX_TOKENS_CAP = 4096
+VOCABULARY = (
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",
+    "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey", "xray",
+    "yankee", "zulu", "amber", "basil", "cedar", "dune", "ember", "fjord",
+)
+
+
+class ScriptedError(RuntimeError):
+    """An in-band failure asked for by ``[[error=MSG]]``; its message is MSG."""
+
+
+def _default_tokens(prompt: str, count: int) -> list[str]:
+    seed = int.from_bytes(hashlib.sha256(prompt.encode("utf-8")).digest()[:8], "big")
+    rng = random.Random(seed)
+    return [rng.choice(VOCABULARY) + " " for _ in range(count)]
+
+
+def _echo(prompt: str, params: SamplingRequest) -> str:
+    payload = {"prompt": prompt, "params": params.as_dict()}
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).replace("<", "\\u003c")
+
+
+def cumulative_steps(tokens: Sequence[str], params: SamplingRequest) -> list[str]:
+    """The cumulative text after each emitted token, honouring max tokens and stop words."""
+    steps: list[str] = []
+    text = ""
+    stops = (*params.stop_words, END_OF_TURN)
+    for token in tokens[: min(params.max_tokens, MAX_TOKENS_CAP)]:
+        text += token
+        steps.append(text)
+        if any(stop and stop in text for stop in stops):
+            break
+    return steps
+
+
+class ScriptedBackend:
+    """Deterministic text generation for tests. `sleep` and `on_fatal` are injectable for unit tests."""
+
+    def __init__(
+        self,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        on_fatal: Callable[[], None] = kill_server_hard,
+    ) -> None:
+        self._sleep = sleep
+        self._on_fatal = on_fatal
+
+    def plan(self, prompt: str, params: SamplingRequest) -> tuple[Directives, list[str]]:
+        """The directives of `prompt` and every token the model would emit (before stops/limits)."""
+        if params.max_tokens < 1:
+            raise ValueError(f"max output length must be at least 1, got {params.max_tokens}")
+        directives = parse_directives(prompt)
+        if directives.raise_ is not None:
+            raise ServerFault(directives.raise_)
+        if directives.error is not None:
+            raise ScriptedError(directives.error)
+        if directives.echo:
+            return directives, [_echo(prompt, params)]
+        if directives.say is not None:
+            return directives, tokenize(directives.say)
+        reply = tool_reply(prompt)
+        if reply is not None:
+            text, is_json = reply
+            return directives, [text] if is_json else tokenize(text)
+        return directives, _default_tokens(prompt, min(params.max_tokens, MAX_TOKENS_CAP))
+
+    def _prepare(
+        self, prompts: Sequence[str], params: SamplingRequest
+    ) -> tuple[list[Directives], list[list[str]]]:
+        plans = [self.plan(prompt, params) for prompt in prompts]
+        directives = [d for d, _ in plans]
+        steps = [cumulative_steps(tokens, params) for _, tokens in plans]
+        wait = max((d.sleep for d in directives), default=0.0)
+        if wait:
+            self._sleep(wait)
+        return directives, steps
+
+    def generate(self, prompts: Sequence[str], params: SamplingRequest) -> list[str]:
+        directives, steps = self._prepare(prompts, params)
+        delay = max((d.delay * len(s) for d, s in zip(directives, steps, strict=True)), default=0.0)
+        if delay:
+            self._sleep(delay)
+        return [s[-1] if s else "" for s in steps]
+
+    def stream(self, prompts: Sequence[str], params: SamplingRequest) -> Iterator[list[str]]:
+        directives, steps = self._prepare(prompts, params)
+        delay = max((d.delay for d in directives), default=0.0)
+        fail_points = [d.stream_fail_after for d in directives if d.stream_fail_after is not None]
+        fail_after = min(fail_points) if fail_points else None
+        for index in range(max((len(s) for s in steps), default=0)):
+            if fail_after is not None and index >= fail_after:
+                self._on_fatal()
+                return
+            if delay:
+                self._sleep(delay)
+            yield [s[min(index, len(s) - 1)] if s else "" for s in steps]

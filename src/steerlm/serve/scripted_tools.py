@@ -1,0 +1,97 @@
+"""The scripted model's generic reply to prompts that offer tools (``steerlm.tools`` protocol).
+
+* Tools offered and the last user turn is not a tool result: call the FIRST offered tool with arguments
+  built from its JSON schema (required properties only): strings are words of the last user turn, taken
+  from its end (``"weather in Paris"`` gives ``"Paris"``, then ``"in"``, ...), integers 3, numbers 1.5,
+  booleans true, enums/consts their first value, arrays one such item, objects built recursively.
+* The last user turn starts with the tool-result prefix: ``Final answer: <first line after the prefix
+  line>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from itertools import cycle
+from typing import Any
+
+from steerlm.serve.directives import strip_directives
+
+__all__ = ["build_arguments", "last_user_turn", "tool_reply"]
+
+_USER_START = "<extra_id_1>User\n"
+_TURN_END = "\n<extra_id_1>"
+_WORD = re.compile(r"[^\W_]+")
+
+
+def last_user_turn(prompt: str) -> str:
+    """The text of the last ``<extra_id_1>User`` turn (the whole prompt when it has no turns)."""
+    start = prompt.rfind(_USER_START)
+    text = prompt if start == -1 else prompt[start + len(_USER_START):]
+    end = text.find(_TURN_END)
+    return text if end == -1 else text[:end]
+
+
+def _schema_value(schema: Mapping[str, Any], words: Iterator[str]) -> Any:
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options and isinstance(options[0], Mapping):
+            usable = [o for o in options if o.get("type") != "null"] or options
+            return _schema_value(usable[0], words)
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "integer":
+        return 3
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    if kind == "array":
+        items = schema.get("items")
+        return [_schema_value(items if isinstance(items, Mapping) else {}, words)]
+    if kind == "object":
+        return build_arguments(schema, words)
+    return next(words)
+
+
+def build_arguments(schema: Mapping[str, Any] | None, words: Iterator[str]) -> dict[str, Any]:
+    """Deterministic arguments for the required properties of an object schema."""
+    if not isinstance(schema, Mapping):
+        return {}
+    properties = schema.get("properties") or {}
+    required = [name for name in schema.get("required") or () if name in properties]
+    return {name: _schema_value(properties[name], words) for name in required}
+
+
+def _tool_result(turn: str, prefix: str) -> str:
+    lines = turn.split("\n")
+    return lines[1] if len(lines) > 1 else lines[0][len(prefix):].lstrip(" :")
+
+
+def tool_reply(prompt: str) -> tuple[str, bool] | None:
+    """The reply for a prompt that offers tools, or None when it offers none.
+
+    Returns ``(text, is_json)``: a tool-call JSON object (``<`` escaped as ``\\u003c``) or plain text.
+    """
+    try:
+        from steerlm.tools import TOOL_RESULT_PREFIX, extract_offered_tools
+    except ImportError:  # the core tool protocol is not installed
+        return None
+    tools = extract_offered_tools(prompt)
+    if not tools:
+        return None
+    turn = strip_directives(last_user_turn(prompt))
+    if turn.startswith(TOOL_RESULT_PREFIX):
+        return "Final answer: " + _tool_result(turn, TOOL_RESULT_PREFIX), False
+    words = _WORD.findall(turn)[::-1] or ["text"]
+    arguments = build_arguments(tools[0].get("parameters"), cycle(words))
+    call = {"tool_calls": [{"name": tools[0]["name"], "arguments": arguments}]}
+    return json.dumps(call, ensure_ascii=False).replace("<", "\\u003c"), True
