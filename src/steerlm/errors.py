@@ -126,10 +126,29 @@ class StreamInterruptedError(TritonError):
 
 
 # --------------------------------------------------------------------------- classification
+# The server strings matched here are recorded in docs/errors-and-retries.md (Triton 2.51 / PyTriton 0.7).
 
-_GRPC_UNAVAILABLE = {"UNAVAILABLE", "CANCELLED", "ABORTED", "UNKNOWN", "INTERNAL"}
-_HTTP_STATUS_RE = re.compile(r"^\[?(\d{3})\]?")
-_NOT_FOUND_HINTS = ("unknown model", "not found", "is not ready", "failed to load", "no version")
+_RETRYABLE_GRPC = {"UNAVAILABLE", "CANCELLED", "ABORTED", "UNKNOWN", "INTERNAL"}
+_RETRYABLE_HTTP = {"502", "503", "504"}
+_HTTP_STATUS_RE = re.compile(r"^\[?(\d{3})\]?$")
+# Triton: "Request for unknown model: 'm' is not found" / "... has no available versions" /
+# "... version 1 is not at ready state"; HTTP 404, gRPC NOT_FOUND (sometimes UNAVAILABLE while loading).
+_NOT_FOUND_HINTS = ("request for unknown model", "is not at ready state", "has no available versions")
+# Triton wraps an exception raised by the model (PyTriton infer function) as HTTP 500 / gRPC INTERNAL
+# "Failed to process the request(s) for model '<m>_0_0', message: TritonModelException: Model execute
+# error: Traceback ..."; in a decoupled stream the response's error_message is the bare traceback.
+_MODEL_ERROR_HINTS = ("failed to process the request", "model execute error", "traceback (most recent call")
+# PyTriton token-protects some endpoints: HTTP 403 "This API is restricted, expecting header ..." and
+# gRPC UNAVAILABLE "This protocol is restricted, expecting header ...". Not retryable.
+_RESTRICTED_HINT = "is restricted, expecting header"
+_CONNECTION_HINTS = ("connection refused", "connect call failed", "reset by peer", "failed to connect",
+                     "cannot connect", "server disconnected", "broken pipe", "connection aborted",
+                     "socket closed", "connection closed", "response payload is not completed",
+                     "connection reset", "eof occurred")
+_AIOHTTP_CONNECTION = {"ClientConnectionError", "ClientPayloadError"}
+# TLS: grpc "Tls handshake failed ... CERTIFICATE_VERIFY_FAILED: self signed certificate", Python ssl /
+# aiohttp "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...". A configuration problem.
+_TLS_HINT = "certificate_verify_failed"
 
 
 def _status_of(exc: BaseException) -> str | None:
@@ -140,43 +159,80 @@ def _status_of(exc: BaseException) -> str | None:
         value = code() if callable(code) else code
     if value is None:
         return None
-    text = str(value)
+    text = str(getattr(value, "name", value))
     return text.removeprefix("StatusCode.")
 
 
 def _message_of(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
-    text = message() if callable(message) else message
-    return str(text if text else exc)
+    if callable(message):
+        message = message()
+    if not message:
+        details = getattr(exc, "details", None)
+        message = details() if callable(details) else details
+    return str(message if message else exc) or type(exc).__name__
 
 
-def _from_status(status: str, message: str, model: str | None, exc: BaseException) -> TritonError:
+def _model_error_summary(message: str) -> str:
+    """The last line of a model traceback ("ValueError: boom"), or the message itself."""
+    head = message.split("\n\n\nAt:", 1)[0]
+    lines = [ln.strip() for ln in head.strip().splitlines() if ln.strip()]
+    if "traceback" in message.lower() and lines:
+        return lines[-1]
+    return message
+
+
+def _where(model: str | None) -> str:
+    return f" (model {model!r})" if model else ""
+
+
+def _from_message(message: str, model: str | None, status: str | None) -> SteerLMError | None:
+    """Classes decided by the server's text whatever the status (model errors, restricted, not found)."""
     lowered = message.lower()
+    where = _where(model)
+    if _TLS_HINT in lowered:
+        return ConfigurationError(
+            f"certificate verify failed{where}: {message}. Pass root_certificates= (a PEM file path or PEM "
+            "text) with the server's CA, or verify_ssl=False (https:// only)"
+        )
+    if _RESTRICTED_HINT in lowered:
+        return InvalidRequestError(f"the server refused access{where}: {message}", status=status, model=model)
+    if any(h in lowered for h in _MODEL_ERROR_HINTS):
+        return InvalidRequestError(
+            f"the model raised an error{where}: {_model_error_summary(message)}", status=status, model=model
+        )
+    if any(h in lowered for h in _NOT_FOUND_HINTS):
+        return ModelNotFoundError(
+            f"model not found or not ready{where}: {message}. Check the Triton model name (`model=`) "
+            "against the server's repository index.",
+            status=status, model=model,
+        )
+    return None
+
+
+def _from_status(status: str, message: str, model: str | None, exc: BaseException) -> SteerLMError:
     http = _HTTP_STATUS_RE.match(status)
     code = http.group(1) if http else status.upper()
-    where = f" (model {model!r})" if model else ""
+    where = _where(model)
     if code in {"429", "RESOURCE_EXHAUSTED"}:
         return ServerOverloadedError(
-            f"server overloaded{where}: {message}", status=code, model=model,
-            retry_after=_retry_after(exc),
+            f"server overloaded{where}: {message}", status=code, model=model, retry_after=_retry_after(exc),
         )
     if code in {"DEADLINE_EXCEEDED", "408"}:
         return RequestTimeoutError(
             f"request timed out{where}: {message}. Raise `timeout=` if the model needs longer.",
             status=code, model=model,
         )
-    if code in {"404", "NOT_FOUND"} or any(h in lowered for h in _NOT_FOUND_HINTS):
-        return ModelNotFoundError(
-            f"model not found or not ready{where}: {message}. Check the Triton model name (`model=`) "
-            "against the server's repository index.",
-            status=code, model=model,
-        )
-    if code in {"502", "503", "504", "500"} or code in _GRPC_UNAVAILABLE:
+    by_text = _from_message(message, model, code)
+    if by_text is not None:
+        return by_text
+    if code in {"404", "NOT_FOUND"}:
+        return ModelNotFoundError(f"model not found{where}: {message}", status=code, model=model)
+    if code in _RETRYABLE_HTTP or code in _RETRYABLE_GRPC:
         return ServerUnavailableError(f"server unavailable{where}: {message}", status=code, model=model)
     if code in {"501", "UNIMPLEMENTED"}:
-        return InvalidRequestError(
-            f"the server cannot serve this request{where}: {message}", status=code, model=model
-        )
+        return InvalidRequestError(f"the server cannot serve this request{where}: {message}",
+                                   status=code, model=model)
     return InvalidRequestError(f"server rejected the request{where}: {message}", status=code, model=model)
 
 
@@ -190,31 +246,33 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def classify(exc: BaseException, *, model: str | None = None) -> SteerLMError:
-    """Map any transport-level exception to a steerlm error (the `__cause__` is set by the caller).
+    """Map any transport-level exception to a steerlm error (the caller sets `__cause__`).
 
-    Already-classified steerlm errors are returned unchanged.
+    Handles tritonclient's InferenceServerException (gRPC status names, HTTP codes), grpc.RpcError,
+    aiohttp / geventhttpclient / socket errors and timeouts. Already-classified steerlm errors are
+    returned unchanged.
     """
     if isinstance(exc, SteerLMError):
         return exc
-    where = f" (model {model!r})" if model else ""
+    where = _where(model)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | socket.timeout):
         return RequestTimeoutError(
-            f"request timed out{where}: {exc or 'no answer in time'}. Raise `timeout=` if needed.",
+            f"request timed out{where}: {str(exc) or 'no answer in time'}. Raise `timeout=` if needed.",
             model=model,
         )
     if isinstance(exc, ConnectionError | socket.gaierror | BrokenPipeError):
         return ServerUnavailableError(f"cannot reach the server{where}: {exc}", model=model)
     status = _status_of(exc)
     message = _message_of(exc)
+    if status is not None:
+        return _from_status(status, message, model, exc)
+    by_text = _from_message(message, model, None)
+    if by_text is not None:
+        return by_text
     lowered = message.lower()
-    if status is None:
-        if "timed out" in lowered or "timeout" in lowered or "deadline" in lowered:
-            return RequestTimeoutError(f"request timed out{where}: {message}", model=model)
-        if any(h in lowered for h in ("connection refused", "connect call failed", "reset by peer",
-                                      "failed to connect", "cannot connect", "server disconnected",
-                                      "broken pipe", "connection aborted", "socket closed")):
-            return ServerUnavailableError(f"cannot reach the server{where}: {message}", model=model)
-        if isinstance(exc, OSError):
-            return ServerUnavailableError(f"cannot reach the server{where}: {message}", model=model)
-        return InvalidRequestError(f"request failed{where}: {message}", model=model)
-    return _from_status(status, message, model, exc)
+    mro = {c.__name__ for c in type(exc).__mro__}
+    if any(h in lowered for h in _CONNECTION_HINTS) or mro & _AIOHTTP_CONNECTION or isinstance(exc, OSError):
+        return ServerUnavailableError(f"cannot reach the server{where}: {message}", model=model)
+    if "timed out" in lowered or "deadline exceeded" in lowered:
+        return RequestTimeoutError(f"request timed out{where}: {message}", model=model)
+    return InvalidRequestError(f"request failed{where}: {message}", model=model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 __all__ = ["kill_server_hard"]
 
-FLUSH_SECONDS = 0.5
+FLUSH_SECONDS = 1.0
 
 
 def _descendants(root: int) -> list[int]:
@@ -46,8 +47,6 @@ def kill_server_hard() -> None:
     if os.getpgid(0) == pid:
         os.killpg(pid, signal.SIGKILL)
     for child in reversed(_descendants(pid)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     os._exit(137)

@@ -7,16 +7,16 @@ produced by `errors.classify` through `mapped_errors` — the one mapping point.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-import numpy as np
+import numpy.typing as npt
 
 from steerlm.errors import SteerLMError, classify
 
 __all__ = [
+    "Array",
     "AsyncConnection",
     "Connection",
     "ConnectionOptions",
@@ -28,6 +28,10 @@ __all__ = [
     "mapped_errors",
     "spec_from_config",
 ]
+
+
+Array = npt.NDArray[Any]
+"""Any numpy array (what codecs and connections exchange)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class FixedInputs:
     repeated call converts only the prompt tensor.
     """
 
-    arrays: Mapping[str, np.ndarray]
+    arrays: Mapping[str, Array]
     outputs: tuple[str, ...]
     prebuilt: dict[str, Any] = field(default_factory=dict)
 
@@ -110,7 +114,7 @@ class WireRequest:
     """One inference request: the prompt-dependent arrays plus a shared `FixedInputs` block."""
 
     model: str
-    inputs: Mapping[str, np.ndarray]
+    inputs: Mapping[str, Array]
     fixed: FixedInputs
 
 
@@ -118,7 +122,7 @@ class WireRequest:
 class StreamEvent:
     """One response of a decoupled stream. `outputs` is empty for PyTriton's empty final response."""
 
-    outputs: Mapping[str, np.ndarray]
+    outputs: Mapping[str, Array]
     final: bool
 
 
@@ -132,18 +136,26 @@ class ConnectionOptions:
     verify_ssl: bool = True
 
 
-@contextmanager
-def mapped_errors(model: str | None) -> Iterator[None]:
+class mapped_errors:
     """Re-raise any non-steerlm exception as `classify(exc)`, keeping it as `__cause__`.
 
-    Works around `await` too (a plain context manager suffices inside coroutines).
+    A plain (class-based, so cheap) context manager: it works around `await` inside coroutines too.
     """
-    try:
-        yield
-    except SteerLMError:
-        raise
-    except Exception as exc:
-        raise classify(exc, model=model) from exc
+
+    __slots__ = ("_model",)
+
+    def __init__(self, model: str | None) -> None:
+        self._model = model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> Literal[False]:
+        if exc is None or isinstance(exc, SteerLMError) or not isinstance(exc, Exception):
+            return False
+        raise classify(exc, model=self._model) from exc
 
 
 class Connection(Protocol):
@@ -155,9 +167,11 @@ class Connection(Protocol):
 
     def model_index(self) -> list[str] | None: ...
 
-    def infer(self, request: WireRequest) -> dict[str, np.ndarray]: ...
+    def infer(self, request: WireRequest) -> dict[str, Array]: ...
 
-    def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Iterator[StreamEvent]: ...
+    def stream(
+        self, request: WireRequest, inactivity_timeout: float | None
+    ) -> Generator[StreamEvent, None, None]: ...
 
     def close(self) -> None: ...
 
@@ -171,10 +185,10 @@ class AsyncConnection(Protocol):
 
     async def model_index(self) -> list[str] | None: ...
 
-    async def infer(self, request: WireRequest) -> dict[str, np.ndarray]: ...
+    async def infer(self, request: WireRequest) -> dict[str, Array]: ...
 
     def stream(
         self, request: WireRequest, inactivity_timeout: float | None
-    ) -> AsyncIterator[StreamEvent]: ...
+    ) -> AsyncGenerator[StreamEvent, None]: ...
 
     async def close(self) -> None: ...

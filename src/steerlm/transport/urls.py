@@ -17,17 +17,19 @@ from steerlm.errors import ConfigurationError
 
 __all__ = ["ACCEPTED_FORMS", "Endpoint", "parse_url", "parse_urls"]
 
-Protocol = Literal["grpc", "http"]
+Protocol = Literal["grpc", "http", "rest"]
 
 ACCEPTED_FORMS = (
     "grpc://host:port, grpcs://host:port, http://host:port, https://host:port, "
-    "or a bare host:port (= gRPC)"
+    "a bare host:port (= gRPC), or nemo-rest://host:port (NeMo's legacy REST server, steerlm.transport.rest)"
 )
 _SCHEMES: dict[str, tuple[Protocol, bool]] = {
     "grpc": ("grpc", False),
     "grpcs": ("grpc", True),
     "http": ("http", False),
     "https": ("http", True),
+    "nemo-rest": ("rest", False),
+    "nemo-rests": ("rest", True),
 }
 
 

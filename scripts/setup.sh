@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create (or update) the project environment in .venv/ at the repository root.
+# Python 3.11 or 3.12 is required (PyTriton pins numpy<2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; raise SystemExit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))'; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "need Python 3.11 or 3.12 on PATH (or set PYTHON=...)" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# CPU torch first: the machine's local wheel (a plain `torch` requirement would pull a CUDA build).
+# Elsewhere, install a CPU build of torch yourself before running this script.
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[langchain,llamaindex,server,hf,test]"
+.venv/bin/python -c "import numpy, sys; assert numpy.__version__ < '2', numpy.__version__; print('env ready:', sys.version.split()[0], 'numpy', numpy.__version__)"

@@ -1,0 +1,48 @@
+"""LangChain integration of steerlm: `ChatSteerLM` (chat model) and `SteerLM` (string LLM).
+
+Errors are steerlm's own exception classes that also derive from langchain-core's typed `ModelError`s
+(`SteerLMTimeoutError` is both a `steerlm.RequestTimeoutError` and a `ModelTimeoutError`, ...).
+"""
+
+from langchain_steerlm._client import aclose_clients, close_clients
+from langchain_steerlm._errors import (
+    SteerLMAPIError,
+    SteerLMAuthenticationError,
+    SteerLMConnectionError,
+    SteerLMContextOverflowError,
+    SteerLMInvalidRequestError,
+    SteerLMModelNotFoundError,
+    SteerLMPermissionDeniedError,
+    SteerLMRateLimitError,
+    SteerLMServerError,
+    SteerLMStreamInterruptedError,
+    SteerLMTimeoutError,
+    to_langchain_error,
+)
+from langchain_steerlm._params import ATTRIBUTES_KEY
+from langchain_steerlm.chat_models import ChatSteerLM
+from langchain_steerlm.llms import SteerLM
+from langchain_steerlm.rag import closed_qa_chain, format_documents, with_context
+
+__all__ = [
+    "ATTRIBUTES_KEY",
+    "ChatSteerLM",
+    "SteerLM",
+    "SteerLMAPIError",
+    "SteerLMAuthenticationError",
+    "SteerLMConnectionError",
+    "SteerLMContextOverflowError",
+    "SteerLMInvalidRequestError",
+    "SteerLMModelNotFoundError",
+    "SteerLMPermissionDeniedError",
+    "SteerLMRateLimitError",
+    "SteerLMServerError",
+    "SteerLMStreamInterruptedError",
+    "SteerLMTimeoutError",
+    "aclose_clients",
+    "close_clients",
+    "closed_qa_chain",
+    "format_documents",
+    "to_langchain_error",
+    "with_context",
+]

@@ -1,0 +1,142 @@
+"""LangChain messages <-> neutral steerlm objects, and replies -> AIMessage(Chunk)s. Pure, no I/O.
+
+* System / Human / AI / Tool / Chat messages map onto the core roles; text blocks are joined, other
+  blocks in a user, system or tool message raise PromptError (the models take text only). An AIMessage
+  keeps its tool calls, and the steering attributes in ``response_metadata["steerlm_attributes"]`` —
+  the labels it was generated with — so it is rendered with its own label line.
+* A reply becomes an AIMessage with ``response_metadata`` (``model_name``, ``finish_reason``,
+  ``model_provider``, ``steerlm_attributes``), ``usage_metadata`` when tokens are counted, and — when
+  tools were offered — the protocol's ``tool_calls`` / ``invalid_tool_calls``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import invalid_tool_call, tool_call
+
+from langchain_steerlm._params import ATTRIBUTES_KEY
+from steerlm.errors import PromptError
+from steerlm.profiles import ModelProfile
+from steerlm.prompts import Message, Role
+from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
+
+__all__ = ["ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
+
+_CHAT_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "human": "user",
+                                "assistant": "assistant", "ai": "assistant", "tool": "tool",
+                                "function": "tool"}
+
+
+def _text(message: BaseMessage, index: int, *, text_only: bool) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+        elif text_only:
+            raise PromptError(
+                f"message {index} has a {block.get('type')!r} content block; SteerLM models take text only"
+            )
+    return "".join(parts)
+
+
+def _labels(message: AIMessage, profile: ModelProfile) -> dict[str, int] | None:
+    labels = message.response_metadata.get(ATTRIBUTES_KEY)
+    if not isinstance(labels, Mapping) or not profile.steerable:
+        return None
+    # Labels of another attribute set (a different model) do not apply to this profile.
+    return dict(labels) if set(labels) <= set(profile.attribute_names) else None
+
+
+def _one(message: BaseMessage, index: int, profile: ModelProfile) -> Message:
+    if isinstance(message, AIMessage):
+        calls = tuple(ToolCall(name=c["name"], arguments=c["args"], id=c.get("id") or "")
+                      for c in message.tool_calls)
+        return Message(role="assistant", content=_text(message, index, text_only=False),
+                       attributes=_labels(message, profile), tool_calls=calls)
+    if isinstance(message, ToolMessage):
+        text = _text(message, index, text_only=True)
+        if message.status == "error" and not text.lower().startswith("error"):
+            text = f"Error: {text}"
+        return Message(role="tool", content=text, name=message.name, tool_call_id=message.tool_call_id)
+    if isinstance(message, FunctionMessage):
+        return Message(role="tool", content=_text(message, index, text_only=True), name=message.name)
+    if isinstance(message, SystemMessage | HumanMessage):
+        role: Role = "system" if isinstance(message, SystemMessage) else "user"
+        return Message(role=role, content=_text(message, index, text_only=True))
+    if isinstance(message, ChatMessage) and message.role.lower() in _CHAT_ROLES:
+        return Message(role=_CHAT_ROLES[message.role.lower()], content=_text(message, index, text_only=True))
+    raise PromptError(f"message {index} ({type(message).__name__}, role {getattr(message, 'role', '?')!r}) "
+                      "cannot be rendered; use system, human, ai or tool messages")
+
+
+def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> list[Message]:
+    """Convert a LangChain conversation for rendering with `profile`."""
+    return [_one(m, i, profile) for i, m in enumerate(messages)]
+
+
+def reply_metadata(model: str, finish_reason: str, profile: ModelProfile,
+                   attributes: Mapping[str, int]) -> dict[str, Any]:
+    """``response_metadata`` of a reply (the attributes only for steerable profiles)."""
+    meta: dict[str, Any] = {"model_name": model, "finish_reason": finish_reason, "model_provider": "steerlm",
+                            "steerlm_profile": profile.name}
+    if profile.steerable:
+        meta[ATTRIBUTES_KEY] = dict(attributes)
+    return meta
+
+
+def usage(input_tokens: int | None, output_tokens: int | None) -> UsageMetadata | None:
+    """Usage metadata when tokens were counted, else None."""
+    if input_tokens is None or output_tokens is None:
+        return None
+    return UsageMetadata(input_tokens=input_tokens, output_tokens=output_tokens,
+                         total_tokens=input_tokens + output_tokens)
+
+
+def _split(text: str, tools_offered: bool) -> ParsedReply:
+    return parse_tool_reply(text) if tools_offered else ParsedReply(content=text)
+
+
+def _calls(parsed: ParsedReply) -> dict[str, Any]:
+    return {
+        "tool_calls": [tool_call(name=c.name, args=dict(c.arguments), id=c.id) for c in parsed.tool_calls],
+        "invalid_tool_calls": [invalid_tool_call(name=c.name, args=c.arguments, id=c.id, error=c.error)
+                               for c in parsed.invalid_tool_calls],
+    }
+
+
+def ai_message(text: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
+               tools_offered: bool) -> AIMessage:
+    """The AIMessage of a whole reply."""
+    parsed = _split(text, tools_offered)
+    return AIMessage(content=parsed.content, response_metadata=metadata, usage_metadata=usage_metadata,
+                     **_calls(parsed))
+
+
+def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
+                buffered: str | None = None) -> AIMessageChunk:
+    """The last chunk of a stream (``chunk_position="last"``): the last text delta, or — when tools were
+    offered and the reply was held back (`buffered`) — the whole parsed reply with its tool calls."""
+    calls: dict[str, Any] = {}
+    if buffered is not None:
+        parsed = parse_tool_reply(buffered)
+        delta, calls = parsed.content, _calls(parsed)
+    return AIMessageChunk(content=delta, response_metadata=metadata, usage_metadata=usage_metadata,
+                          chunk_position="last", **calls)

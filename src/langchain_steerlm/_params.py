@@ -1,0 +1,237 @@
+"""Fields and per-call option handling shared by `ChatSteerLM` and `SteerLM` (one definition, two classes).
+
+Option precedence, later wins: the profile's defaults < constructor fields < ``.bind(...)`` / per-call
+keyword arguments; within one layer a per-attribute key (``verbosity=1``) beats the ``attributes`` dict.
+Merging and validation are the core's (`steerlm.requests.resolve_options`), so both adapters (and the
+LlamaIndex one) agree on every rule and error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.language_models import LangSmithParams
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from langchain_steerlm._client import ClientOptions
+from steerlm.errors import ConfigurationError
+from steerlm.params import PARAM_NAMES, GenerationParams
+from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
+from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, resolve_options
+from steerlm.tokens import TokenCounter, load_token_counter
+from steerlm.transport.urls import parse_urls
+
+__all__ = ["ATTRIBUTES_KEY", "DEFAULT_MODEL", "DEFAULT_URL", "CallSpec", "SteerLMFields"]
+
+DEFAULT_MODEL = "Llama2-70B-SteerLM-Chat"
+DEFAULT_URL = "grpc://127.0.0.1:8001"
+ATTRIBUTES_KEY = "steerlm_attributes"  # response_metadata / generation_info key of the labels used
+CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "headers", "api_key")
+CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
+IGNORED_KWARGS = frozenset({"stream", "parallel_tool_calls", "strict"})  # framework noise, harmless
+_ATTRIBUTE = "Steering attribute (an integer in the profile's range); None keeps the profile default."
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """Everything one request needs, resolved from fields + per-call kwargs (pure, sync/async shared)."""
+
+    profile: ModelProfile
+    attributes: Mapping[str, int]
+    params: GenerationParams
+    client: ClientOptions
+    context: str | None
+    extra: Mapping[str, Any]  # adapter-specific kwargs (tools, tool_choice, raw_prompt)
+
+    @property
+    def model(self) -> str:
+        return self.client.model
+
+
+class SteerLMFields(BaseModel):
+    """Constructor fields common to the chat model and the string LLM."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    model: str = Field(default=DEFAULT_MODEL, description="Triton model name.")
+    url: str | list[str] = Field(
+        default=DEFAULT_URL,
+        description="grpc://, http://, https://, grpcs:// or bare host:port (= gRPC); a list fails over.",
+    )
+    steerlm_profile: str | ModelProfile | None = Field(
+        default=None,
+        description="Prompt profile (pass it as `profile=`); defaults to `model` when that names one.",
+    )
+    timeout: float = Field(default=60.0, gt=0, description="Client-side timeout per request, seconds.")
+    max_retries: int = Field(default=2, ge=0, description="Retries of retryable errors (0 disables).")
+    headers: dict[str, str] | None = Field(default=None, description="Extra HTTP headers / gRPC metadata.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Sent as `authorization: Bearer <key>` (Triton itself has no auth; for proxies).",
+    )
+    verify_ssl: bool = Field(default=True, description="Verify TLS certificates (https://, grpcs://).")
+    root_certificates: str | None = Field(default=None, description="CA bundle path for TLS.")
+    client_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Other SteerLMClient options (stream_timeout, ready_timeout, ...)."
+    )
+    max_tokens: int | None = Field(default=None, description="Maximum tokens to generate.")
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    repetition_penalty: float | None = None
+    stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
+    streaming: bool = Field(default=False, description="Stream internally for invoke().")
+    tokenizer: Any = Field(
+        default=None,
+        exclude=True,
+        description="Local tokenizer.json / HF tokenizer dir / tokenizer object: usage counts + window guard.",
+    )
+    attributes: dict[str, int] | None = Field(default=None, description="Steering attributes as a dict.")
+    quality: int | None = Field(default=None, description=_ATTRIBUTE)
+    toxicity: int | None = Field(default=None, description=_ATTRIBUTE)
+    humor: int | None = Field(default=None, description=_ATTRIBUTE)
+    creativity: int | None = Field(default=None, description=_ATTRIBUTE)
+    helpfulness: int | None = Field(default=None, description=_ATTRIBUTE)
+    correctness: int | None = Field(default=None, description=_ATTRIBUTE)
+    coherence: int | None = Field(default=None, description=_ATTRIBUTE)
+    complexity: int | None = Field(default=None, description=_ATTRIBUTE)
+    verbosity: int | None = Field(default=None, description=_ATTRIBUTE)
+    violence: int | None = Field(default=None, description=_ATTRIBUTE)
+    not_appropriate: int | None = Field(default=None, description=_ATTRIBUTE)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_alias(cls, data: Any) -> Any:
+        """`profile="Llama2-70B-SteerLM-Chat"` (or a steerlm ModelProfile) selects the prompt profile.
+
+        LangChain's own `BaseChatModel.profile` (a capabilities dict) is filled from it.
+        """
+        if isinstance(data, dict) and isinstance(data.get("profile"), str | ModelProfile):
+            data = dict(data)
+            data["steerlm_profile"] = data.pop("profile")
+        return data
+
+    def __init__(self, **data: Any) -> None:
+        """Validate profile, URL, parameters and attributes (ConfigurationError); no network I/O."""
+        super().__init__(**data)
+        parse_urls(self.url)
+        try:
+            hash(tuple(self.client_kwargs.items()))
+        except TypeError:
+            raise ConfigurationError("client_kwargs values must be hashable (numbers, strings, bytes)") from None
+        resolve_options(self.resolved_profile, self.option_layer())
+
+    # ------------------------------------------------------------------ resolution
+
+    @property
+    def resolved_profile(self) -> ModelProfile:
+        """`profile=` when given, else the profile named like `model` (ConfigurationError if none)."""
+        return _profile_for(self.steerlm_profile, self.model)
+
+    @property
+    def token_counter(self) -> TokenCounter | None:
+        """The configured tokenizer as a TokenCounter (loaded once per path), or None."""
+        return None if self.tokenizer is None else load_token_counter(self.tokenizer)
+
+    def option_layer(self) -> dict[str, Any]:
+        """The constructor fields as a `steerlm.requests` option layer."""
+        return {name: getattr(self, name) for name in OPTION_NAMES}
+
+    def resolve_call(self, stop: list[str] | None, kwargs: Mapping[str, Any], *,
+                     extra_names: frozenset[str] = frozenset()) -> CallSpec:
+        """Validate per-call kwargs and merge them over the fields (ConfigurationError on bad input)."""
+        unknown = set(kwargs) - CALL_NAMES - IGNORED_KWARGS - extra_names
+        if unknown:
+            raise ConfigurationError(
+                f"unknown argument(s) {sorted(unknown)}; per-call options are the constructor fields "
+                f"({', '.join((*CONNECTION_NAMES, *PARAM_NAMES))}, 'attributes', the steering attributes "
+                f"{list(ATTRIBUTE_NAMES)}), 'context'{''.join(', ' + repr(n) for n in sorted(extra_names))}"
+            )
+        call = {k: v for k, v in kwargs.items() if k in OPTION_NAMES}
+        if stop is not None:
+            call["stop"] = stop
+        model = kwargs.get("model") or self.model
+        explicit = kwargs.get("profile")
+        if explicit is None and kwargs.get("model"):
+            explicit = find_profile(model) or self.resolved_profile
+        profile = self.resolved_profile if explicit is None else _profile_for(explicit, model)
+        options = resolve_options(profile, self.option_layer(), call)
+        context = kwargs.get("context")
+        if context is not None and not isinstance(context, str):
+            raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
+        return CallSpec(
+            profile=profile,
+            attributes=options.attributes,
+            params=options.params,
+            client=self._client_options(model, profile, kwargs),
+            context=context,
+            extra={k: v for k, v in kwargs.items() if k in extra_names},
+        )
+
+    def _client_options(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientOptions:
+        def pick(name: str) -> Any:
+            return kwargs[name] if kwargs.get(name) is not None else getattr(self, name)
+
+        headers = dict(pick("headers") or {})
+        key = pick("api_key")
+        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+        if secret and not any(k.lower() == "authorization" for k in headers):
+            headers["authorization"] = f"Bearer {secret}"
+        url = pick("url")
+        return ClientOptions(
+            model=model,
+            url=url if isinstance(url, str) else tuple(url),
+            profile=profile,
+            timeout=pick("timeout"),
+            max_retries=pick("max_retries"),
+            headers=tuple(sorted(headers.items())),
+            extra=tuple(sorted({"verify_ssl": self.verify_ssl, "root_certificates": self.root_certificates,
+                                **self.client_kwargs}.items())),
+        )
+
+    def ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any],
+                  model_type: Literal["chat", "llm"]) -> LangSmithParams:
+        """LangSmith params: stable provider, per-call model first."""
+        params = LangSmithParams(ls_provider="steerlm", ls_model_name=kwargs.get("model") or self.model,
+                                 ls_model_type=model_type)
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, int | float):
+            params["ls_temperature"] = float(temperature)
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        stops = stop if stop is not None else kwargs.get("stop", self.stop)
+        if stops:
+            params["ls_stop"] = list(stops)
+        return params
+
+    def identifying(self) -> dict[str, Any]:
+        """`_identifying_params`: what distinguishes two configured models."""
+        profile = self.steerlm_profile
+        return {
+            "model": self.model,
+            "url": self.url,
+            "profile": profile.name if isinstance(profile, ModelProfile) else profile,
+            **{k: v for k, v in self.option_layer().items() if v is not None},
+        }
+
+
+def _profile_for(explicit: str | ModelProfile | None, model: str) -> ModelProfile:
+    if explicit is not None:
+        profile = get_profile(explicit)
+    else:
+        found = find_profile(model)
+        if found is None:
+            raise ConfigurationError(
+                f"model {model!r} does not name a steerlm profile, so the prompt template is unknown; "
+                f"pass profile= one of: {', '.join(list_profiles())}"
+            )
+        profile = found
+    if profile.family == "reward":
+        raise ConfigurationError(
+            f"{profile.name!r} is a reward model; use steerlm.RewardModel to score answers"
+        )
+    return profile

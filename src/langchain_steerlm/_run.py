@@ -1,0 +1,120 @@
+"""One prepared request and the client calls of both adapters (the sync/async twins are a few lines).
+
+`prepare` takes a resolved `CallSpec` and the rendered prompt, counts the prompt's tokens when a
+tokenizer is configured and applies the context-window guard (raising LangChain's
+`ContextOverflowError` twin) before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages.ai import UsageMetadata
+
+from langchain_steerlm._batch import Prefetched, take_prefetched
+from langchain_steerlm._client import async_client, sync_client
+from langchain_steerlm._convert import reply_metadata, usage
+from langchain_steerlm._errors import mapped_errors
+from langchain_steerlm._params import CallSpec
+from steerlm.client import Completion, StreamChunk
+from steerlm.tokens import TokenCounter, guard_prompt
+
+__all__ = ["Prepared", "abatch", "agenerate", "astream", "batch", "generate", "prefetch", "prepare", "stream"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One rendered request: the resolved call, the prompt, whether tools were offered, token counts."""
+
+    spec: CallSpec
+    prompt: str
+    tools_offered: bool = False
+    counter: TokenCounter | None = None
+    prompt_tokens: int | None = None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Identifies the request in a batch's prefetched completions."""
+        return (self.spec.client, self.prompt, self.spec.params)
+
+    def metadata(self, finish_reason: str) -> dict[str, Any]:
+        return reply_metadata(self.spec.model, finish_reason, self.spec.profile, self.spec.attributes)
+
+    def usage_for(self, text: str) -> UsageMetadata | None:
+        return usage(self.prompt_tokens, None if self.counter is None else self.counter.count(text))
+
+
+def prepare(spec: CallSpec, prompt: str, counter: TokenCounter | None, *, tools_offered: bool = False) -> Prepared:
+    """Count and guard the prompt (ContextOverflowError before sending); errors come out mapped."""
+    tokens = None
+    if counter is not None:
+        with mapped_errors():
+            tokens = guard_prompt(counter, prompt, spec.params.max_tokens, spec.profile, model=spec.model)
+    return Prepared(spec, prompt, tools_offered, counter, tokens)
+
+
+def _prefetched(prepared: Prepared) -> Completion | None:
+    found = take_prefetched(prepared.key)
+    if isinstance(found, BaseException):
+        raise found
+    return found  # type: ignore[no-any-return]
+
+
+def generate(prepared: Prepared) -> Completion:
+    with mapped_errors():
+        found = _prefetched(prepared)
+        return found or sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params)
+
+
+async def agenerate(prepared: Prepared) -> Completion:
+    with mapped_errors():
+        found = _prefetched(prepared)
+        if found is not None:
+            return found
+        client = await async_client(prepared.spec.client)
+        return await client.generate(prepared.prompt, prepared.spec.params)
+
+
+def stream(prepared: Prepared) -> Generator[StreamChunk, None, None]:
+    """The core stream, errors mapped; closing it (early) closes the server stream."""
+    with mapped_errors():
+        pieces = sync_client(prepared.spec.client).stream(prepared.prompt, prepared.spec.params)
+        try:
+            yield from pieces
+        finally:
+            getattr(pieces, "close", lambda: None)()
+
+
+async def astream(prepared: Prepared) -> AsyncGenerator[StreamChunk, None]:
+    with mapped_errors():
+        client = await async_client(prepared.spec.client)
+        pieces = client.stream(prepared.prompt, prepared.spec.params)
+        try:
+            async for piece in pieces:
+                yield piece
+        finally:
+            close = getattr(pieces, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def batch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
+    """One batched request (split by the model's max_batch_size) for prompts of one call spec."""
+    with mapped_errors():
+        return sync_client(spec.client).batch(list(prompts), spec.params)
+
+
+async def abatch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
+    with mapped_errors():
+        client = await async_client(spec.client)
+        return await client.batch(list(prompts), spec.params)
+
+
+def prefetch(prepared: Sequence[Prepared], results: Sequence[Completion] | BaseException) -> Prefetched:
+    """Park a batch's completions (or its one error, for every input) for the per-input runs."""
+    scope = Prefetched()
+    for index, item in enumerate(prepared):
+        scope.add(item.key, results if isinstance(results, BaseException) else results[index])
+    return scope

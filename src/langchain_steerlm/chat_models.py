@@ -1,0 +1,297 @@
+"""`ChatSteerLM`: a LangChain chat model for NVIDIA SteerLM / NeMo-aligned models served by Triton."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import aclosing, closing
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.language_models.model_profile import ModelProfile as LCModelProfile
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel
+
+from langchain_steerlm import _run
+from langchain_steerlm._batch import batchable, prefetch_scope
+from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
+from langchain_steerlm._params import SteerLMFields
+from langchain_steerlm.tools import ToolLike, bind_tool_kwargs, offer_tools, structured_output
+from steerlm.errors import ConfigurationError
+from steerlm.prompts import render
+
+if TYPE_CHECKING:
+    from steerlm.client import StreamChunk
+
+__all__ = ["ChatSteerLM"]
+
+_TOOL_KWARGS = frozenset({"tools", "tool_choice"})
+Inputs = Sequence[LanguageModelInput]
+Configs = RunnableConfig | list[RunnableConfig] | None
+
+
+class _StreamState:
+    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops)."""
+
+    def __init__(self, prepared: _run.Prepared) -> None:
+        self.prepared = prepared
+        self.text = ""
+        self.done = False
+
+    def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
+        self.text += chunk.text
+        if chunk.finish_reason is not None:
+            return self.finish(chunk.text, chunk.finish_reason)
+        if not chunk.text or self.prepared.tools_offered:
+            return None  # a reply that may call tools is parsed whole, in the last chunk
+        return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
+
+    def finish(self, delta: str = "", finish_reason: str = "stop") -> ChatGenerationChunk:
+        """The last chunk: metadata, usage (input tokens only here), tool calls when offered."""
+        self.done = True
+        p = self.prepared
+        return ChatGenerationChunk(message=final_chunk(
+            delta, p.metadata(finish_reason), p.usage_for(self.text), buffered=self.text if p.tools_offered else None
+        ))
+
+
+class ChatSteerLM(SteerLMFields, BaseChatModel):
+    """NVIDIA SteerLM and NeMo-aligned chat models served by Triton Inference Server.
+
+    Renders each model's own byte-exact prompt template — with the SteerLM attribute label line
+    (``<extra_id_2>quality:4,...,verbosity:1``) — and talks to Triton over gRPC or HTTP through the
+    steerlm client (timeouts, retries with backoff, TLS, headers, failover, native batching).
+
+    Setup:
+        Install the package with its LangChain extra and point it at a Triton server that serves the
+        model (NeMo deploy signature; for a quick try, `steerlm serve` starts a scripted local one).
+
+        ```bash
+        pip install "steerlm[langchain]"
+        steerlm serve --grpc-port 8001
+        ```
+
+    Key init args — completion params:
+        max_tokens, temperature, top_k, top_p, seed, repetition_penalty, stop.
+
+    Key init args — steering (None keeps the profile's default):
+        quality, toxicity, humor, creativity, helpfulness, correctness, coherence, complexity,
+        verbosity (HelpSteer, 0–4), violence, not_appropriate (OASST, 0–9), attributes (a dict).
+
+    Key init args — client params:
+        model (Triton model name), url (`grpc://`, `http://`, `https://`, `grpcs://`; a bare
+        `host:port` means gRPC), profile (prompt profile; defaults to `model`), timeout, max_retries,
+        headers, api_key (sent as `authorization: Bearer`), verify_ssl, root_certificates, tokenizer
+        (local tokenizer.json: usage metadata and a context-window guard), streaming.
+
+    Every init arg can also be given per call (`invoke(..., verbosity=0)`) or bound (`.bind(...)`).
+
+    Instantiate:
+        ```python
+        from langchain_steerlm import ChatSteerLM
+
+        model = ChatSteerLM(
+            model="Llama2-70B-SteerLM-Chat",
+            url="grpc://localhost:8001",
+            verbosity=1,
+            max_tokens=256,
+        )
+        ```
+
+    Invoke:
+        ```python
+        messages = [("system", "You answer briefly."), ("human", "What is Triton?")]
+        model.invoke(messages)
+        model.invoke(messages, verbosity=4, creativity=2)  # steer one call
+        model.invoke("What does it say?", context="Triton serves models.")  # closed QA
+        ```
+
+    Stream:
+        ```python
+        for chunk in model.stream(messages):
+            print(chunk.text, end="")
+        ```
+
+    Async:
+        ```python
+        await model.ainvoke(messages)
+        async for chunk in model.astream(messages):
+            print(chunk.text, end="")
+        await model.abatch([messages, messages])
+        ```
+
+    Batch:
+        ```python
+        model.batch(["Hi", "Hello"])  # one Triton request for both inputs
+        ```
+
+    Tool calling:
+        ```python
+        def get_weather(city: str) -> str:
+            "Get the weather in a city."
+            ...
+
+        model.bind_tools([get_weather]).invoke("Weather in Paris?").tool_calls
+        ```
+
+    Structured output:
+        ```python
+        from pydantic import BaseModel
+
+        class Answer(BaseModel):
+            answer: str
+
+        model.with_structured_output(Answer).invoke("What is Triton?")
+        ```
+
+    Response metadata:
+        ```python
+        reply = model.invoke("Hi")
+        reply.response_metadata
+        # {"model_name": "Llama2-70B-SteerLM-Chat", "finish_reason": "stop",
+        #  "model_provider": "steerlm", "steerlm_profile": "Llama2-70B-SteerLM-Chat",
+        #  "steerlm_attributes": {"quality": 4, ..., "verbosity": 1}}
+        ```
+
+    Token usage (with `tokenizer="path/to/tokenizer.json"`):
+        ```python
+        reply.usage_metadata  # {"input_tokens": 61, "output_tokens": 12, "total_tokens": 73}
+        ```
+    """
+
+    @property
+    def _llm_type(self) -> str:
+        return "steerlm-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return self.identifying()
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return self.ls_params(stop, kwargs, "chat")
+
+    def _resolve_model_profile(self) -> LCModelProfile | None:
+        """LangChain's capability profile, derived from the steerlm profile."""
+        profile = self.resolved_profile
+        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window, text_inputs=True,
+                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=False,
+                              structured_output=False)
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids from `tokenizer=` when configured (else LangChain's GPT-2 approximation)."""
+        counter = self.token_counter
+        return super().get_token_ids(text) if counter is None else counter.ids(text)
+
+    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _run.Prepared:
+        spec = self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
+        turns, offered = offer_tools(to_core_messages(messages, spec.profile), spec.extra, spec.profile)
+        prompt = render(spec.profile, turns, spec.attributes, context=spec.context)
+        return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
+
+    @staticmethod
+    def _result(prepared: _run.Prepared, text: str, finish_reason: str) -> ChatResult:
+        message = ai_message(text, prepared.metadata(finish_reason), prepared.usage_for(text),
+                             tools_offered=prepared.tools_offered)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        prepared = self._prepare(messages, stop, kwargs)
+        done = _run.generate(prepared)
+        return self._result(prepared, done.text, done.finish_reason)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        prepared = self._prepare(messages, stop, kwargs)
+        done = await _run.agenerate(prepared)
+        return self._result(prepared, done.text, done.finish_reason)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        state = _StreamState(self._prepare(messages, stop, kwargs))
+        with closing(_run.stream(state.prepared)) as pieces:  # stopping early cancels the server stream
+            for piece in pieces:
+                chunk = state.feed(piece)
+                if chunk is not None:
+                    if run_manager is not None:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+        if not state.done:
+            yield state.finish()
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        state = _StreamState(self._prepare(messages, stop, kwargs))
+        async with aclosing(_run.astream(state.prepared)) as pieces:
+            async for piece in pieces:
+                chunk = state.feed(piece)
+                if chunk is not None:
+                    if run_manager is not None:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+        if not state.done:
+            yield state.finish()
+
+    # ------------------------------------------------------------------ native batching (see _batch.py)
+
+    def _batch_plan(self, inputs: Inputs, config: Configs, kwargs: dict[str, Any],
+                    async_api: bool) -> list[_run.Prepared]:
+        """The inputs to send as one request (empty: use LangChain's per-input path as it is)."""
+        if not batchable(self, inputs, config, kwargs, async_api=async_api):
+            return []
+        prepared = []
+        for item in inputs:
+            try:
+                prepared.append(self._prepare(self._convert_input(item).to_messages(), None, dict(kwargs)))
+            except Exception:  # this input fails, with its callbacks, in its own run
+                continue
+        return [p for p in prepared if p.spec == prepared[0].spec] if len(prepared) > 1 else []
+
+    def batch(self, inputs: Inputs, config: Configs = None, *, return_exceptions: bool = False,  # type: ignore[override]
+              **kwargs: Any) -> list[AIMessage]:
+        """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size)."""
+        plan = self._batch_plan(inputs, config, kwargs, async_api=False)
+        if not plan:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+        try:
+            results: Sequence[Any] | BaseException = _run.batch(plan[0].spec, [p.prompt for p in plan])
+        except Exception as exc:  # every input's run reports it through its callbacks
+            results = exc
+        with prefetch_scope(_run.prefetch(plan, results)):
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+
+    async def abatch(self, inputs: Inputs, config: Configs = None, *,  # type: ignore[override]
+                     return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
+        """Async batch over inputs: ONE Triton request for all of them."""
+        plan = self._batch_plan(inputs, config, kwargs, async_api=True)
+        if not plan:
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+        try:
+            results: Sequence[Any] | BaseException = await _run.abatch(plan[0].spec, [p.prompt for p in plan])
+        except Exception as exc:  # reported by every input's run
+            results = exc
+        with prefetch_scope(_run.prefetch(plan, results)):
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+
+    # ------------------------------------------------------------------ tools and structured output
+
+    def bind_tools(self, tools: Sequence[ToolLike], *, tool_choice: Any = None,  # type: ignore[override]
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
+        return self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+
+    def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,  # type: ignore[override]
+                               method: str = "function_calling", strict: bool | None = None,
+                               **kwargs: Any) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Structured output over the tool protocol (see `langchain_steerlm.tools.structured_output`).
+
+        ``method``: "function_calling" (default) or "json_schema" — `schema` is offered as the one tool
+        to call; "json_mode" — the reply's JSON object is parsed. ``strict`` is accepted and ignored
+        (nothing constrains decoding). ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}``.
+        """
+        if kwargs:
+            raise ConfigurationError(f"unsupported argument(s) {sorted(kwargs)} for with_structured_output")
+        return structured_output(self, schema, method=method, include_raw=include_raw)

@@ -1,0 +1,174 @@
+"""`SteerLM`: a LangChain string LLM (text in, text out) for SteerLM / NeMo-aligned models on Triton."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, closing
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseLLM, LangSmithParams
+from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from pydantic import Field
+
+from langchain_steerlm import _run
+from langchain_steerlm._params import ATTRIBUTES_KEY, SteerLMFields
+from steerlm.client import Completion
+from steerlm.errors import ConfigurationError
+from steerlm.prompts import Message, render
+
+__all__ = ["SteerLM"]
+
+_LLM_KWARGS = frozenset({"raw_prompt"})
+
+
+class SteerLM(SteerLMFields, BaseLLM):
+    """NVIDIA SteerLM and NeMo-aligned models on Triton as a LangChain string LLM.
+
+    The prompt becomes the one user turn of the profile's template (system text, label line and all),
+    so plain-text chains get the model's real format; with ``raw_prompt=True`` an already formatted
+    prompt (for example from `steerlm.format_prompt`) is sent verbatim. Fields, steering, per-call
+    options, errors and usage are those of `ChatSteerLM`.
+
+    Setup:
+        ```bash
+        pip install "steerlm[langchain]"
+        ```
+
+    Instantiate:
+        ```python
+        from langchain_steerlm import SteerLM
+
+        llm = SteerLM(model="Llama2-70B-SteerLM-Chat", url="grpc://localhost:8001", verbosity=1)
+        ```
+
+    Invoke:
+        ```python
+        llm.invoke("Name three rivers.")
+        llm.invoke("Name three rivers.", verbosity=4)  # per call
+        llm.invoke("What is served?", context="Triton serves models.")  # closed QA
+        llm.invoke(steerlm.format_prompt([...], profile="Llama2-70B-SteerLM-Chat"), raw_prompt=True)
+        ```
+
+    Stream:
+        ```python
+        for text in llm.stream("Name three rivers."):
+            print(text, end="")
+        ```
+
+    Async:
+        ```python
+        await llm.ainvoke("Name three rivers.")
+        async for text in llm.astream("Name three rivers."):
+            print(text, end="")
+        ```
+
+    Batch:
+        ```python
+        llm.batch(["Hi", "Hello"])  # one Triton request
+        ```
+    """
+
+    raw_prompt: bool = Field(default=False, description="Send prompts verbatim (already formatted).")
+
+    @property
+    def _llm_type(self) -> str:
+        return "steerlm"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {**self.identifying(), "raw_prompt": self.raw_prompt}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return self.ls_params(stop, kwargs, "llm")
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids from `tokenizer=` when configured (else LangChain's GPT-2 approximation)."""
+        counter = self.token_counter
+        return super().get_token_ids(text) if counter is None else counter.ids(text)
+
+    def _prepare(self, text: str, stop: list[str] | None, kwargs: dict[str, Any]) -> _run.Prepared:
+        spec = self.resolve_call(stop, kwargs, extra_names=_LLM_KWARGS)
+        raw = bool(spec.extra.get("raw_prompt", self.raw_prompt))
+        if raw and spec.context is not None:
+            raise ConfigurationError("context= needs the template; it cannot be used with raw_prompt=True")
+        prompt = text if raw else render(spec.profile, [Message("user", text)], spec.attributes, context=spec.context)
+        return _run.prepare(spec, prompt, self.token_counter)
+
+    def _info(self, prepared: _run.Prepared, finish_reason: str, text: str) -> dict[str, Any]:
+        info = prepared.metadata(finish_reason)
+        if self._is_raw(prepared):
+            info.pop(ATTRIBUTES_KEY, None)  # a verbatim prompt carries its own labels
+        used = prepared.usage_for(text)
+        if used is not None:
+            info["usage_metadata"] = dict(used)
+        return info
+
+    def _is_raw(self, prepared: _run.Prepared) -> bool:
+        return bool(prepared.spec.extra.get("raw_prompt", self.raw_prompt))
+
+    def _result(self, prepared: list[_run.Prepared], done: list[Completion]) -> LLMResult:
+        generations = [[Generation(text=c.text, generation_info=self._info(p, c.finish_reason, c.text))]
+                       for p, c in zip(prepared, done, strict=True)]
+        llm_output: dict[str, Any] = {"model_name": prepared[0].spec.model}
+        usages = [g[0].generation_info.get("usage_metadata") for g in generations if g[0].generation_info]
+        if usages and all(usages):
+            llm_output["token_usage"] = {key: sum(u[key] for u in usages if u)
+                                         for key in ("input_tokens", "output_tokens", "total_tokens")}
+        return LLMResult(generations=generations, llm_output=llm_output)
+
+    def _generate(self, prompts: list[str], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> LLMResult:
+        prepared = [self._prepare(p, stop, dict(kwargs)) for p in prompts]
+        if self.streaming and len(prompts) == 1:
+            chunks = list(self._stream(prompts[0], stop, run_manager, **kwargs))
+            return self._result(prepared, [_joined(prepared[0], chunks)])
+        done = [_run.generate(prepared[0])] if len(prepared) == 1 else _run.batch(
+            prepared[0].spec, [p.prompt for p in prepared])
+        return self._result(prepared, done)
+
+    async def _agenerate(self, prompts: list[str], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> LLMResult:
+        prepared = [self._prepare(p, stop, dict(kwargs)) for p in prompts]
+        if self.streaming and len(prompts) == 1:
+            chunks = [c async for c in self._astream(prompts[0], stop, run_manager, **kwargs)]
+            return self._result(prepared, [_joined(prepared[0], chunks)])
+        done = [await _run.agenerate(prepared[0])] if len(prepared) == 1 else await _run.abatch(
+            prepared[0].spec, [p.prompt for p in prepared])
+        return self._result(prepared, done)
+
+    def _chunk(self, prepared: _run.Prepared, text: str, delta: str, finish_reason: str | None) -> GenerationChunk:
+        if finish_reason is None:
+            return GenerationChunk(text=delta)
+        return GenerationChunk(text=delta, generation_info=self._info(prepared, finish_reason, text))
+
+    def _stream(self, prompt: str, stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
+        prepared = self._prepare(prompt, stop, kwargs)
+        text = ""
+        with closing(_run.stream(prepared)) as pieces:
+            for piece in pieces:
+                text += piece.text
+                chunk = self._chunk(prepared, text, piece.text, piece.finish_reason)
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+    async def _astream(self, prompt: str, stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[GenerationChunk]:
+        prepared = self._prepare(prompt, stop, kwargs)
+        text = ""
+        async with aclosing(_run.astream(prepared)) as pieces:
+            async for piece in pieces:
+                text += piece.text
+                chunk = self._chunk(prepared, text, piece.text, piece.finish_reason)
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+
+def _joined(prepared: _run.Prepared, chunks: list[GenerationChunk]) -> Completion:
+    """A streamed reply as one Completion (for invoke with ``streaming=True``)."""
+    finish = (chunks[-1].generation_info or {}).get("finish_reason", "stop") if chunks else "stop"
+    return Completion("".join(c.text for c in chunks), finish, prepared.spec.model, prepared.prompt)

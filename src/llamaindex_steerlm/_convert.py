@@ -1,0 +1,177 @@
+"""LlamaIndex objects <-> neutral steerlm objects. Pure functions, no I/O.
+
+* ``ChatMessage`` -> `steerlm.prompts.Message`: roles map onto system / user / assistant / tool; text
+  blocks are joined; `ToolCallBlock`s of an assistant message become its tool calls; an assistant
+  message's ``additional_kwargs["attributes"]`` are the labels it was generated with (rendered on its
+  own label line); a tool message takes its call id from ``additional_kwargs["tool_call_id"]``.
+* A reply -> an assistant ``ChatMessage`` carrying the attributes it was generated with, its text and,
+  when tools were offered, one `ToolCallBlock` per parsed call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+)
+from llama_index.core.llms.llm import ToolSelection
+
+from steerlm.errors import PromptError
+from steerlm.prompts import Message, Role
+from steerlm.requests import RequestOptions
+from steerlm.tokens import TokenCounter
+from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
+
+__all__ = [
+    "PreparedRequest",
+    "assistant_message",
+    "chat_response",
+    "completion_response",
+    "reply_metadata",
+    "to_messages",
+    "tool_calls_of",
+]
+
+_ROLES: dict[MessageRole, Role] = {
+    MessageRole.SYSTEM: "system",
+    MessageRole.DEVELOPER: "system",
+    MessageRole.USER: "user",
+    MessageRole.ASSISTANT: "assistant",
+    MessageRole.MODEL: "assistant",
+    MessageRole.CHATBOT: "assistant",
+    MessageRole.TOOL: "tool",
+    MessageRole.FUNCTION: "tool",
+}
+
+
+def _text(message: ChatMessage, index: int) -> str:
+    parts: list[str] = []
+    for block in message.blocks:
+        if isinstance(block, TextBlock):
+            parts.append(block.text)
+        elif not isinstance(block, ToolCallBlock | ThinkingBlock):
+            raise PromptError(
+                f"message {index} has a {type(block).__name__}; SteerLM models take text only"
+            )
+    return "\n".join(parts)
+
+
+def _legacy_call(item: Any) -> ToolCall | None:
+    if isinstance(item, ToolSelection):
+        return ToolCall(name=item.tool_name, arguments=item.tool_kwargs, id=item.tool_id)
+    if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+        return ToolCall(name=item["name"], arguments=dict(item.get("arguments") or {}),
+                        id=str(item.get("id") or ""))
+    return None
+
+
+def tool_calls_of(message: ChatMessage) -> tuple[ToolCall, ...]:
+    """The tool calls an assistant message made (`ToolCallBlock`s, else ``additional_kwargs``)."""
+    calls = [
+        ToolCall(name=b.tool_name, arguments=b.tool_kwargs if isinstance(b.tool_kwargs, dict) else {},
+                 id=b.tool_call_id or "")
+        for b in message.blocks if isinstance(b, ToolCallBlock)
+    ]
+    if not calls:
+        legacy = (_legacy_call(x) for x in message.additional_kwargs.get("tool_calls") or ())
+        calls = [c for c in legacy if c is not None]
+    return tuple(calls)
+
+
+def to_messages(messages: Sequence[ChatMessage]) -> list[Message]:
+    """Convert LlamaIndex chat messages to neutral messages (see the module docstring)."""
+    result: list[Message] = []
+    for index, message in enumerate(messages):
+        role = _ROLES.get(message.role)
+        if role is None:
+            raise PromptError(f"message {index} has role {message.role.value!r}, which SteerLM cannot render")
+        extra = message.additional_kwargs
+        if role == "assistant":
+            attributes = extra.get("attributes")
+            result.append(Message(role="assistant", content=_text(message, index),
+                                  attributes=dict(attributes) if attributes else None,
+                                  tool_calls=tool_calls_of(message)))
+        elif role == "tool":
+            result.append(Message(role="tool", content=_text(message, index),
+                                  name=extra.get("name") or extra.get("tool_name"),
+                                  tool_call_id=extra.get("tool_call_id")))
+        else:
+            result.append(Message(role=role, content=_text(message, index)))
+    return result
+
+
+def assistant_message(text: str, attributes: Mapping[str, int], reply: ParsedReply | None = None) -> ChatMessage:
+    """The assistant message for a reply; `reply` (tools were offered) adds its tool calls."""
+    extra: dict[str, Any] = {"attributes": dict(attributes)} if attributes else {}
+    if reply is None:
+        return ChatMessage(role=MessageRole.ASSISTANT, content=text, additional_kwargs=extra)
+    if reply.invalid_tool_calls:
+        extra["invalid_tool_calls"] = [
+            {"name": c.name, "arguments": c.arguments, "error": c.error, "id": c.id}
+            for c in reply.invalid_tool_calls
+        ]
+    blocks: list[Any] = [TextBlock(text=reply.content)]
+    blocks.extend(ToolCallBlock(tool_call_id=c.id, tool_name=c.name, tool_kwargs=dict(c.arguments))
+                  for c in reply.tool_calls)
+    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=extra)
+
+
+def reply_metadata(
+    *, model: str, prompt: str, text: str, finish_reason: str | None, attributes: Mapping[str, int],
+    usage: Mapping[str, int] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(additional_kwargs, raw)`` of a response: what was asked for and what came back."""
+    extra: dict[str, Any] = {"model": model, "finish_reason": finish_reason, "attributes": dict(attributes)}
+    raw: dict[str, Any] = {"model": model, "prompt": prompt, "text": text, "finish_reason": finish_reason,
+                           "attributes": dict(attributes)}
+    if usage:
+        extra.update(usage)
+        raw["usage"] = dict(usage)
+    return extra, raw
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """One request ready to send, plus what its response must record."""
+
+    model: str
+    prompt: str
+    options: RequestOptions
+    attributes: Mapping[str, int]  # those rendered into the prompt ({} for verbatim prompts)
+    tools: bool = False  # tools were offered: parse the reply for tool calls
+    counter: TokenCounter | None = None
+    prompt_tokens: int | None = None
+
+
+def _metadata(request: PreparedRequest, text: str, finish: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    usage = None
+    if finish is not None and request.counter is not None and request.prompt_tokens is not None:
+        output = request.counter.count(text)
+        usage = {"prompt_tokens": request.prompt_tokens, "completion_tokens": output,
+                 "total_tokens": request.prompt_tokens + output}
+    return reply_metadata(model=request.model, prompt=request.prompt, text=text, finish_reason=finish,
+                          attributes=request.attributes, usage=usage)
+
+
+def chat_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None) -> ChatResponse:
+    """A chat response; `text` is the whole reply so far, parsed for tool calls once finished."""
+    reply = parse_tool_reply(text) if request.tools and finish is not None else None
+    extra, raw = _metadata(request, text, finish)
+    return ChatResponse(message=assistant_message(text, request.attributes, reply), delta=delta, raw=raw,
+                        additional_kwargs=extra)
+
+
+def completion_response(request: PreparedRequest, text: str, finish: str | None,
+                        delta: str | None = None) -> CompletionResponse:
+    """A completion response; `text` is the whole reply so far."""
+    extra, raw = _metadata(request, text, finish)
+    return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra)

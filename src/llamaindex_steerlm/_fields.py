@@ -1,0 +1,97 @@
+"""The constructor fields of `SteerLM` and their validation (kept apart from the call logic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+
+from steerlm.errors import ConfigurationError
+from steerlm.params import PARAM_NAMES
+from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
+from steerlm.requests import ATTRIBUTE_NAMES, resolve_options
+from steerlm.tokens import TokenCounter, load_token_counter
+from steerlm.transport.urls import parse_urls
+
+__all__ = ["DEFAULT_URL", "SteerLMFields"]
+
+DEFAULT_URL = "grpc://localhost:8001"
+_ATTRIBUTE = "Steering attribute (integer; range per profile). None = the profile's default."
+
+
+class SteerLMFields(FunctionCallingLLM):
+    """Fields shared by every call; validated for the profile at construction (ConfigurationError)."""
+
+    model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
+    url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = failover).")
+    profile: str | None = Field(default=None, description="Prompt profile; defaults to `model`.")
+    timeout: float = Field(default=60.0, description="Per-request client timeout, seconds.")
+    max_retries: int = Field(default=2, description="Retries of retryable server errors.")
+    max_tokens: int = Field(default=DEFAULT_NUM_OUTPUTS, description="Tokens to generate at most.")
+    temperature: float | None = Field(default=None, description="Sampling temperature.")
+    top_k: int | None = Field(default=None, description="Top-k sampling (1 = greedy).")
+    top_p: float | None = Field(default=None, description="Nucleus sampling mass.")
+    seed: int | None = Field(default=None, description="Random seed.")
+    repetition_penalty: float | None = Field(default=None, description="Repetition penalty (>= 1).")
+    stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
+    headers: dict[str, str] | None = Field(default=None, description="Extra request headers.")
+    verify_ssl: bool = Field(default=True, description="Verify TLS certificates (https/grpcs).")
+    root_certificates: str | None = Field(default=None, description="CA bundle path for TLS.")
+    client_kwargs: dict[str, Any] = Field(default_factory=dict,
+                                          description="Other SteerLMClient options (stream_timeout, ...).")
+    tokenizer: Any = Field(default=None, exclude=True,
+                           description="Local tokenizer.json / HF tokenizer dir / object: usage + window guard.")
+    closed_qa: bool = Field(default=True, description="Use the closed-QA template in query engines.")
+    attributes: dict[str, int] | None = Field(default=None, description="Steering attributes as a dict.")
+    quality: int | None = Field(default=None, description=_ATTRIBUTE)
+    toxicity: int | None = Field(default=None, description=_ATTRIBUTE)
+    humor: int | None = Field(default=None, description=_ATTRIBUTE)
+    creativity: int | None = Field(default=None, description=_ATTRIBUTE)
+    helpfulness: int | None = Field(default=None, description=_ATTRIBUTE)
+    correctness: int | None = Field(default=None, description=_ATTRIBUTE)
+    coherence: int | None = Field(default=None, description=_ATTRIBUTE)
+    complexity: int | None = Field(default=None, description=_ATTRIBUTE)
+    verbosity: int | None = Field(default=None, description=_ATTRIBUTE)
+    violence: int | None = Field(default=None, description=_ATTRIBUTE)
+    not_appropriate: int | None = Field(default=None, description=_ATTRIBUTE)
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        if self.timeout <= 0:
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.max_retries < 0:
+            raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries!r}")
+        parse_urls(self.url)
+        resolve_options(self.resolved_profile, self.default_options())
+        _ = self.token_counter
+
+    @property
+    def resolved_profile(self) -> ModelProfile:
+        """The profile: `profile` if given, else the one named like `model`."""
+        if self.profile is not None:
+            return get_profile(self.profile)
+        found = find_profile(self.model)
+        if found is None:
+            raise ConfigurationError(
+                f"model {self.model!r} is not a profile name; pass profile= one of: {', '.join(list_profiles())}"
+            )
+        return found
+
+    @property
+    def token_counter(self) -> TokenCounter | None:
+        """The configured tokenizer as a TokenCounter (loaded once per path), or None."""
+        return None if self.tokenizer is None else load_token_counter(self.tokenizer)
+
+    def default_options(self) -> dict[str, Any]:
+        """The option layer of the constructor fields (see `steerlm.requests`)."""
+        names = (*PARAM_NAMES, *ATTRIBUTE_NAMES, "attributes")
+        return {name: getattr(self, name) for name in names}
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for `SteerLMClient` / `AsyncSteerLMClient`."""
+        return {"model": self.model, "url": self.url, "profile": self.resolved_profile.name,
+                "timeout": self.timeout, "max_retries": self.max_retries, "headers": self.headers,
+                "verify_ssl": self.verify_ssl, "root_certificates": self.root_certificates,
+                **self.client_kwargs}

@@ -1,0 +1,292 @@
+"""Attribute annotation of NeMo chat jsonl files with a SteerLM reward model (``steerlm annotate``).
+
+Input lines are NeMo's conversation records ``{"conversations": [{"value", "from", "label"}, ...],
+"mask": "User", ...}``; every turn whose ``from`` is not the ``mask`` is an assistant turn, is scored
+with the conversation so far (`steerlm.reward.annotation_prompts`) and gets
+``"label": "quality:4,toxicity:0,...,verbosity:2"``. Other fields are kept; lines are written as
+``json.dumps(record) + "\\n"`` (ASCII-escaped, like NeMo-Aligner's ``attribute_annotate.py``).
+
+Crash safety and resume: OUT is append-only and holds the annotated records **in input order** (a
+reorder buffer lets requests finish out of order); each write is followed by ``fsync``. A run first
+reads OUT back: a torn last line (no final newline, or not JSON) is cut off, and every complete line
+must be the annotated form of the next valid input record (compared by the concatenated turn values,
+NeMo-Aligner's resume key) — so those records are skipped, never re-sent, and a killed run resumed any
+number of times yields exactly the output of one uninterrupted run. Blank input lines are ignored;
+malformed ones (bad JSON, missing or mistyped fields, a conversation that cannot be rendered) are
+reported with their line numbers before anything is sent, then skipped (``--skip-malformed``) or fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from steerlm.errors import SteerLMError
+from steerlm.prompts import Message
+
+__all__ = [
+    "AnnotationError",
+    "Malformed",
+    "Progress",
+    "Record",
+    "Summary",
+    "annotate_file",
+    "labelled_line",
+    "parse_record",
+    "record_key",
+    "recover_output",
+    "scan_input",
+]
+
+
+class AnnotationError(SteerLMError):
+    """The files cannot be annotated as asked (malformed input, OUT not matching IN)."""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One valid input line: its 1-based line number, the parsed object and the assistant turn indexes."""
+
+    line: int
+    data: dict[str, Any]
+    messages: tuple[Message, ...]
+    assistant_turns: tuple[int, ...]
+
+
+def record_key(data: Mapping[str, Any]) -> str:
+    """A digest of the concatenated turn values (NeMo-Aligner's resume key)."""
+    joined = "".join(str(turn.get("value", "")) for turn in data.get("conversations", []))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+def parse_record(text: str, line: int) -> Record | Malformed | None:
+    """Parse and check one input line (None for a blank line)."""
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return Malformed(line, f"not JSON ({exc})")
+    if not isinstance(data, dict):
+        return Malformed(line, "not a JSON object")
+    turns, mask = data.get("conversations"), data.get("mask", "User")
+    if not isinstance(turns, list) or not turns:
+        return Malformed(line, "'conversations' must be a non-empty list")
+    if not isinstance(mask, str):
+        return Malformed(line, "'mask' must be a string")
+    messages = []
+    for index, turn in enumerate(turns):
+        if not isinstance(turn, dict) or not isinstance(turn.get("value"), str) or not isinstance(turn.get("from"),
+                                                                                                  str):
+            return Malformed(line, f"turn {index} needs string 'value' and 'from'")
+        messages.append(Message("user" if turn["from"] == mask else "assistant", turn["value"]))
+    assistant = tuple(i for i, m in enumerate(messages) if m.role == "assistant")
+    if assistant:
+        from steerlm.reward import annotation_prompts
+
+        try:
+            annotation_prompts(messages)
+        except SteerLMError as exc:
+            return Malformed(line, f"cannot be rendered for the reward model: {exc}")
+    return Record(line, data, tuple(messages), assistant)
+
+
+def scan_input(path: Path) -> Iterator[Record | Malformed]:
+    """Every non-blank line of `path`, parsed, in order."""
+    with path.open("r", encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            parsed = parse_record(text, number)
+            if parsed is not None:
+                yield parsed
+
+
+def labelled_line(record: Record, labels: Sequence[str]) -> bytes:
+    """The output line: the record with each assistant turn's label set, ``json.dumps`` + LF."""
+    data = json.loads(json.dumps(record.data))
+    for index, label in zip(record.assistant_turns, labels, strict=True):
+        data["conversations"][index]["label"] = label
+    return (json.dumps(data) + "\n").encode("ascii")
+
+
+def recover_output(path: Path) -> list[str]:
+    """The keys of the complete lines of OUT (cutting off a torn last line); [] when OUT is absent."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    keep = raw.rfind(b"\n") + 1
+    lines = raw[:keep].split(b"\n")[:-1]
+    keys = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            keys.append(record_key(data))
+        except ValueError:
+            if number != len(lines):
+                raise AnnotationError(f"{path}:{number} is not an annotated record; refusing to append") from None
+            keep -= len(line) + 1  # a torn line that happens to end with a newline
+    if keep != len(raw):
+        with path.open("r+b") as handle:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return keys
+
+
+class _Writer:
+    """Append-only, in-order, fsync'ed writer with a reorder buffer."""
+
+    def __init__(self, path: Path) -> None:
+        existed = path.exists()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if not existed:  # make the new directory entry durable too
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        self._ready: dict[int, bytes] = {}
+        self.next = 0
+        self.written = 0
+
+    def put(self, sequence: int, line: bytes) -> int:
+        """Buffer line `sequence`; write every line now in order. Returns how many were written."""
+        self._ready[sequence] = line
+        chunk = []
+        while self.next in self._ready:
+            chunk.append(self._ready.pop(self.next))
+            self.next += 1
+        if chunk:
+            data = memoryview(b"".join(chunk))
+            while data:
+                data = data[os.write(self._fd, data):]
+            os.fsync(self._fd)
+            self.written += len(chunk)
+        return len(chunk)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@dataclass
+class Summary:
+    """What a run did: records found done in OUT, records written now, turns scored, malformed lines."""
+
+    resumed: int = 0
+    written: int = 0
+    turns: int = 0
+    malformed: list[Malformed] = field(default_factory=list)
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+
+Scorer = Callable[[Sequence[str]], Awaitable[Sequence[Any]]]  # prompts -> objects with a `.label`
+
+
+def _check_input(source: Path) -> tuple[int, list[Malformed]]:
+    count, malformed = 0, []
+    for item in scan_input(source):
+        if isinstance(item, Malformed):
+            malformed.append(item)
+        else:
+            count += 1
+    return count, malformed
+
+
+def _pending(source: Path, done: Sequence[str]) -> Iterator[Record]:
+    """The valid records after the `done` ones, checking that OUT matches IN."""
+    seen = 0
+    for item in scan_input(source):
+        if isinstance(item, Malformed):
+            continue
+        if seen < len(done):
+            if record_key(item.data) != done[seen]:
+                raise AnnotationError(f"OUT line {seen + 1} is not the annotation of input line {item.line}: "
+                                      "OUT was written from another input (use a new OUT file)")
+            seen += 1
+            continue
+        yield item
+
+
+def _may_start(writer: _Writer, sequence: int, window: int, tasks: Sequence[asyncio.Task[None]]) -> bool:
+    """Room in the reorder window, or a failure to report."""
+    return sequence < writer.next + window or any(t.done() and t.exception() is not None for t in tasks)
+
+
+async def annotate_file(
+    source: Path, target: Path, score: Scorer, *, concurrency: int = 8, skip_malformed: bool = False,
+    on_malformed: Callable[[Malformed], None] | None = None, progress: Progress | None = None,
+) -> Summary:
+    """Annotate `source` into `target` (see the module docstring); `score` is async and gets the prompts
+    of one record. At most `concurrency` records are in flight, and at most 4 × `concurrency` wait in the
+    reorder buffer. The first scoring error stops the run (what was written stays valid) and is raised."""
+    from steerlm.reward import annotation_prompts
+
+    total, malformed = _check_input(source)
+    summary = Summary(malformed=malformed)
+    for bad in malformed:
+        if on_malformed is not None:
+            on_malformed(bad)
+    if malformed and not skip_malformed:
+        raise AnnotationError(f"{len(malformed)} malformed input line(s) (first: line {malformed[0].line}); "
+                              "fix them or pass --skip-malformed")
+    done = recover_output(target)
+    if len(done) > total:
+        raise AnnotationError(f"OUT has {len(done)} records but IN only {total}: OUT comes from another input")
+    summary.resumed = len(done)
+    if progress is not None:
+        progress.start(total - len(done))
+    writer = _Writer(target)
+    limit = max(1, concurrency)
+    in_flight = asyncio.Semaphore(limit)
+    written = asyncio.Condition()
+
+    async def one(sequence: int, record: Record) -> None:
+        try:
+            prompts = [p for _, p in annotation_prompts(record.messages)]
+            scores = await score(prompts) if prompts else []
+            count = writer.put(sequence, labelled_line(record, [s.label for s in scores]))
+            summary.turns += len(prompts)
+            if count and progress is not None:
+                progress.advance(count)
+        finally:
+            in_flight.release()
+            async with written:
+                written.notify_all()
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for sequence, record in enumerate(_pending(source, done)):
+            await in_flight.acquire()
+            async with written:
+                await written.wait_for(partial(_may_start, writer, sequence, 4 * limit, tasks))
+            for task in [t for t in tasks if t.done()]:
+                tasks.remove(task)
+                task.result()  # re-raises the first failure
+            tasks.append(asyncio.create_task(one(sequence, record)))
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        summary.written = writer.written
+        writer.close()
+    return summary

@@ -1,0 +1,230 @@
+"""Score conversations with a SteerLM attribute-prediction (reward) model: `RewardModel` / `AsyncRewardModel`.
+
+The server is NeMo-Aligner's ``serve_reward_model.py`` (PyTriton, model ``reward_model``, **HTTP only**,
+default port 5555; the Llama2-13B-SteerLM-RM card uses 1424): ``sentences`` in, ``rewards`` ``[B,9]``
+out. Scoring follows NeMo-Aligner's ``attribute_annotate.py`` (REFERENCE §3c):
+
+* the prompt is the conversation rendered for the ``Llama2-13B-SteerLM-RM`` profile: the fixed SteerLM
+  system text (system messages of the conversation are ignored, as Aligner ignores a record's
+  ``system``), then the turns up to and including the scored assistant turn, then ``<extra_id_2>``;
+* **every assistant message** is scored, each with the conversation so far;
+* each raw float is clamped to the attribute range (0–4) and rounded with Python's `round`
+  (banker's rounding: 2.5 → 2, 3.5 → 4), then named positionally in the profile's attribute order —
+  after checking that the server returned exactly one value per attribute (see
+  `steerlm.transport.reward_model`).
+
+Prompts of several conversations and turns share requests (split by the model's ``max_batch_size``);
+connection handling, readiness wait, retries and failover are those of `steerlm.SteerLMClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from steerlm.attributes import AttributeSet, encode_labels
+from steerlm.client import AsyncSteerLMClient, SteerLMClient
+from steerlm.errors import ConfigurationError, PromptError
+from steerlm.params import GenerationParams
+from steerlm.profiles import ModelProfile, get_profile
+from steerlm.prompts import Message, render, to_messages
+from steerlm.transport.base import Array, AsyncConnection, Connection, WireRequest
+from steerlm.transport.core import PlannedRequest
+from steerlm.transport.reward_model import RewardCodec, decode_rewards
+
+__all__ = [
+    "DEFAULT_REWARD_URL",
+    "REWARD_PROFILE",
+    "AsyncRewardModel",
+    "AttributeScores",
+    "RewardModel",
+    "annotation_prompts",
+    "to_scores",
+]
+
+REWARD_PROFILE = "Llama2-13B-SteerLM-RM"
+DEFAULT_REWARD_URL = "http://127.0.0.1:5555"
+_NO_PARAMS = GenerationParams()
+ConversationLike = Iterable[Message | Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class AttributeScores:
+    """The scores of one assistant turn.
+
+    `attributes`: clamped and rounded integers by name, in the attribute set's order; `raw`: the
+    model's floats by name; `turn`: index of the scored message in the conversation given (None for
+    `score_prompts`).
+    """
+
+    attributes: Mapping[str, int]
+    raw: Mapping[str, float]
+    turn: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The label string, e.g. ``quality:4,toxicity:0,...,verbosity:2``."""
+        return ",".join(f"{name}:{value}" for name, value in self.attributes.items())
+
+    def __getitem__(self, name: str) -> int:
+        return self.attributes[name]
+
+
+def to_scores(raw: Sequence[float], attribute_set: AttributeSet, turn: int | None = None) -> AttributeScores:
+    """Name raw floats positionally, clamp them to the set's range and `round` them (Aligner's rule)."""
+    if len(raw) != len(attribute_set.names):
+        raise ConfigurationError(f"{len(raw)} values for {len(attribute_set.names)} attributes")
+    low, high = float(attribute_set.low), float(attribute_set.high)
+    values = {name: round(min(high, max(low, float(v)))) for name, v in zip(attribute_set.names, raw, strict=True)}
+    encode_labels(values, attribute_set)  # validates completeness and order
+    return AttributeScores(values, dict(zip(attribute_set.names, map(float, raw), strict=True)), turn)
+
+
+def annotation_prompts(
+    messages: ConversationLike, profile: str | ModelProfile = REWARD_PROFILE
+) -> list[tuple[int, str]]:
+    """``(message index, prompt)`` for every assistant message: the conversation up to it, rendered."""
+    items = to_messages(messages)
+    kept = [(i, m) for i, m in enumerate(items) if m.role != "system"]
+    out = []
+    for position, (index, message) in enumerate(kept):
+        if message.role == "assistant":
+            out.append((index, render(profile, [m for _, m in kept[: position + 1]])))
+    return out
+
+
+class _Shared:
+    """Settings and the pure steps shared by the sync and async models."""
+
+    def __init__(self, profile: str | ModelProfile) -> None:
+        self.profile = get_profile(profile)
+        if self.profile.attribute_set is None:
+            raise ConfigurationError(f"profile {self.profile.name!r} has no attribute set to score")
+        self.attribute_set: AttributeSet = self.profile.attribute_set
+
+    def prompts(self, conversations: Sequence[ConversationLike]) -> tuple[list[list[int]], list[str]]:
+        turns: list[list[int]] = []
+        prompts: list[str] = []
+        for number, conversation in enumerate(conversations):
+            pairs = annotation_prompts(conversation, self.profile)
+            if not pairs:
+                raise PromptError(f"conversation {number} has no assistant message to score")
+            turns.append([i for i, _ in pairs])
+            prompts.extend(p for _, p in pairs)
+        return turns, prompts
+
+    def group(self, turns: list[list[int]], raws: list[tuple[float, ...]]) -> list[list[AttributeScores]]:
+        out, position = [], 0
+        for indexes in turns:
+            out.append([to_scores(raws[position + k], self.attribute_set, i) for k, i in enumerate(indexes)])
+            position += len(indexes)
+        return out
+
+    def scores(self, raws: list[tuple[float, ...]]) -> list[AttributeScores]:
+        return [to_scores(raw, self.attribute_set) for raw in raws]
+
+
+def _client_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {**kwargs, "signature": RewardCodec.name, "profile": None}
+
+
+def _decode(request: PlannedRequest, outputs: Mapping[str, Array], model: str,
+            attribute_set: AttributeSet) -> list[tuple[float, ...]]:
+    return decode_rewards(outputs, len(request.prompts), model=model, attribute_set=attribute_set)
+
+
+def _infer(conn: Connection, wire: WireRequest) -> dict[str, Array]:
+    return conn.infer(wire)
+
+
+async def _ainfer(conn: AsyncConnection, wire: WireRequest) -> dict[str, Array]:
+    return await conn.infer(wire)
+
+
+class _SyncClient(SteerLMClient):
+    def rewards(self, prompts: Sequence[str], attribute_set: AttributeSet) -> list[tuple[float, ...]]:
+        if not prompts:
+            return []
+        core = self._ready()
+        out: list[tuple[float, ...]] = []
+        for request in core.plan(prompts, _NO_PARAMS, stream=False):
+            outputs = self._call(partial(_infer, wire=request.wire))
+            out.extend(_decode(request, outputs, core.model, attribute_set))
+        return out
+
+
+class _AsyncClient(AsyncSteerLMClient):
+    async def rewards(self, prompts: Sequence[str], attribute_set: AttributeSet) -> list[tuple[float, ...]]:
+        if not prompts:
+            return []
+        core = await self._ready()
+        plan = core.plan(prompts, _NO_PARAMS, stream=False)
+        parts = await asyncio.gather(*(self._call(partial(_ainfer, wire=r.wire)) for r in plan))
+        return [row for r, o in zip(plan, parts, strict=True) for row in _decode(r, o, core.model, attribute_set)]
+
+
+class RewardModel(_Shared):
+    """Blocking client for a SteerLM reward model (NeMo-Aligner ``reward_model``); thread-safe.
+
+    ``RewardModel(url="http://host:5555")``; other keyword arguments are those of `SteerLMClient`
+    (``timeout``, ``max_retries``, ``headers``, ``root_certificates``, ``verify_ssl``, ``ready_timeout``;
+    ``url`` may be a failover list).
+    """
+
+    def __init__(self, model: str = "reward_model", url: str | Sequence[str] = DEFAULT_REWARD_URL, *,
+                 profile: str | ModelProfile = REWARD_PROFILE, **kwargs: Any) -> None:
+        super().__init__(profile)
+        self._client = _SyncClient(model, url, **_client_kwargs(kwargs))
+
+    def score(self, messages: ConversationLike) -> list[AttributeScores]:
+        """The scores of every assistant message of one conversation (PromptError when there is none)."""
+        return self.score_batch([messages])[0]
+
+    def score_batch(self, conversations: Sequence[ConversationLike]) -> list[list[AttributeScores]]:
+        """`score` for several conversations; all their turns share requests."""
+        turns, prompts = self.prompts(conversations)
+        return self.group(turns, self._client.rewards(prompts, self.attribute_set))
+
+    def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
+        """Scores of already rendered prompts (each ending in ``<extra_id_2>``)."""
+        return self.scores(self._client.rewards(list(prompts), self.attribute_set))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> RewardModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncRewardModel(_Shared):
+    """asyncio twin of `RewardModel` (same arguments); requests of one call run concurrently."""
+
+    def __init__(self, model: str = "reward_model", url: str | Sequence[str] = DEFAULT_REWARD_URL, *,
+                 profile: str | ModelProfile = REWARD_PROFILE, **kwargs: Any) -> None:
+        super().__init__(profile)
+        self._client = _AsyncClient(model, url, **_client_kwargs(kwargs))
+
+    async def score(self, messages: ConversationLike) -> list[AttributeScores]:
+        return (await self.score_batch([messages]))[0]
+
+    async def score_batch(self, conversations: Sequence[ConversationLike]) -> list[list[AttributeScores]]:
+        turns, prompts = self.prompts(conversations)
+        return self.group(turns, await self._client.rewards(prompts, self.attribute_set))
+
+    async def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
+        return self.scores(await self._client.rewards(list(prompts), self.attribute_set))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> AsyncRewardModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

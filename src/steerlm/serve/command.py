@@ -1,0 +1,87 @@
+"""The ``steerlm serve`` subcommand: argument parsing and the call into `server.serve`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from steerlm.serve.registry import DEFAULT_PRESET, PRESETS, ModelSpec, resolve_models
+from steerlm.serve.request_log import REQUEST_LOG_ENV
+
+__all__ = ["add_arguments", "run"]
+
+HELP = "run a local Triton server (PyTriton) with scripted or real models"
+SERVE_PRESET = "hf"  # a real model (the embedded tiny Llama unless --checkpoint is given)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``steerlm serve``."""
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address for HTTP, gRPC and metrics (default: 127.0.0.1, loopback only)")
+    parser.add_argument("--http-port", type=int, default=0, help="HTTP port (default: a free port)")
+    parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default: a free port)")
+    parser.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: a free port)")
+    parser.add_argument("--preset", default=SERVE_PRESET, choices=sorted(PRESETS),
+                        help=f"models to serve (default: {SERVE_PRESET}, a Hugging Face model; "
+                             f"{DEFAULT_PRESET}: scripted test models)")
+    parser.add_argument("--model", action="append", default=[], type=_key_value, metavar="NAME=SIGNATURE",
+                        help="serve one more model (or replace a preset model of that name); SIGNATURE "
+                             "is a registered name (current, current_streaming, v2_0, legacy_2310) "
+                             "or module:attribute")
+    parser.add_argument("--backend", default=None,
+                        help="backend for every model (default: each model's own, 'scripted')")
+    parser.add_argument("--backend-option", action="append", default=[], type=_key_value,
+                        metavar="KEY=VALUE", help="keyword argument for the backend factory (repeatable)")
+    parser.add_argument("--checkpoint", metavar="DIR",
+                        help="local Hugging Face checkpoint for the hf backend (default: the embedded tiny model)")
+    parser.add_argument("--device", help="hf backend device: auto (default: cuda if available), cpu, cuda:N")
+    parser.add_argument("--dtype", help="hf backend dtype: auto (default: bfloat16 on GPU, float32 on CPU), "
+                                        "float32, bfloat16, float16")
+    parser.add_argument("--max-batch-size", type=int, default=8, help="Triton max_batch_size (default: 8)")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="instances of each unary model (default: 1; more can fail to load now and "
+                             "then: PyTriton 0.7's instance handshake is racy)")
+    parser.add_argument("--queue-delay-us", type=int, default=0,
+                        help="dynamic batcher max_queue_delay_microseconds (default: 0)")
+    parser.add_argument("--exit-timeout", type=int, default=3,
+                        help="seconds Triton waits for in-flight requests when stopping (default: 3)")
+    parser.add_argument("--request-log", default=os.environ.get(REQUEST_LOG_ENV),
+                        help=f"append every request to this JSON-lines file (env: {REQUEST_LOG_ENV})")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop cleanly when the process that started the server exits")
+    parser.add_argument("--verbose", action="store_true", help="log PyTriton's progress to stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server described by parsed `args`; returns the exit status."""
+    from steerlm.serve.server import ServerOptions, serve
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    extra = [ModelSpec(name, signature) for name, signature in args.model]
+    models = resolve_models(args.preset, extra)
+    hf_options = {key: value for key, value in (("model", args.checkpoint), ("device", args.device),
+                                                 ("dtype", args.dtype)) if value}
+    options = ServerOptions(
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        max_batch_size=args.max_batch_size,
+        instances=args.instances,
+        queue_delay_us=args.queue_delay_us,
+        exit_timeout_secs=args.exit_timeout,
+        request_log=args.request_log,
+        backend=args.backend or ("hf" if hf_options else None),
+        backend_options={**hf_options, **dict(args.backend_option)},
+        exit_with_parent=args.exit_with_parent,
+    )
+    return serve(models, options)

@@ -1,0 +1,199 @@
+"""Run PyTriton on loopback with the models of a preset and announce readiness on stdout.
+
+Once every model is ready the server prints exactly one line::
+
+    STEERLM_SERVER_READY {"http_url": "http://127.0.0.1:P", "grpc_url": "grpc://127.0.0.1:Q", ...}
+
+SIGINT and SIGTERM both stop it cleanly (PyTriton stops tritonserver, its stubs and its workspace).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import sysconfig
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from steerlm.serve.registry import BACKENDS, SIGNATURES, Binding, ModelSpec, resolve
+from steerlm.serve.request_log import RequestLog, with_request_log
+
+__all__ = [
+    "READY_PREFIX",
+    "ServerOptions",
+    "fix_libpython",
+    "free_port",
+    "install_signal_handlers",
+    "serve",
+    "watch_parent",
+]
+
+READY_PREFIX = "STEERLM_SERVER_READY"
+LOGGER = logging.getLogger("steerlm.serve")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Where and how to serve. Port 0 means "pick a free one"."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 0
+    grpc_port: int = 0
+    metrics_port: int = 0
+    max_batch_size: int = 8
+    instances: int = 1
+    queue_delay_us: int = 0
+    exit_timeout_secs: int = 3
+    request_log: str | None = None
+    backend: str | None = None
+    backend_options: Mapping[str, str] = field(default_factory=dict)
+    exit_with_parent: bool = False
+
+
+def fix_libpython() -> None:
+    """Put this interpreter's libpython first, so the Python-backend stub loads the matching one."""
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libdir = sysconfig.get_config_var("LIBDIR")
+        paths = [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p and p != libdir]
+        os.environ["LD_LIBRARY_PATH"] = ":".join([libdir, *paths])
+
+
+def install_signal_handlers() -> None:
+    """Restore SIGINT (a background launch inherits SIG_IGN) and make SIGTERM a KeyboardInterrupt.
+
+    The first signal starts the clean stop; later ones are ignored so they cannot interrupt it.
+    """
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+
+def watch_parent(interval: float = 1.0) -> None:
+    """Stop this server cleanly (SIGTERM to itself) once the process that started it is gone.
+
+    `LocalServer` asks for this, so a test run that dies without stopping its server leaves nothing behind.
+    """
+    parent = os.getppid()
+
+    def _watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=_watch, name="steerlm-parent-watch", daemon=True).start()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _bindings(models: Sequence[ModelSpec], options: ServerOptions) -> list[tuple[str, Binding]]:
+    backends: dict[str, Any] = {}
+    result = []
+    for spec in models:
+        backend_ref = options.backend or spec.backend
+        if backend_ref not in backends:
+            factory = resolve(backend_ref, BACKENDS, "backend")
+            backends[backend_ref] = factory(**options.backend_options)
+        builder = resolve(spec.signature, SIGNATURES, "signature")
+        result.append((spec.name, builder(backends[backend_ref])))
+    return result
+
+
+def _announce(out: TextIO, info: Mapping[str, Any]) -> None:
+    out.write(f"{READY_PREFIX} {json.dumps(info)}\n")
+    out.flush()
+
+
+def _remove_own_shm() -> None:
+    """Delete shared-memory segments PyTriton named after this process that a stop left behind."""
+    for segment in Path("/dev/shm").glob(f"pytrtion{os.getpid()}-*"):
+        with contextlib.suppress(OSError):
+            segment.unlink()
+
+
+def serve(models: Sequence[ModelSpec], options: ServerOptions, out: TextIO | None = None) -> int:
+    """Serve `models` until SIGINT/SIGTERM; returns the process exit status.
+
+    Only the ready line goes to `out` (default: stdout); PyTriton prints tritonserver's log with
+    print(), so stdout is pointed at stderr while the server runs.
+    """
+    out = out or sys.stdout
+    sys.stdout = sys.stderr
+    fix_libpython()
+    install_signal_handlers()
+    if options.exit_with_parent:
+        watch_parent()
+    from pytriton.model_config import DynamicBatcher, ModelConfig
+    from pytriton.triton import Triton, TritonConfig
+
+    host = options.host
+    ports = {
+        "http": options.http_port or free_port(host),
+        "grpc": options.grpc_port or free_port(host),
+        "metrics": options.metrics_port or free_port(host),
+    }
+    log = RequestLog(options.request_log) if options.request_log else None
+    bindings = _bindings(models, options)
+    config = TritonConfig(
+        http_address=host, http_port=ports["http"], grpc_address=host, grpc_port=ports["grpc"],
+        metrics_address=host, metrics_port=ports["metrics"], log_verbose=0,
+        exit_timeout_secs=options.exit_timeout_secs,
+    )
+    triton = Triton(config=config)
+    try:
+        for name, binding in bindings:
+            # A unary call holds its model instance until it answers; decoupled calls return at once and
+            # interleave on one instance. More than one instance races in PyTriton 0.7's start-up
+            # handshake (the second stub may connect before the first listens), hence the default of 1.
+            count = 1 if binding.decoupled else max(1, options.instances)
+            instances = [with_request_log(binding.infer, log, name) for _ in range(count)]
+            triton.bind(
+                model_name=name,
+                infer_func=instances if len(instances) > 1 else instances[0],
+                inputs=list(binding.inputs),
+                outputs=list(binding.outputs),
+                config=ModelConfig(
+                    batching=True,
+                    max_batch_size=options.max_batch_size,
+                    batcher=DynamicBatcher(max_queue_delay_microseconds=options.queue_delay_us),
+                    decoupled=binding.decoupled,
+                ),
+                strict=False,
+            )
+        triton.run()
+        _announce(out, {
+            "http_url": f"http://{host}:{ports['http']}",
+            "grpc_url": f"grpc://{host}:{ports['grpc']}",
+            "metrics_url": f"http://{host}:{ports['metrics']}/metrics",
+            "models": [name for name, _ in bindings],
+            "pid": os.getpid(),
+            "request_log": str(log.path) if log else None,
+            "workspace": str(getattr(getattr(triton, "_workspace", None), "path", "")) or None,
+        })
+        triton.serve()
+    except KeyboardInterrupt:
+        LOGGER.info("stopping")
+    finally:
+        triton.stop()
+        _remove_own_shm()
+        sys.stdout = out
+    return 0

@@ -1,0 +1,257 @@
+"""Signature codecs: the pure (numpy in, numpy out) half of the transport.
+
+A codec knows one server signature: which tensors carry the prompt, the parameters and the answer,
+how scalars are shaped (`[B,1]`, cast to the dtype the model *declares*), and how responses decode
+(prompt echo, cumulative vs delta streaming, in-band `An error occurred:` rows). It never does I/O.
+`make_codec(spec, signature)` picks one from the model's config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from tritonclient.utils import triton_to_np_dtype
+
+from steerlm.errors import ConfigurationError, InvalidRequestError
+from steerlm.params import GenerationParams
+from steerlm.transport.base import Array, ModelSpec, TensorSpec
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "IN_BAND_ERROR_PREFIX",
+    "Codec",
+    "ParamInput",
+    "StreamDecoder",
+    "rows_to_text",
+]
+
+IN_BAND_ERROR_PREFIX = "An error occurred:"
+DEFAULT_MAX_TOKENS = 512  # sent only when the server *requires* a length input and none was given
+OnMissing = Literal["warn", "error"]
+
+
+@dataclass(frozen=True)
+class ParamInput:
+    """How one GenerationParams field maps onto the first declared input among `names`.
+
+    `on_missing`: what happens when the caller sets the field but the model declares none of the
+    names — "warn" (the client logs once and drops it) or "error" (ConfigurationError, because
+    dropping it would change what the caller gets). `default` is sent only when the input is
+    declared *required* and the caller left the field unset.
+    """
+
+    field: str
+    names: tuple[str, ...]
+    on_missing: OnMissing
+    default: Any = None
+
+
+def rows_to_text(array: Array) -> list[str]:
+    """One string per batch row (first element of each row), bytes decoded as UTF-8."""
+    arr = np.asarray(array)
+    if arr.size == 1:
+        flat = [arr.item()]
+    elif arr.ndim == 1:
+        flat = list(arr)
+    else:
+        flat = list(arr.reshape(arr.shape[0], -1)[:, 0])
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
+
+
+def _np_dtype(spec: TensorSpec) -> Any:
+    dtype = triton_to_np_dtype(spec.datatype)
+    if dtype is None:
+        raise ConfigurationError(f"input {spec.name!r} has a datatype steerlm cannot send: {spec.datatype}")
+    return np.object_ if dtype is np.object_ or spec.datatype == "BYTES" else dtype
+
+
+def scalar_array(spec: TensorSpec, value: Any, batch: int) -> Array:
+    """A `[batch, 1]` array of `value` in the declared dtype, range-checked for integer types."""
+    dtype = _np_dtype(spec)
+    if dtype is np.object_:
+        item = value.encode("utf-8") if isinstance(value, str) else value
+        arr = np.empty((batch, 1), dtype=np.object_)
+        arr.fill(item)
+        return arr
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if not info.min <= int(value) <= info.max:
+            raise ConfigurationError(
+                f"{spec.name}={value!r} does not fit the model's declared {spec.datatype} input"
+            )
+    return np.full((batch, 1), value, dtype=dtype)
+
+
+def bytes_matrix(rows: Sequence[Sequence[str]]) -> Array:
+    """A `[len(rows), n]` BYTES array (n = longest row; short rows padded with empty strings)."""
+    width = max((len(r) for r in rows), default=0) or 1
+    arr = np.empty((len(rows), width), dtype=np.object_)
+    arr.fill(b"")
+    for i, row in enumerate(rows):
+        for j, item in enumerate(row):
+            arr[i, j] = item.encode("utf-8")
+    return arr
+
+
+class Codec:
+    """Base of the signature codecs; subclasses fill the class-level tables and `_stop_array`."""
+
+    name: ClassVar[str]
+    prompt_input: ClassVar[str]
+    text_output: ClassVar[str]
+    cumulative_stream: ClassVar[bool]
+    strips_echo: ClassVar[bool]
+    params: ClassVar[tuple[ParamInput, ...]]
+    stop_input: ClassVar[str]
+    constant_inputs: ClassVar[Mapping[str, Any]] = {}  # sent whenever declared (e.g. logits=False)
+    filled_inputs: ClassVar[tuple[str, ...]] = ()  # other inputs a subclass fills when required
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        missing = [n for n, ok in ((self.prompt_input, spec.inputs), (self.text_output, spec.outputs))
+                   if n not in ok]
+        if missing:
+            raise ConfigurationError(
+                f"model {spec.name!r} does not have the {self.name} signature (needs "
+                f"{self.prompt_input!r} in and {self.text_output!r} out; missing {missing}); "
+                f"the server declares {spec.describe()}"
+            )
+        self._resolved = {p.field: next((n for n in p.names if n in spec.inputs), None) for p in self.params}
+        known = {self.prompt_input, self.stop_input, "stream", *self.constant_inputs, *self.filled_inputs,
+                 *(n for p in self.params for n in p.names)}
+        unknown = [t.name for t in spec.inputs.values() if not t.optional and t.name not in known]
+        if unknown:
+            raise ConfigurationError(
+                f"model {spec.name!r} requires inputs steerlm cannot fill: {unknown}; "
+                f"the server declares {spec.describe()}"
+            )
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return (self.text_output,)
+
+    def encode_prompts(self, prompts: Sequence[str]) -> dict[str, Array]:
+        """The prompt tensor: UTF-8 bytes, `[B,1]`."""
+        arr = np.empty((len(prompts), 1), dtype=np.object_)
+        arr[:, 0] = [p.encode("utf-8") for p in prompts]
+        return {self.prompt_input: arr}
+
+    def encode_params(
+        self, params: GenerationParams, stops: Sequence[str], batch: int, *, stream: bool
+    ) -> tuple[dict[str, Array], list[str]]:
+        """Every non-prompt input for `batch` rows, plus the names of set fields that were dropped.
+
+        Only declared inputs are produced; each is cast to its declared dtype. Raises
+        ConfigurationError for a set field the model cannot take when dropping it changes semantics.
+        """
+        inputs = self.spec.inputs
+        out: dict[str, Array] = {}
+        dropped: list[str] = []
+        for p in self.params:
+            value = getattr(params, p.field)
+            name = self._resolved[p.field]
+            if name is None:
+                if value is not None and p.on_missing == "error":
+                    raise ConfigurationError(
+                        f"model {self.spec.name!r} cannot take {p.field} (declares none of "
+                        f"{list(p.names)}); unset it. The server declares {self.spec.describe()}"
+                    )
+                if value is not None:
+                    dropped.append(p.field)
+                continue
+            if value is None and not inputs[name].optional:
+                value = p.default
+            if value is not None:
+                out[name] = scalar_array(inputs[name], value, batch)
+        for name, value in self.constant_inputs.items():
+            if name in inputs:
+                out[name] = scalar_array(inputs[name], value, batch)
+        if "stream" in inputs:
+            out["stream"] = scalar_array(inputs["stream"], stream, batch)
+        if self.stop_input in inputs and (stops or not inputs[self.stop_input].optional):
+            out[self.stop_input] = self._stop_array(stops, batch)
+        return out, dropped
+
+    def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
+        raise NotImplementedError
+
+    def check_in_band(self, texts: Sequence[str]) -> None:
+        """Raise InvalidRequestError when any row is the server's in-band `An error occurred:`."""
+        for text in texts:
+            if text.startswith(IN_BAND_ERROR_PREFIX):
+                message = text[len(IN_BAND_ERROR_PREFIX):].strip()
+                raise InvalidRequestError(
+                    f"the server reported an error (model {self.spec.name!r}): {message}",
+                    status="in-band", model=self.spec.name,
+                )
+
+    def decode(self, outputs: Mapping[str, Array], prompts: Sequence[str]) -> list[str]:
+        """One completion per prompt, in order (prompt echo removed where the signature echoes)."""
+        if self.text_output not in outputs:
+            raise InvalidRequestError(
+                f"the server returned no {self.text_output!r} output (got {sorted(outputs)})",
+                model=self.spec.name,
+            )
+        texts = rows_to_text(outputs[self.text_output])
+        self.check_in_band(texts)
+        if len(texts) != len(prompts):
+            raise InvalidRequestError(
+                f"the server returned {len(texts)} rows for {len(prompts)} prompts", model=self.spec.name
+            )
+        if self.strips_echo:
+            texts = [t[len(p):] if p and t.startswith(p) else t for t, p in zip(texts, prompts, strict=True)]
+        return texts
+
+    def stream_decoder(self, rows: int) -> StreamDecoder:
+        return StreamDecoder(self, rows)
+
+
+class StreamDecoder:
+    """Turns the responses of one stream into per-row text deltas.
+
+    Cumulative signatures (NeMo) send the whole text so far: the delta is the new suffix, and a
+    trailing U+FFFD (half of a multi-byte character) is held back until it resolves. Delta
+    signatures (TRT-LLM) are passed through.
+    """
+
+    def __init__(self, codec: Codec, rows: int) -> None:
+        self._codec = codec
+        self._cumulative = codec.cumulative_stream
+        self.texts = [""] * rows
+        self._seen = [""] * rows
+
+    def feed(self, outputs: Mapping[str, Array], *, final: bool = False) -> list[str]:
+        """The delta of every row for one response (an empty response yields empty deltas)."""
+        if self._codec.text_output not in outputs:
+            return self.flush() if final else [""] * len(self.texts)
+        rows = rows_to_text(outputs[self._codec.text_output])
+        self._codec.check_in_band(rows)
+        deltas = []
+        for i, text in enumerate(rows[: len(self.texts)]):
+            if not self._cumulative:
+                self.texts[i] += text
+                deltas.append(text)
+                continue
+            self._seen[i] = text
+            safe = text if final else text.rstrip("\ufffd")
+            done = self.texts[i]
+            delta = safe[len(done):]  # a rewritten earlier part cannot be retracted: best effort
+            self.texts[i] = done + delta
+            deltas.append(delta)
+        deltas.extend("" for _ in range(len(self.texts) - len(deltas)))
+        return deltas
+
+    def flush(self) -> list[str]:
+        """At the end of the stream: release any held-back text."""
+        if not self._cumulative:
+            return [""] * len(self.texts)
+        deltas = []
+        for i, seen in enumerate(self._seen):
+            done = self.texts[i]
+            delta = seen[len(done):]
+            self.texts[i] = done + delta
+            deltas.append(delta)
+        return deltas

@@ -1,0 +1,304 @@
+"""The pure half of the client, shared by `SteerLMClient` and `AsyncSteerLMClient`.
+
+`ClientCore` validates the settings, owns the model spec and codec once they are read, plans
+requests (stop strings, parameter arrays cached per parameter set, batches split by the model's
+`max_batch_size`) and turns decoded text into `Completion`s. `StreamAssembler` turns stream events
+into `StreamChunk` deltas through the StopMatcher, so nothing past a stop string is ever yielded;
+`Joiner` collects a decoupled stream into whole completions. None of it does I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from steerlm.errors import (
+    ConfigurationError,
+    ModelNotFoundError,
+    ServerUnavailableError,
+    StreamInterruptedError,
+    TritonError,
+)
+from steerlm.output import StopMatcher, clean_completion
+from steerlm.params import GenerationParams
+from steerlm.profiles import ModelProfile, find_profile, get_profile
+from steerlm.retry import RetryPolicy
+from steerlm.transport.base import (
+    ConnectionOptions,
+    FixedInputs,
+    ModelSpec,
+    StreamEvent,
+    WireRequest,
+    spec_from_config,
+)
+from steerlm.transport.codecs import Codec
+from steerlm.transport.signatures import SIGNATURES, make_codec
+from steerlm.transport.tls import read_root_certificates
+from steerlm.transport.urls import parse_urls
+
+__all__ = [
+    "ClientCore",
+    "Completion",
+    "Joiner",
+    "PlannedRequest",
+    "StreamAssembler",
+    "StreamChunk",
+    "clean",
+    "interrupted",
+    "reloaded",
+]
+
+logger = logging.getLogger("steerlm.client")
+_CACHE_SIZE = 64
+_ONLY = [0]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One finished generation: cleaned text, why it ended, the model and the prompt sent."""
+
+    text: str
+    finish_reason: str
+    model: str
+    prompt: str
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One streamed delta; `finish_reason` is set on the last chunk only."""
+
+    text: str
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One wire request and the prompts it carries (at most `max_batch_size` of them)."""
+
+    prompts: tuple[str, ...]
+    wire: WireRequest
+
+
+def clean(raw: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """`clean_completion(raw, stops)`, skipped when it cannot change anything (the hot path): no stop
+    string in the text and no `<` in its last 11 characters (where marker residue could dangle).
+    tests/unit/test_codecs.py checks the equivalence."""
+    if "<" not in raw[-11:] and not any(stop in raw for stop in stops):
+        return raw, False
+    return clean_completion(raw, stops)
+
+
+def interrupted(exc: TritonError, partial_text: str) -> StreamInterruptedError:
+    """The error for a stream that failed after its first chunk (never retried)."""
+    return StreamInterruptedError(
+        f"stream interrupted after {len(partial_text)} characters: {exc}",
+        partial_text=partial_text, status=exc.status, model=exc.model,
+    )
+
+
+def reloaded(exc: ModelNotFoundError) -> ServerUnavailableError:
+    """A model that vanished mid-run and is ready again (server restart): retry the request."""
+    return ServerUnavailableError(f"the model was reloaded, retrying: {exc}", status=exc.status, model=exc.model)
+
+
+def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigurationError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
+                                 f"number of seconds, got {value!r}")
+    return float(value)
+
+
+class ClientCore:
+    """Validated settings plus the per-model state (spec, codec, parameter-array cache)."""
+
+    def __init__(
+        self, model: str, url: str | Sequence[str], *, profile: str | ModelProfile | None, timeout: float,
+        stream_timeout: float | None, max_retries: int, headers: Mapping[str, str] | None,
+        root_certificates: str | bytes | None, verify_ssl: bool, ready_timeout: float, signature: str | None,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigurationError(f"model must be the Triton model name, got {model!r}")
+        if signature is not None and signature not in SIGNATURES:
+            raise ConfigurationError(f"signature must be None (detect) or one of {sorted(SIGNATURES)}, "
+                                     f"got {signature!r}")
+        if headers is not None and not all(isinstance(k, str) and isinstance(v, str)
+                                           for k, v in dict(headers).items()):
+            raise ConfigurationError("headers must map header names to string values")
+        self.model = model
+        self.endpoints = parse_urls(url)
+        self.profile = get_profile(profile) if profile is not None else find_profile(model)
+        self.timeout = _positive("timeout", timeout)
+        self.stream_timeout = self.timeout if stream_timeout is None else _positive("stream_timeout",
+                                                                                      stream_timeout)
+        self.ready_timeout = _positive("ready_timeout", ready_timeout, allow_zero=True)
+        self.policy = RetryPolicy(max_retries)
+        self.signature = signature
+        tls = any(e.ssl for e in self.endpoints)
+        if tls and not verify_ssl and any(e.ssl and e.protocol == "grpc" for e in self.endpoints):
+            raise ConfigurationError(
+                "verify_ssl=False is not available over gRPC (grpcio always verifies the server); pass "
+                "root_certificates= with the server's CA, or use https://"
+            )
+        self.options = ConnectionOptions(
+            timeout=self.timeout, headers=dict(headers or {}), verify_ssl=bool(verify_ssl),
+            root_certificates=read_root_certificates(root_certificates) if tls else None,
+        )
+        self.spec: ModelSpec | None = None
+        self.codec: Codec | None = None
+        self.preferred = 0
+        self._fixed: dict[tuple[GenerationParams, int, bool], FixedInputs] = {}
+        self._warned: set[str] = set()
+
+    # ------------------------------------------------------------------ endpoints and spec
+    @property
+    def decoupled(self) -> bool:
+        """Whether the model is decoupled (streaming-only: every request goes out as a stream)."""
+        return self.spec is not None and self.spec.decoupled
+
+    def order(self) -> list[int]:
+        """Endpoint indexes for one attempt: the last one that worked first, then the others."""
+        n = len(self.endpoints)
+        if n == 1:
+            return _ONLY
+        return [(self.preferred + k) % n for k in range(n)]
+
+    def install(self, config: Mapping[str, Any]) -> None:
+        """Read the model config once: spec, codec (detected unless `signature` was given)."""
+        spec = spec_from_config(config, self.model)
+        self.codec = make_codec(spec, self.signature)
+        self.spec = spec
+        logger.debug("model %r: %s signature, decoupled=%s, max_batch_size=%d; %s", self.model,
+                     self.codec.name, spec.decoupled, spec.max_batch_size, spec.describe())
+
+    def warn_once(self, key: str, message: str, *args: Any, level: int = logging.WARNING) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.log(level, message, *args)
+
+    # ------------------------------------------------------------------ planning
+    def params(self, params: GenerationParams | None) -> GenerationParams:
+        if params is None:
+            return GenerationParams()
+        if not isinstance(params, GenerationParams):
+            raise ConfigurationError(f"params must be a GenerationParams, got {type(params).__name__}")
+        return params
+
+    def one(self, prompt: str) -> str:
+        if not isinstance(prompt, str):
+            raise ConfigurationError(f"prompt must be a string, got {type(prompt).__name__}")
+        return prompt
+
+    def stops(self, params: GenerationParams) -> tuple[str, ...]:
+        own = self.profile.stop_strings if self.profile is not None else ()
+        return tuple(dict.fromkeys((*own, *params.stop)))
+
+    def plan(self, prompts: Sequence[str], params: GenerationParams, *, stream: bool) -> list[PlannedRequest]:
+        """The wire requests for `prompts` (split by max_batch_size), in order."""
+        assert self.codec is not None and self.spec is not None
+        if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+            raise ConfigurationError("prompts must be a sequence of strings (rendered prompts)")
+        size = max(self.spec.max_batch_size, 1)
+        out = []
+        for start in range(0, len(prompts), size):
+            chunk = tuple(prompts[start:start + size])
+            wire = WireRequest(self.model, self.codec.encode_prompts(chunk), self._fixed_for(params, len(chunk),
+                                                                                             stream))
+            out.append(PlannedRequest(chunk, wire))
+        return out
+
+    def _fixed_for(self, params: GenerationParams, rows: int, stream: bool) -> FixedInputs:
+        key = (params, rows, stream)
+        fixed = self._fixed.get(key)
+        if fixed is None:
+            assert self.codec is not None
+            arrays, dropped = self.codec.encode_params(params, self.stops(params), rows, stream=stream)
+            for name in dropped:
+                self.warn_once(f"drop:{name}", "model %r declares no input for %s; it is not sent "
+                               "(the server's default applies)", self.model, name)
+            if len(self._fixed) >= _CACHE_SIZE:
+                self._fixed.clear()
+            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs)
+        return fixed
+
+    def streams_natively(self) -> bool:
+        """True for a decoupled model (a real stream); else streaming sends one unary request."""
+        assert self.spec is not None
+        if not self.spec.decoupled:
+            self.warn_once("onechunk", "model %r is not decoupled: streaming returns the whole answer as "
+                           "one chunk", self.model, level=logging.INFO)
+        return self.spec.decoupled
+
+    # ------------------------------------------------------------------ results
+    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[str]:
+        assert self.codec is not None
+        return self.codec.decode(outputs, request.prompts)
+
+    def completions(self, prompts: Sequence[str], texts: Sequence[str], stops: Sequence[str]) -> list[Completion]:
+        out = []
+        for prompt, raw in zip(prompts, texts, strict=True):
+            text, stopped = clean(raw, stops)
+            out.append(Completion(text, "stop" if stopped else "length", self.model, prompt))
+        return out
+
+    def assembler(self, stops: Sequence[str]) -> StreamAssembler:
+        assert self.codec is not None
+        return StreamAssembler(self.codec, stops)
+
+    def joiner(self, request: PlannedRequest, stops: Sequence[str]) -> Joiner:
+        assert self.codec is not None
+        return Joiner(self.codec, len(request.prompts), stops)
+
+
+class StreamAssembler:
+    """Stream events of one prompt → delta chunks, cut at the first stop string."""
+
+    def __init__(self, codec: Codec, stops: Sequence[str]) -> None:
+        self._decoder = codec.stream_decoder(1)
+        self._matcher = StopMatcher(stops)
+        self.text = ""
+        self.done = False
+
+    def feed(self, event: StreamEvent) -> list[StreamChunk]:
+        """Chunks for one event; after a stop string or the final response, `done` is True."""
+        delta = self._decoder.feed(event.outputs, final=event.final)[0]
+        safe = self._matcher.feed(delta)
+        if self._matcher.stopped or event.final:
+            return [self._close(safe)]
+        if not safe:
+            return []
+        self.text += safe
+        return [StreamChunk(safe)]
+
+    def end(self) -> StreamChunk:
+        """The last chunk when the stream ended without a final flag."""
+        return self._close(self._matcher.feed(self._decoder.flush()[0]))
+
+    def _close(self, safe: str) -> StreamChunk:
+        stopped = self._matcher.stopped
+        text = safe if stopped else safe + self._matcher.finish()
+        stopped = stopped or self._matcher.stopped
+        self.text += text
+        self.done = True
+        return StreamChunk(text, "stop" if stopped else "length")
+
+
+class Joiner:
+    """Collects a decoupled stream of `rows` prompts; `feed` says when every row has stopped."""
+
+    def __init__(self, codec: Codec, rows: int, stops: Sequence[str]) -> None:
+        self._decoder = codec.stream_decoder(rows)
+        self._matchers = [StopMatcher(stops) for _ in range(rows)] if stops else []
+
+    def feed(self, event: StreamEvent) -> bool:
+        deltas = self._decoder.feed(event.outputs, final=event.final)
+        for matcher, delta in zip(self._matchers, deltas, strict=False):
+            matcher.feed(delta)
+        return event.final or (bool(self._matchers) and all(m.stopped for m in self._matchers))
+
+    def texts(self) -> list[str]:
+        self._decoder.flush()
+        return list(self._decoder.texts)

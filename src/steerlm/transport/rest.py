@@ -1,0 +1,286 @@
+"""Legacy NeMo REST transport (``megatron_gpt_eval.py server=True``: ``PUT /generate``; REFERENCE §3b).
+
+Served models such as SteerLM Llama-2 13B are reached with ``url="nemo-rest://host:port"`` (TLS:
+``nemo-rests://``); the server has no model name, so ``model`` only picks the profile
+(``SteerLMClient("SteerLM-Llama2-13B", "nemo-rest://localhost:5555")``). It plugs into the client as
+one more codec × connection pair, so batching, retries, failover and output clean-up are the client's:
+
+* `RestConnection` / `AsyncRestConnection` speak JSON over HTTP (stdlib ``urllib`` without proxies /
+  ``aiohttp``). There is no readiness endpoint: ``model_ready`` opens a TCP connection, and the
+  "model config" is synthesised (`REST_CONFIG`: ``max_batch_size`` 128, not decoupled — streaming
+  returns the whole answer as one chunk);
+* `NemoRestCodec` maps parameters: ``max_tokens`` → ``tokens_to_generate``, ``top_k``, ``top_p``,
+  ``temperature``, ``repetition_penalty``, ``seed`` → ``random_seed`` (honoured from NeMo v1.23; older
+  servers log and ignore unknown keys), stop strings (the profile's plus the caller's) → ``end_strings``.
+  ``top_k == 1`` or ``temperature == 0`` sends ``greedy: true`` (NeMo refuses ``temperature`` 0);
+* the answer ``sentences[i]`` is prompt + completion: the prompt is stripped, also when the server's
+  detokenizer dropped the ``<extra_id_N>`` markers (`steerlm.output.strip_echo`);
+* a validation failure arrives as a bare JSON string with HTTP 200 (e.g. ``"temperature must be a
+  positive number less than or equal to 100.0"``) and raises `InvalidRequestError`; other HTTP
+  statuses and socket errors go through `steerlm.errors.classify` (400 → InvalidRequestError,
+  502/503/504 → ServerUnavailableError, 429 → ServerOverloadedError, timeouts → RequestTimeoutError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from steerlm.errors import ConfigurationError, InvalidRequestError
+from steerlm.output import strip_echo
+from steerlm.params import GenerationParams
+from steerlm.transport.base import Array, ConnectionOptions, ModelSpec, StreamEvent, WireRequest, mapped_errors
+from steerlm.transport.codecs import Codec, ParamInput, bytes_matrix, rows_to_text
+from steerlm.transport.signatures import SIGNATURES
+from steerlm.transport.tls import make_ssl_context, read_root_certificates
+from steerlm.transport.urls import Endpoint
+
+__all__ = ["REST_CONFIG", "AsyncRestConnection", "NemoRestCodec", "RestConnection", "RestStatusError",
+           "parse_reply", "request_body"]
+
+MAX_SENTENCES = 128
+_PROBE_TIMEOUT = 5.0
+
+
+def _tensor(name: str, datatype: str, dims: list[int], optional: bool = True) -> dict[str, Any]:
+    return {"name": name, "data_type": f"TYPE_{datatype}", "dims": dims, "optional": optional}
+
+
+REST_CONFIG: Mapping[str, Any] = {
+    "max_batch_size": MAX_SENTENCES,
+    "input": [
+        _tensor("sentences", "STRING", [1], optional=False),
+        _tensor("tokens_to_generate", "INT64", [1]),
+        _tensor("top_k", "INT64", [1]),
+        _tensor("top_p", "FP64", [1]),
+        _tensor("temperature", "FP64", [1]),
+        _tensor("repetition_penalty", "FP64", [1]),
+        _tensor("random_seed", "INT64", [1]),
+        _tensor("greedy", "BOOL", [1]),
+        _tensor("end_strings", "STRING", [-1]),
+    ],
+    "output": [_tensor("sentences", "STRING", [1])],
+}
+
+
+class NemoRestCodec(Codec):
+    """``sentences`` in, ``sentences`` (prompt + completion) out; see the module docstring."""
+
+    name: ClassVar[str] = "nemo_rest"
+    prompt_input: ClassVar[str] = "sentences"
+    text_output: ClassVar[str] = "sentences"
+    cumulative_stream: ClassVar[bool] = False
+    strips_echo: ClassVar[bool] = True
+    stop_input: ClassVar[str] = "end_strings"
+    params: ClassVar[tuple[ParamInput, ...]] = (
+        ParamInput("max_tokens", ("tokens_to_generate",), "error"),
+        ParamInput("top_k", ("top_k",), "error"),
+        ParamInput("top_p", ("top_p",), "error"),
+        ParamInput("temperature", ("temperature",), "error"),
+        ParamInput("seed", ("random_seed",), "warn"),
+        ParamInput("repetition_penalty", ("repetition_penalty",), "warn"),
+    )
+    filled_inputs: ClassVar[tuple[str, ...]] = ("greedy",)
+
+    def __init__(self, spec: ModelSpec) -> None:
+        if "rewards" in spec.outputs:
+            raise ConfigurationError(f"model {spec.name!r} is a reward model (sentences -> rewards); "
+                                     "score conversations with steerlm.RewardModel")
+        super().__init__(spec)
+
+    def encode_params(
+        self, params: GenerationParams, stops: Sequence[str], batch: int, *, stream: bool
+    ) -> tuple[dict[str, Array], list[str]]:
+        out, dropped = super().encode_params(params, stops, batch, stream=stream)
+        if params.temperature == 0:
+            out.pop("temperature", None)
+        if params.temperature == 0 or params.top_k == 1:
+            out["greedy"] = np.full((batch, 1), True, dtype=np.bool_)
+        return out, dropped
+
+    def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
+        return bytes_matrix([list(stops)] * batch)
+
+    def decode(self, outputs: Mapping[str, Array], prompts: Sequence[str]) -> list[str]:
+        texts = rows_to_text(outputs[self.text_output])
+        if len(texts) != len(prompts):
+            raise InvalidRequestError(f"the server returned {len(texts)} sentences for {len(prompts)} prompts",
+                                      model=self.spec.name)
+        return [strip_echo(t, p) for t, p in zip(texts, prompts, strict=True)]
+
+
+class RestStatusError(Exception):
+    """A non-200 HTTP answer, shaped for `errors.classify` (`status`, `message`, `headers`)."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"[{status}] {message}")
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def _value(array: Array) -> Any:
+    item = np.asarray(array).reshape(-1)[0]
+    item = item.item() if isinstance(item, np.generic) else item
+    return item.decode("utf-8") if isinstance(item, bytes) else item
+
+
+def request_body(request: WireRequest) -> dict[str, Any]:
+    """The JSON body of one request: every sentence, and the first row of everything else."""
+    body: dict[str, Any] = {}
+    for name, array in {**request.fixed.arrays, **request.inputs}.items():
+        if name == "sentences":
+            body[name] = rows_to_text(array)
+        elif name == "end_strings":
+            row = np.asarray(array).reshape(array.shape[0], -1)[0]
+            body[name] = [w for w in (v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in row) if w]
+        else:
+            body[name] = _value(array)
+    return body
+
+
+def _message(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:500] or "(empty body)"
+    if isinstance(data, str):
+        return data
+    if isinstance(data, Mapping) and "message" in data:
+        return str(data["message"])
+    return text[:500]
+
+
+def parse_reply(status: int, raw: bytes, headers: Mapping[str, str], rows: int, model: str) -> dict[str, Array]:
+    """The ``sentences`` output of one answer; raises for refusals and malformed answers."""
+    if status != 200:
+        raise RestStatusError(status, _message(raw), headers)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidRequestError(f"the NeMo REST server sent a body that is not JSON: {raw[:200]!r}",
+                                  status=status, model=model) from None
+    if isinstance(data, str):
+        raise InvalidRequestError(f"the NeMo REST server refused the request: {data}", status=status, model=model)
+    sentences = data.get("sentences") if isinstance(data, Mapping) else None
+    if not isinstance(sentences, list) or len(sentences) != rows or not all(isinstance(s, str) for s in sentences):
+        raise InvalidRequestError(f"unexpected NeMo REST answer (expected {rows} 'sentences'): {str(data)[:200]}",
+                                  status=status, model=model)
+    out = np.empty((rows, 1), dtype=np.object_)
+    out[:, 0] = [s.encode("utf-8") for s in sentences]
+    return {"sentences": out}
+
+
+class _Common:
+    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+        self.endpoint = endpoint
+        self.url = f"{'https' if endpoint.ssl else 'http'}://{endpoint.address}/generate"
+        parts = urlsplit(self.url)
+        self._host, self._port = parts.hostname or "", int(parts.port or 0)
+        self._timeout = options.timeout
+        self._headers = {**dict(options.headers), "Content-Type": "application/json"}
+        pem = read_root_certificates(options.root_certificates) if endpoint.ssl else None
+        self._ssl = make_ssl_context(ssl, pem, options.verify_ssl) if endpoint.ssl else None
+
+    def _config(self, model: str) -> Mapping[str, Any]:
+        return {**REST_CONFIG, "name": model}
+
+    def _payload(self, request: WireRequest) -> tuple[bytes, int]:
+        body = request_body(request)
+        return json.dumps(body).encode("utf-8"), len(body["sentences"])
+
+    def _no_stream(self, request: WireRequest) -> ConfigurationError:
+        return ConfigurationError(f"the NeMo REST server does not stream (model {request.model!r})")
+
+
+class RestConnection(_Common):
+    """Blocking connection (stdlib urllib, no proxies); safe to share between threads."""
+
+    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+        super().__init__(endpoint, options)
+        handlers: list[Any] = [urllib.request.ProxyHandler({})]
+        if self._ssl is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=self._ssl))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def model_ready(self, model: str) -> bool:
+        with mapped_errors(model):
+            socket.create_connection((self._host, self._port), timeout=min(self._timeout, _PROBE_TIMEOUT)).close()
+        return True
+
+    def model_config(self, model: str) -> Mapping[str, Any]:
+        return self._config(model)
+
+    def model_index(self) -> list[str] | None:
+        return None
+
+    def _put(self, data: bytes) -> tuple[int, bytes, Mapping[str, str]]:
+        request = urllib.request.Request(self.url, data=data, method="PUT", headers=self._headers)
+        try:
+            with self._opener.open(request, timeout=self._timeout) as answer:
+                return int(answer.status), answer.read(), dict(answer.headers)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), exc.read(), dict(exc.headers or {})
+        except urllib.error.URLError as exc:
+            raise exc.reason if isinstance(exc.reason, BaseException) else exc from exc
+
+    def infer(self, request: WireRequest) -> dict[str, Array]:
+        data, rows = self._payload(request)
+        with mapped_errors(request.model):
+            return parse_reply(*self._put(data), rows, request.model)
+
+    def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Generator[StreamEvent, None, None]:
+        raise self._no_stream(request)
+
+    def close(self) -> None:
+        return None
+
+
+class AsyncRestConnection(_Common):
+    """asyncio connection (aiohttp). Each request uses its own short-lived session: nothing is left
+    open when an event loop ends (the legacy server serialises generation, so keep-alive buys little)."""
+
+    async def model_ready(self, model: str) -> bool:
+        with mapped_errors(model):
+            async with asyncio.timeout(min(self._timeout, _PROBE_TIMEOUT)):
+                _, writer = await asyncio.open_connection(self._host, self._port)
+                writer.close()
+                await writer.wait_closed()
+        return True
+
+    async def model_config(self, model: str) -> Mapping[str, Any]:
+        return self._config(model)
+
+    async def model_index(self) -> list[str] | None:
+        return None
+
+    async def infer(self, request: WireRequest) -> dict[str, Array]:
+        data, rows = self._payload(request)
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        with mapped_errors(request.model):
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.put(
+                self.url, data=data, headers=self._headers, ssl=self._ssl if self._ssl is not None else True
+            ) as answer:
+                raw = await answer.read()
+                return parse_reply(answer.status, raw, dict(answer.headers), rows, request.model)
+
+    def stream(self, request: WireRequest, inactivity_timeout: float | None) -> AsyncGenerator[StreamEvent, None]:
+        raise self._no_stream(request)
+
+    async def close(self) -> None:
+        return None
+
+
+SIGNATURES.setdefault(NemoRestCodec.name, NemoRestCodec)
