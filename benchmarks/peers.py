@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/peers.py [--calls 20] [--timeout 10]
 
-Starts `LocalServer(preset="ensemble")` and, per model variant and client, runs a worker SUBPROCESS
+Starts `LocalServer(preset="ensemble")` (plus a UINT32 twin that ends its streams with PyTriton's empty
+final response) and, per model variant and client, runs a worker SUBPROCESS
 (each call bounded by ``--timeout``; a call that does not return is recorded as a hang, a raised error
 as a failure — results, not crashes):
 
@@ -41,7 +42,9 @@ PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 WORDS = " ".join(f"w{i}" for i in range(24))
 QUESTION = f"Name some words. [[say={WORDS}]]"
 PACED = f"Name some words slowly. [[delay=0.01]] [[say={WORDS}]]"
-MODELS = ("ensemble-streaming", "ensemble-uint32-streaming", "ensemble-streaming-empty-final", "ensemble")
+MODELS = ("ensemble-streaming", "ensemble-uint32-streaming", "ensemble-streaming-empty-final",
+          "ensemble-uint32-streaming-empty-final", "ensemble")
+EXTRA_MODELS = ("ensemble-uint32-streaming-empty-final=steerlm.serve.ensemble:bind_uint32_streaming_empty_final",)
 CLIENTS = {
     "llama-index NvidiaTriton 0.6.0": "li_peer",
     "langchain-nvidia-trt 0.0.1rc0": "lc_peer",
@@ -133,9 +136,12 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             latencies.append(time.perf_counter() - started)
             texts.append(value)
-    ms = lambda xs: round(statistics.median(xs) * 1000, 2) if xs else None  # noqa: E731
+    def ms(values: list[float]) -> float | None:
+        return round(statistics.median(values) * 1000, 1) if values else None
+
     out.update(invoke_median_ms=ms(latencies), stream_ttft_median_ms=ms(ttfts), stream_total_median_ms=ms(totals),
-               stream_chunks=statistics.median(chunks) if chunks else None, invoke_text=texts[-1] if texts else None)
+               stream_chunks=round(statistics.median(chunks)) if chunks else None,
+               invoke_text=texts[-1] if texts else None)
     out["invoke_exact"] = bool(texts) and all(t == WORDS for t in texts)
     out["stream_exact"] = out.get("stream_text") == WORDS if chunks else False
     return out
@@ -199,7 +205,7 @@ def main() -> int:
     from steerlm.serve.testing import LocalServer
 
     results = []
-    with LocalServer(preset="ensemble", request_log=False) as server:
+    with LocalServer(preset="ensemble", models=EXTRA_MODELS, request_log=False) as server:
         for model in MODELS:
             for client, kind in CLIENTS.items():
                 spec = {"kind": kind, "grpc": server.grpc_address, "model": model, "calls": args.calls,

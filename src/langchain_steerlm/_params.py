@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import LangSmithParams
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from langchain_steerlm._client import ClientOptions
 from steerlm.errors import ConfigurationError
+from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
 from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, resolve_options
@@ -31,7 +32,6 @@ ATTRIBUTES_KEY = "steerlm_attributes"  # response_metadata / generation_info key
 CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "headers", "api_key")
 CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
 IGNORED_KWARGS = frozenset({"stream", "parallel_tool_calls", "strict"})  # framework noise, harmless
-_ATTRIBUTE = "Steering attribute (an integer in the profile's range); None keeps the profile default."
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ class CallSpec:
         return self.client.model
 
 
-class SteerLMFields(BaseModel):
-    """Constructor fields common to the chat model and the string LLM."""
+class SteerLMFields(SteeringFields):
+    """Constructor fields common to the chat model and the string LLM (steering ones: `SteeringFields`)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
@@ -89,18 +89,6 @@ class SteerLMFields(BaseModel):
         exclude=True,
         description="Local tokenizer.json / HF tokenizer dir / tokenizer object: usage counts + window guard.",
     )
-    attributes: dict[str, int] | None = Field(default=None, description="Steering attributes as a dict.")
-    quality: int | None = Field(default=None, description=_ATTRIBUTE)
-    toxicity: int | None = Field(default=None, description=_ATTRIBUTE)
-    humor: int | None = Field(default=None, description=_ATTRIBUTE)
-    creativity: int | None = Field(default=None, description=_ATTRIBUTE)
-    helpfulness: int | None = Field(default=None, description=_ATTRIBUTE)
-    correctness: int | None = Field(default=None, description=_ATTRIBUTE)
-    coherence: int | None = Field(default=None, description=_ATTRIBUTE)
-    complexity: int | None = Field(default=None, description=_ATTRIBUTE)
-    verbosity: int | None = Field(default=None, description=_ATTRIBUTE)
-    violence: int | None = Field(default=None, description=_ATTRIBUTE)
-    not_appropriate: int | None = Field(default=None, description=_ATTRIBUTE)
 
     @model_validator(mode="before")
     @classmethod

@@ -8,6 +8,7 @@ tokenizer is configured and applies the context-window guard (raising LangChain'
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Sequence
+from contextlib import aclosing, closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,24 +81,18 @@ async def agenerate(prepared: Prepared) -> Completion:
 def stream(prepared: Prepared) -> Generator[StreamChunk, None, None]:
     """The core stream, errors mapped; closing it (early) closes the server stream."""
     with mapped_errors():
-        pieces = sync_client(prepared.spec.client).stream(prepared.prompt, prepared.spec.params)
-        try:
+        client = sync_client(prepared.spec.client)
+        with closing(client.stream(prepared.prompt, prepared.spec.params)) as pieces:
             yield from pieces
-        finally:
-            getattr(pieces, "close", lambda: None)()
 
 
 async def astream(prepared: Prepared) -> AsyncGenerator[StreamChunk, None]:
+    """Async `stream`."""
     with mapped_errors():
         client = await async_client(prepared.spec.client)
-        pieces = client.stream(prepared.prompt, prepared.spec.params)
-        try:
+        async with aclosing(client.stream(prepared.prompt, prepared.spec.params)) as pieces:
             async for piece in pieces:
                 yield piece
-        finally:
-            close = getattr(pieces, "aclose", None)
-            if close is not None:
-                await close()
 
 
 def batch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:

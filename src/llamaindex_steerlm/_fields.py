@@ -9,6 +9,7 @@ from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from steerlm.errors import ConfigurationError
+from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
 from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
 from steerlm.requests import ATTRIBUTE_NAMES, resolve_options
@@ -18,11 +19,13 @@ from steerlm.transport.urls import parse_urls
 __all__ = ["DEFAULT_URL", "SteerLMFields"]
 
 DEFAULT_URL = "grpc://localhost:8001"
-_ATTRIBUTE = "Steering attribute (integer; range per profile). None = the profile's default."
 
 
-class SteerLMFields(FunctionCallingLLM):
-    """Fields shared by every call; validated for the profile at construction (ConfigurationError)."""
+class SteerLMFields(SteeringFields, FunctionCallingLLM):
+    """Fields shared by every call; validated for the profile at construction (ConfigurationError).
+
+    The steering-attribute fields come from the core's `SteeringFields` mixin.
+    """
 
     model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
     url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = failover).")
@@ -44,18 +47,6 @@ class SteerLMFields(FunctionCallingLLM):
     tokenizer: Any = Field(default=None, exclude=True,
                            description="Local tokenizer.json / HF tokenizer dir / object: usage + window guard.")
     closed_qa: bool = Field(default=True, description="Use the closed-QA template in query engines.")
-    attributes: dict[str, int] | None = Field(default=None, description="Steering attributes as a dict.")
-    quality: int | None = Field(default=None, description=_ATTRIBUTE)
-    toxicity: int | None = Field(default=None, description=_ATTRIBUTE)
-    humor: int | None = Field(default=None, description=_ATTRIBUTE)
-    creativity: int | None = Field(default=None, description=_ATTRIBUTE)
-    helpfulness: int | None = Field(default=None, description=_ATTRIBUTE)
-    correctness: int | None = Field(default=None, description=_ATTRIBUTE)
-    coherence: int | None = Field(default=None, description=_ATTRIBUTE)
-    complexity: int | None = Field(default=None, description=_ATTRIBUTE)
-    verbosity: int | None = Field(default=None, description=_ATTRIBUTE)
-    violence: int | None = Field(default=None, description=_ATTRIBUTE)
-    not_appropriate: int | None = Field(default=None, description=_ATTRIBUTE)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from contextlib import aclosing, closing
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.generic_utils import messages_to_prompt as generic_messages_to_prompt
@@ -23,11 +24,11 @@ from llama_index.core.llms.llm import ToolSelection, default_completion_to_promp
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
 
-from llamaindex_steerlm._clients import ClientCache
 from llamaindex_steerlm._convert import PreparedRequest, chat_response, completion_response, to_messages
 from llamaindex_steerlm._fields import SteerLMFields
 from llamaindex_steerlm.prompts import swap_closed_qa
 from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_tool_choice, to_tool_specs, tool_selections
+from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import Message, render
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options, split_options, with_tool_instructions
@@ -36,7 +37,7 @@ from steerlm.tokens import guard_prompt
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
-    from steerlm.client import AsyncSteerLMClient, SteerLMClient
+    from steerlm.client import AsyncSteerLMClient, SteerLMClient, StreamChunk
 
 __all__ = ["SteerLM"]
 
@@ -46,6 +47,25 @@ def _check_verbatim(kwargs: Mapping[str, Any], why: str) -> None:
     used = sorted(k for k in (*ATTRIBUTE_NAMES, "attributes", "context", "tools") if kwargs.get(k))
     if used:
         raise ConfigurationError(f"{used} need the profile's template, which {why} bypasses")
+
+
+def _texts(client: SteerLMClient, request: PreparedRequest) -> Generator[tuple[str, StreamChunk], None, None]:
+    """``(text so far, chunk)`` per chunk of the core stream; closing it early closes the server stream."""
+    text = ""
+    with closing(client.stream(request.prompt, request.options.params)) as chunks:
+        for chunk in chunks:
+            text += chunk.text
+            yield text, chunk
+
+
+async def _atexts(client: AsyncSteerLMClient,
+                  request: PreparedRequest) -> AsyncGenerator[tuple[str, StreamChunk], None]:
+    """Async `_texts`."""
+    text = ""
+    async with aclosing(client.stream(request.prompt, request.options.params)) as chunks:
+        async for chunk in chunks:
+            text += chunk.text
+            yield text, chunk
 
 
 class SteerLM(SteerLMFields):
@@ -106,15 +126,15 @@ class SteerLM(SteerLMFields):
     def _sync_client(self) -> SteerLMClient:
         return self._clients.sync(self.client_options())
 
-    def _async_client(self) -> AsyncSteerLMClient:
-        return self._clients.aio(self.client_options())
+    async def _async_client(self) -> AsyncSteerLMClient:
+        return await self._clients.aio(self.client_options())
 
     def close(self) -> None:
         """Close the sync clients (async ones: `aclose`); a later call opens new ones."""
         self._clients.close()
 
     async def aclose(self) -> None:
-        """Close the async clients of the running event loop."""
+        """Close the async clients of the running event loop (they also close when the loop shuts down)."""
         await self._clients.aclose()
 
     # ------------------------------------------------------------------ request preparation
@@ -178,68 +198,43 @@ class SteerLM(SteerLMFields):
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         request = self._prepare_chat(messages, kwargs)
-        client = self._sync_client()
-
-        def gen() -> ChatResponseGen:
-            text = ""
-            for chunk in client.stream(request.prompt, request.options.params):
-                text += chunk.text
-                yield chat_response(request, text, chunk.finish_reason, chunk.text)
-
-        return gen()
+        return (chat_response(request, text, c.finish_reason, c.text)
+                for text, c in _texts(self._sync_client(), request))
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
-        client = self._sync_client()
-
-        def gen() -> CompletionResponseGen:
-            text = ""
-            for chunk in client.stream(request.prompt, request.options.params):
-                text += chunk.text
-                yield completion_response(request, text, chunk.finish_reason, chunk.text)
-
-        return gen()
+        return (completion_response(request, text, c.finish_reason, c.text)
+                for text, c in _texts(self._sync_client(), request))
 
     # ------------------------------------------------------------------ async
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._prepare_chat(messages, kwargs)
-        completion = await self._async_client().generate(request.prompt, request.options.params)
+        client = await self._async_client()
+        completion = await client.generate(request.prompt, request.options.params)
         return chat_response(request, completion.text, completion.finish_reason)
 
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         request = self._prepare_complete(prompt, formatted, kwargs)
-        completion = await self._async_client().generate(request.prompt, request.options.params)
+        client = await self._async_client()
+        completion = await client.generate(request.prompt, request.options.params)
         return completion_response(request, completion.text, completion.finish_reason)
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         request = self._prepare_chat(messages, kwargs)
-        client = self._async_client()
-
-        async def gen() -> ChatResponseAsyncGen:
-            text = ""
-            async for chunk in client.stream(request.prompt, request.options.params):
-                text += chunk.text
-                yield chat_response(request, text, chunk.finish_reason, chunk.text)
-
-        return gen()
+        client = await self._async_client()
+        return (chat_response(request, text, c.finish_reason, c.text) async for text, c in _atexts(client, request))
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False,
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
-        client = self._async_client()
-
-        async def gen() -> CompletionResponseAsyncGen:
-            text = ""
-            async for chunk in client.stream(request.prompt, request.options.params):
-                text += chunk.text
-                yield completion_response(request, text, chunk.finish_reason, chunk.text)
-
-        return gen()
+        client = await self._async_client()
+        return (completion_response(request, text, c.finish_reason, c.text)
+                async for text, c in _atexts(client, request))
 
     # ------------------------------------------------------------------ closed QA in query engines
     def _qa(self, prompt: BasePromptTemplate) -> BasePromptTemplate:

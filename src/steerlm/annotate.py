@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from steerlm.errors import SteerLMError
 from steerlm.prompts import Message
+from steerlm.reward import annotation_prompts
 
 __all__ = [
     "AnnotationError",
@@ -95,8 +96,6 @@ def parse_record(text: str, line: int) -> Record | Malformed | None:
         messages.append(Message("user" if turn["from"] == mask else "assistant", turn["value"]))
     assistant = tuple(i for i, m in enumerate(messages) if m.role == "assistant")
     if assistant:
-        from steerlm.reward import annotation_prompts
-
         try:
             annotation_prompts(messages)
         except SteerLMError as exc:
@@ -238,8 +237,6 @@ async def annotate_file(
     """Annotate `source` into `target` (see the module docstring); `score` is async and gets the prompts
     of one record. At most `concurrency` records are in flight, and at most 4 × `concurrency` wait in the
     reorder buffer. The first scoring error stops the run (what was written stays valid) and is raised."""
-    from steerlm.reward import annotation_prompts
-
     total, malformed = _check_input(source)
     summary = Summary(malformed=malformed)
     for bad in malformed:

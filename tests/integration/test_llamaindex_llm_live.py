@@ -68,15 +68,17 @@ async def test_chat_sends_the_rendered_template_and_parameters(server: LocalServ
     llm = make_llm(server, protocol=protocol, max_tokens=32, temperature=0.5, verbosity=1)
     messages = [ChatMessage(role="system", content="Be brief."),
                 ChatMessage(role="user", content="[[say=Paris is the capital.]] Capital of France?")]
-    response, deltas = await run_chat(llm, mode, messages, humor=2, top_k=1, seed=11)
+    response, deltas = await run_chat(llm, mode, messages, verbosity=0, humor=2, top_k=1, seed=11, stop=["END"])
     assert response.message.content == "Paris is the capital."
     assert "".join(deltas) == "Paris is the capital."
     sent = wire(server)
-    assert sent["prompts"] == [format_prompt(
+    assert sent["prompts"] == [format_prompt(  # per-call verbosity=0 beats the field's verbosity=1
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": messages[1].content}],
-        profile=CHAT, attributes={"verbosity": 1, "humor": 2})]
+        profile=CHAT, attributes={"verbosity": 0, "humor": 2})]
     assert (sent["max_output_len"], sent["top_k"], sent["temperature"], sent["random_seed"]) == ([32], [1], [0.5], [11])
+    assert "END" in sent["stop_words_list"][0]  # with the profile's own stop strings
     assert response.message.additional_kwargs["attributes"]["humor"] == 2
+    assert response.additional_kwargs["attributes"] == response.raw["attributes"]
     assert response.additional_kwargs["finish_reason"] in {"stop", "length"}
     assert response.raw["prompt"] == sent["prompts"][0]
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from seed_servers import Driver
 
 from steerlm.client import AsyncSteerLMClient, SteerLMClient
 from steerlm.errors import InvalidRequestError, RequestTimeoutError, ServerUnavailableError
@@ -38,14 +37,12 @@ def dropping() -> Iterator[RestDouble]:
         yield server
 
 
-@pytest.fixture(params=["sync", "async"])
-def drive(request: pytest.FixtureRequest) -> Iterator[Driver]:
-    driver = Driver(request.param)
-    yield driver
-    driver.close()
+@pytest.fixture
+def drive(sync_or_async: Any) -> Any:
+    return sync_or_async
 
 
-def client(drive: Driver, double: RestDouble, **kwargs: Any) -> Any:
+def client(drive: Any, double: RestDouble, **kwargs: Any) -> Any:
     cls = AsyncSteerLMClient if drive.mode == "async" else SteerLMClient
     kwargs.setdefault("max_retries", 0)
     return cls(MODEL, f"nemo-rest://{double.address}", **kwargs)
@@ -55,7 +52,7 @@ def prompt(text: str) -> str:
     return format_prompt([{"role": "user", "content": text}], profile=MODEL)
 
 
-def test_generate_sends_nemo_json_and_strips_the_echo(drive: Driver, double: RestDouble) -> None:
+def test_generate_sends_nemo_json_and_strips_the_echo(drive: Any, double: RestDouble) -> None:
     c = client(drive, double)
     done = drive(c.generate(prompt(SAY), GenerationParams(max_tokens=32, top_k=1, stop=("###",))))
     assert done.text == "Hello there!" and done.finish_reason == "stop"
@@ -64,14 +61,14 @@ def test_generate_sends_nemo_json_and_strips_the_echo(drive: Driver, double: Res
                     "end_strings": ["<extra_id_1>", "quality:", "###"]}
 
 
-def test_marker_dropping_server(drive: Driver, dropping: RestDouble) -> None:
+def test_marker_dropping_server(drive: Any, dropping: RestDouble) -> None:
     done = drive(client(drive, dropping).generate(prompt("[[say=Short answer.]]")))
     assert done.text == "Short answer."
     guarded = drive(client(drive, dropping).generate(prompt("[[say=Yes.\\nquality:9 more]]")))
     assert guarded.text == "Yes." and guarded.finish_reason == "stop"  # the 13B card's quality: guard
 
 
-def test_batch_keeps_order_and_splits_at_128(drive: Driver, double: RestDouble) -> None:
+def test_batch_keeps_order_and_splits_at_128(drive: Any, double: RestDouble) -> None:
     double.requests.clear()
     prompts = [prompt(f"[[say=answer {i}]]") for i in range(130)]
     results = drive(client(drive, double).batch(prompts, GenerationParams(max_tokens=4)))
@@ -98,7 +95,7 @@ def _raw_request(rows: int, **scalars: Any) -> WireRequest:
         (129, {}, "Maximum number of sentences is 128"),
     ],
 )
-def test_refusals_are_invalid_requests(drive: Driver, double: RestDouble, rows: int, scalars: dict[str, Any],
+def test_refusals_are_invalid_requests(drive: Any, double: RestDouble, rows: int, scalars: dict[str, Any],
                                        message: str) -> None:
     endpoint, options = parse_url(f"nemo-rest://{double.address}"), ConnectionOptions(timeout=5.0)
     conn = AsyncRestConnection(endpoint, options) if drive.mode == "async" else RestConnection(endpoint, options)
@@ -108,7 +105,7 @@ def test_refusals_are_invalid_requests(drive: Driver, double: RestDouble, rows: 
     assert info.value.status == ("400" if rows > 128 else 200)
 
 
-def test_retryable_statuses_are_retried(drive: Driver, double: RestDouble) -> None:
+def test_retryable_statuses_are_retried(drive: Any, double: RestDouble) -> None:
     double.fail_next(2, 503)
     done = drive(client(drive, double, max_retries=2).generate(prompt("[[say=after retries]]")))
     assert done.text == "after retries"
@@ -117,19 +114,19 @@ def test_retryable_statuses_are_retried(drive: Driver, double: RestDouble) -> No
         drive(client(drive, double, max_retries=2).generate(prompt("[[say=x]]")))
 
 
-def test_timeout(drive: Driver, double: RestDouble) -> None:
+def test_timeout(drive: Any, double: RestDouble) -> None:
     with pytest.raises(RequestTimeoutError):
         drive(client(drive, double, timeout=0.3).generate(prompt("[[sleep=1]]")))
 
 
-def test_absent_server(drive: Driver) -> None:
+def test_absent_server(drive: Any) -> None:
     gone = RestDouble().start()
     gone.stop()
     with pytest.raises(ServerUnavailableError):
         drive(client(drive, gone, ready_timeout=0.3).generate(prompt("hi")))
 
 
-def test_adapters_reach_the_rest_server(drive: Driver, double: RestDouble) -> None:
+def test_adapters_reach_the_rest_server(drive: Any, double: RestDouble) -> None:
     from langchain_steerlm import ChatSteerLM
     from llamaindex_steerlm import SteerLM
 

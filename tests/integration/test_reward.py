@@ -4,12 +4,10 @@ every way a reward vector can be wrong."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from seed_servers import Driver, shared_server
 
 from steerlm.attributes import HELPSTEER
 from steerlm.client import SteerLMClient
@@ -29,18 +27,16 @@ CONVERSATION = [
 
 
 @pytest.fixture
-def server() -> LocalServer:
-    return shared_server("reward")
+def server(reward_server: LocalServer) -> LocalServer:
+    return reward_server
 
 
-@pytest.fixture(params=["sync", "async"])
-def drive(request: pytest.FixtureRequest) -> Iterator[Driver]:
-    driver = Driver(request.param)
-    yield driver
-    driver.close()
+@pytest.fixture
+def drive(sync_or_async: Any) -> Any:
+    return sync_or_async
 
 
-def model(drive: Driver, server: LocalServer, name: str = "reward_model", **kwargs: Any) -> Any:
+def model(drive: Any, server: LocalServer, name: str = "reward_model", **kwargs: Any) -> Any:
     kwargs.setdefault("max_retries", 0)
     cls = AsyncRewardModel if drive.mode == "async" else RewardModel
     return cls(name, server.http_url, **kwargs)
@@ -57,7 +53,7 @@ def expected(conversation: list[dict[str, str]]) -> list[tuple[int, dict[str, in
 
 
 @pytest.mark.parametrize("name", ["reward_model", "reward_model_v0_1"])
-def test_scores_every_assistant_turn(drive: Driver, server: LocalServer, name: str) -> None:
+def test_scores_every_assistant_turn(drive: Any, server: LocalServer, name: str) -> None:
     scores = drive(model(drive, server, name).score(CONVERSATION))
     assert [(s.turn, dict(s.attributes), list(s.raw.values())) for s in scores] == expected(CONVERSATION)
     assert scores[1]["humor"] == 4 and scores[1]["verbosity"] == 1
@@ -69,7 +65,7 @@ def test_scores_every_assistant_turn(drive: Driver, server: LocalServer, name: s
     assert "not sent" not in sentences["data"][0]
 
 
-def test_batches_split_by_max_batch_size(drive: Driver, server: LocalServer) -> None:
+def test_batches_split_by_max_batch_size(drive: Any, server: LocalServer) -> None:
     conversations = [[{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "w " * i},
                       {"role": "user", "content": "more"}, {"role": "assistant", "content": "x " * (2 * i)}]
                      for i in range(10)]
@@ -80,7 +76,7 @@ def test_batches_split_by_max_batch_size(drive: Driver, server: LocalServer) -> 
     assert sum(rows) == 20 and max(rows) <= 8 and len(rows) == 3
 
 
-def test_score_prompts_and_clamping(drive: Driver, server: LocalServer) -> None:
+def test_score_prompts_and_clamping(drive: Any, server: LocalServer) -> None:
     [scores] = drive(model(drive, server).score_prompts(["[[rewards=2.5,3.5,-1,9,0.5,1.5,4.49,0,4.5]]"]))
     assert list(scores.attributes.values()) == [2, 4, 0, 4, 0, 2, 4, 0, 4]
     assert scores.raw["creativity"] == 9.0 and scores.turn is None
@@ -90,21 +86,21 @@ def test_score_prompts_and_clamping(drive: Driver, server: LocalServer) -> None:
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        ("[[rewards=1,2,3]]", "3 value(s) per sentence; expected 9"),
+        ("[[rewards=1,2,3]]", r"3 value\(s\) per sentence; expected 9"),
         ("[[rewards=1]]", "merge_attributes"),
-        ("[[rewards=1,2,3,4,5,6,7,8,9,10]]", "10 value(s) per sentence"),
+        ("[[rewards=1,2,3,4,5,6,7,8,9,10]]", r"10 value\(s\) per sentence"),
         ("[[rewards=1,2,3,4,nan,6,7,8,9]]", "non-finite"),
         ("[[raise=scorer exploded]]", "scorer exploded"),
     ],
 )
-def test_bad_reward_vectors_are_errors_not_labels(drive: Driver, server: LocalServer, reply: str,
+def test_bad_reward_vectors_are_errors_not_labels(drive: Any, server: LocalServer, reply: str,
                                                   message: str) -> None:
     conversation = [{"role": "user", "content": "q"}, {"role": "assistant", "content": reply}]
     with pytest.raises(InvalidRequestError, match=message):
         drive(model(drive, server).score(conversation))
 
 
-def test_unknown_model_and_absent_server(drive: Driver, server: LocalServer) -> None:
+def test_unknown_model_and_absent_server(drive: Any, server: LocalServer) -> None:
     with pytest.raises(ModelNotFoundError):
         drive(model(drive, server, "no_such_rm", ready_timeout=0.2).score(CONVERSATION))
     cls = AsyncRewardModel if drive.mode == "async" else RewardModel

@@ -87,3 +87,11 @@ def test_guard_prompt_counts_with_special_tokens(tokenizer_file: Path) -> None:
     assert guard_prompt(counter, "hello world", 10, profile) == counter.count("hello world", add_special_tokens=True)
     with pytest.raises(ContextWindowExceededError):
         guard_prompt(counter, "hello world", 4096, profile)
+
+
+def test_chat_model_tokenizer_gives_token_ids(tokenizer_file: Path) -> None:
+    from langchain_steerlm import ChatSteerLM
+
+    model = ChatSteerLM(tokenizer=tokenizer_file)
+    assert model.get_num_tokens("hello world") == load_token_counter(tokenizer_file).count("hello world")
+    assert model.get_token_ids("hello") == Tokenizer.from_file(str(tokenizer_file)).encode("hello").ids

@@ -1,10 +1,11 @@
-"""steerlm.requests: option layers (shared by the adapters) and tool instructions."""
+"""steerlm.requests and steerlm.fields: option layers and fields (shared by the adapters), tool instructions."""
 
 from __future__ import annotations
 
 import pytest
 
 from steerlm import ConfigurationError, GenerationParams, Message, format_prompt
+from steerlm.fields import SteeringFields
 from steerlm.profiles import STEERLM_SYSTEM_PROMPT
 from steerlm.requests import ATTRIBUTE_NAMES, resolve_options, split_options, with_tool_instructions
 from steerlm.tools import ToolSpec, extract_offered_tools, tool_instructions
@@ -17,6 +18,16 @@ WEATHER = ToolSpec("get_weather", "Weather for a city",
 def test_attribute_names_are_the_union_of_every_set() -> None:
     assert set(ATTRIBUTE_NAMES) == {"quality", "toxicity", "humor", "creativity", "helpfulness", "correctness",
                                     "coherence", "complexity", "verbosity", "violence", "not_appropriate"}
+
+
+def test_steering_fields_are_one_per_attribute_plus_the_dict_form() -> None:
+    fields = SteeringFields.model_fields
+    assert set(fields) == {*ATTRIBUTE_NAMES, "attributes"}
+    assert all(f.default is None for f in fields.values())
+    assert fields["verbosity"].description == (
+        "Steering attribute (HelpSteer 0–4, HelpSteer2 0–4); None keeps the profile's default.")
+    assert fields["violence"].description == "Steering attribute (OASST 0–9); None keeps the profile's default."
+    assert SteeringFields(verbosity=1).model_dump(exclude_none=True) == {"verbosity": 1}
 
 
 def test_layers_later_wins_and_per_attribute_beats_dict_within_a_layer() -> None:

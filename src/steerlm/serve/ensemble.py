@@ -50,6 +50,7 @@ __all__ = [
     "bind_int32_streaming_empty_final",
     "bind_uint32",
     "bind_uint32_streaming",
+    "bind_uint32_streaming_empty_final",
     "bind_v0_5",
     "decode_request",
 ]
@@ -245,4 +246,5 @@ bind_int32_streaming = _builder("int32", decoupled=True)
 bind_int32_streaming_empty_final = _builder("int32", decoupled=True, final_with_data=False)
 bind_uint32 = _builder("uint32", decoupled=False)
 bind_uint32_streaming = _builder("uint32", decoupled=True)
+bind_uint32_streaming_empty_final = _builder("uint32", decoupled=True, final_with_data=False)
 bind_v0_5 = _builder("v0_5", decoupled=False)

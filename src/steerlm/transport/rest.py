@@ -265,9 +265,9 @@ class AsyncRestConnection(_Common):
         return None
 
     async def infer(self, request: WireRequest) -> dict[str, Array]:
-        data, rows = self._payload(request)
         import aiohttp
 
+        data, rows = self._payload(request)
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         with mapped_errors(request.model):
             async with aiohttp.ClientSession(timeout=timeout) as session, session.put(

@@ -9,8 +9,10 @@ coherence, complexity, verbosity). A different width (e.g. ``[B,1]`` from a serv
 `InvalidRequestError`: positional zipping would silently mislabel attributes. The v0.1–v0.3 output
 ``exceeded`` is neither requested nor needed.
 
-Importing this module registers the codec as signature ``"reward_model"``; a text-generation client
-pointed at a reward model gets a ConfigurationError naming `steerlm.RewardModel`.
+Importing this module registers the codec as signature ``"reward_model"``, after ``"nemo_rest"``:
+signature detection takes the first codec whose prompt input a model declares, both take
+``sentences``, and the REST codec refuses a model with a ``rewards`` output — so a text-generation
+client pointed at a reward model gets a ConfigurationError naming `steerlm.RewardModel`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from steerlm.attributes import HELPSTEER, AttributeSet
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.transport.base import Array
 from steerlm.transport.codecs import Codec, ParamInput
+from steerlm.transport.rest import NemoRestCodec
 from steerlm.transport.signatures import SIGNATURES
 
 __all__ = ["RewardCodec", "decode_rewards"]
@@ -73,4 +76,5 @@ def decode_rewards(
     return [tuple(float(v) for v in row) for row in array.astype(np.float64)]
 
 
+assert NemoRestCodec.name in SIGNATURES  # registered first (see the module docstring)
 SIGNATURES.setdefault(RewardCodec.name, RewardCodec)

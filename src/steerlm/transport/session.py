@@ -1,5 +1,6 @@
 """The settings half shared by `SteerLMClient` and `AsyncSteerLMClient` (constructor, properties,
-failover and readiness bookkeeping); the I/O loops live in `steerlm.client`."""
+failover and readiness bookkeeping); the I/O loops live in `steerlm.sync_client` and
+`steerlm.async_client` (both importable from `steerlm.client`)."""
 
 from __future__ import annotations
 

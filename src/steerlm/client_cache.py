@@ -1,0 +1,124 @@
+"""Shared, lazily created core clients: one per settings, and per event loop for async clients.
+
+The framework adapters never make a client per call. A `ClientCache` hands out one `SteerLMClient`
+per distinct settings (the client's keyword arguments) and one `AsyncSteerLMClient` per settings *and*
+running event loop (aio channels and HTTP sessions belong to the loop that made them). Creating a
+client never touches the network; its first request does.
+
+Async clients are closed when their event loop shuts down. The first async client of a cache on a
+loop starts a small "keeper" async generator; asyncio finalizes the async generators still alive when
+a loop shuts down (`asyncio.run`, `asyncio.Runner`, `loop.shutdown_asyncgens()`), and the keeper's
+``finally`` closes that loop's clients while the loop still runs. So ``asyncio.run(model.ainvoke(...))``
+in a loop leaves no gRPC channel or aiohttp session open behind it. A keeper dropped with its cache
+(say, with the model that owned it) is finalized too, and closes its clients on their loop.
+
+Copying a cache (`copy.deepcopy`, pickling) gives a new, empty one: clients hold sockets and locks.
+Framework-neutral: used by `langchain_steerlm` (one cache for the process) and `llamaindex_steerlm`
+(one per model object, shared by its ``model_copy``s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from steerlm.client import AsyncSteerLMClient, SteerLMClient
+
+__all__ = ["ClientCache", "settings_key"]
+
+_LoopClients = dict[str, "AsyncSteerLMClient"]
+
+
+def settings_key(options: Mapping[str, Any]) -> str:
+    """The cache key of client settings (values need not be hashable: URL lists, header dicts)."""
+    return repr(sorted(options.items()))
+
+
+async def _close_all(clients: _LoopClients, lock: threading.Lock) -> None:
+    with lock:
+        closing = list(clients.values())
+        clients.clear()
+    for client in closing:
+        await client.close()
+
+
+async def _keeper(clients: _LoopClients, lock: threading.Lock) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:  # the loop is finalizing its async generators: close its clients while it still runs
+        await _close_all(clients, lock)
+
+
+class ClientCache:
+    """Sync clients by settings; async clients by running event loop, then settings. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync: dict[str, SteerLMClient] = {}
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+            weakref.WeakKeyDictionary())
+        # Strong references: the loop tracks its async generators weakly.
+        self._keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+            weakref.WeakKeyDictionary())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ClientCache:
+        return ClientCache()
+
+    def __reduce__(self) -> tuple[type[ClientCache], tuple[()]]:
+        return ClientCache, ()
+
+    def __len__(self) -> int:
+        """How many clients are open: the sync ones plus the async ones of every live loop."""
+        with self._lock:
+            return len(self._sync) + sum(len(clients) for clients in self._async.values())
+
+    def sync(self, options: Mapping[str, Any]) -> SteerLMClient:
+        """The `SteerLMClient` for these settings (`SteerLMClient` keyword arguments), made on first use."""
+        key = settings_key(options)
+        with self._lock:
+            client = self._sync.get(key)
+            if client is None:
+                from steerlm.client import SteerLMClient
+
+                client = self._sync[key] = SteerLMClient(**options)
+            return client
+
+    async def aio(self, options: Mapping[str, Any]) -> AsyncSteerLMClient:
+        """The `AsyncSteerLMClient` for these settings on the running event loop, made on first use."""
+        clients = await self._loop_clients(asyncio.get_running_loop())
+        key = settings_key(options)
+        with self._lock:
+            client = clients.get(key)
+            if client is None:
+                from steerlm.client import AsyncSteerLMClient
+
+                client = clients[key] = AsyncSteerLMClient(**options)
+            return client
+
+    async def _loop_clients(self, loop: asyncio.AbstractEventLoop) -> _LoopClients:
+        with self._lock:
+            clients = self._async.get(loop)
+            if clients is not None:
+                return clients
+            clients = self._async[loop] = {}
+            keeper = self._keepers[loop] = _keeper(clients, self._lock)
+        await anext(keeper)  # started: the loop now tracks it (asyncgen hooks) and finalizes it at shutdown
+        return clients
+
+    def close(self) -> None:
+        """Close and forget the sync clients (the next call opens new connections)."""
+        with self._lock:
+            clients = list(self._sync.values())
+            self._sync.clear()
+        for client in clients:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close and forget the async clients of the running event loop (they also close at its shutdown)."""
+        clients = self._async.get(asyncio.get_running_loop())
+        if clients is not None:
+            await _close_all(clients, self._lock)

@@ -1,0 +1,79 @@
+"""Fixtures for the reward-model, annotation, REST, ensemble and evaluator tests.
+
+* ``reward_server`` / ``ensemble_server``: one `LocalServer` per preset ("reward", "ensemble") for the
+  whole session, restarted if a test stopped it, with an empty request log for each test;
+* ``sync_or_async``: a driver that runs a sync call's result or an async call's coroutine, so every I/O
+  test is written once and runs in both forms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from steerlm.serve.testing import LocalServer
+
+
+class Driver:
+    """``drive(api.call(...))``: the value itself (sync) or the coroutine run to completion (async)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.runner = asyncio.Runner() if mode == "async" else None
+
+    def __call__(self, value: Any) -> Any:
+        return self.runner.run(value) if self.runner is not None else value
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+
+
+def _session_server(preset: str, factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    pytest.importorskip("pytriton")
+    server = LocalServer(preset=preset, workdir=factory.mktemp(f"{preset}-server"), startup_timeout=120.0,
+                         stop_timeout=20.0)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def _reward_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    yield from _session_server("reward", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def _ensemble_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    yield from _session_server("ensemble", tmp_path_factory)
+
+
+def _fresh(server: LocalServer) -> LocalServer:
+    if not server.is_running():
+        server.start()
+    server.clear_log()
+    return server
+
+
+@pytest.fixture
+def reward_server(_reward_session: LocalServer) -> LocalServer:
+    """The "reward" preset: reward_model, reward_model_v0_1, a verbosity-following chat model."""
+    return _fresh(_reward_session)
+
+
+@pytest.fixture
+def ensemble_server(_ensemble_session: LocalServer) -> LocalServer:
+    """The "ensemble" preset: the TensorRT-LLM ensemble variants."""
+    return _fresh(_ensemble_session)
+
+
+@pytest.fixture(params=["sync", "async"])
+def sync_or_async(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    driver = Driver(request.param)
+    yield driver
+    driver.close()

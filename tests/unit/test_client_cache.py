@@ -1,0 +1,65 @@
+"""steerlm.client_cache.ClientCache: one client per settings (per event loop for async ones), closed at
+loop shutdown; copies start empty. Creating a client never connects (the URL is a closed port), and
+closing one that never connected does no I/O, so nothing here needs a server; the adapters' use of the
+cache against the real server is in tests/integration/test_{langchain,llamaindex}_calls.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import pickle
+
+from steerlm.client_cache import ClientCache, settings_key
+
+OPTIONS = {"model": "Llama2-70B-SteerLM-Chat", "url": ["grpc://127.0.0.1:9"], "headers": {"x": "1"}}
+OTHER = {**OPTIONS, "timeout": 5.0}
+
+
+def test_sync_clients_are_shared_per_settings() -> None:
+    cache = ClientCache()
+    client = cache.sync(OPTIONS)
+    assert cache.sync(dict(reversed(OPTIONS.items()))) is client  # the order of the settings does not matter
+    assert cache.sync(OTHER) is not client and len(cache) == 2
+    assert settings_key(OPTIONS) != settings_key(OTHER)
+    cache.close()
+    assert len(cache) == 0 and cache.sync(OPTIONS) is not client
+
+
+def test_copies_start_empty() -> None:
+    cache = ClientCache()
+    cache.sync(OPTIONS)
+    assert len(copy.deepcopy(cache)) == 0 and len(pickle.loads(pickle.dumps(cache))) == 0
+    assert len(cache) == 1
+
+
+def test_async_clients_are_per_loop_and_closed_when_the_loop_shuts_down() -> None:
+    cache = ClientCache()
+
+    async def two() -> tuple[object, object, int]:
+        first, again, other = await cache.aio(OPTIONS), await cache.aio(OPTIONS), await cache.aio(OTHER)
+        assert first is again and first is not other
+        return first, other, len(cache)
+
+    with asyncio.Runner() as runner:
+        first, _, opened = runner.run(two())
+        assert opened == 2 and len(cache) == 2
+        loop = runner.get_loop()
+    # Runner.close() shut the loop's async generators down: the keeper closed and forgot its clients.
+    assert len(cache) == 0 and loop.is_closed()
+    second, _, _ = asyncio.run(two())
+    assert second is not first
+
+
+def test_aclose_closes_the_running_loops_clients_only() -> None:
+    cache = ClientCache()
+    sync = cache.sync(OPTIONS)
+
+    async def main() -> tuple[int, int, bool]:
+        client = await cache.aio(OPTIONS)
+        before = len(cache)
+        await cache.aclose()
+        return before, len(cache), (await cache.aio(OPTIONS)) is client
+
+    assert asyncio.run(main()) == (2, 1, False)
+    assert cache.sync(OPTIONS) is sync
