@@ -118,7 +118,7 @@ class AsyncSteerLMClient(ClientBase):
         core = await self._ready()
         p = core.params(params)
         stops = core.stops(p)
-        plan = core.plan(prompts, p, stream=core.decoupled)
+        plan = core.plan(prompts, p, stream=False)
         parts = await asyncio.gather(*(self._call(partial(self._run, request=r, stops=stops)) for r in plan))
         return core.completions(prompts, [t for part in parts for t in part], stops)
 

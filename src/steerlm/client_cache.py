@@ -12,6 +12,10 @@ a loop shuts down (`asyncio.run`, `asyncio.Runner`, `loop.shutdown_asyncgens()`)
 in a loop leaves no gRPC channel or aiohttp session open behind it. A keeper dropped with its cache
 (say, with the model that owned it) is finalized too, and closes its clients on their loop.
 
+Sync clients are closed at interpreter exit (an `atexit` hook over every live cache), while their
+transports still work: a gRPC channel left to the garbage collector during interpreter shutdown makes
+tritonclient's `__del__` print "Exception ignored ... 'NoneType' object has no attribute 'StatusCode'".
+
 Copying a cache (`copy.deepcopy`, pickling) gives a new, empty one: clients hold sockets and locks.
 Framework-neutral: used by `langchain_steerlm` (one cache for the process) and `llamaindex_steerlm`
 (one per model object, shared by its ``model_copy``s).
@@ -20,6 +24,7 @@ Framework-neutral: used by `langchain_steerlm` (one cache for the process) and `
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Mapping
@@ -57,6 +62,7 @@ class ClientCache:
     """Sync clients by settings; async clients by running event loop, then settings. Thread-safe."""
 
     def __init__(self) -> None:
+        _LIVE.add(self)
         self._lock = threading.Lock()
         self._sync: dict[str, SteerLMClient] = {}
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
@@ -122,3 +128,13 @@ class ClientCache:
         clients = self._async.get(asyncio.get_running_loop())
         if clients is not None:
             await _close_all(clients, self._lock)
+
+
+_LIVE: weakref.WeakSet[ClientCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_caches() -> None:
+    """Close the sync clients of every cache still alive at interpreter exit."""
+    for cache in list(_LIVE):
+        cache.close()

@@ -145,7 +145,9 @@ _CONNECTION_HINTS = ("connection refused", "connect call failed", "reset by peer
                      "cannot connect", "server disconnected", "broken pipe", "connection aborted",
                      "socket closed", "connection closed", "response payload is not completed",
                      "connection reset", "eof occurred")
-_AIOHTTP_CONNECTION = {"ClientConnectionError", "ClientPayloadError"}
+# aiohttp's connection and truncated-body errors; http.client's truncated chunked body (a server that died
+# in the middle of an HTTP generate_stream answer: "IncompleteRead(0 bytes read)").
+_CONNECTION_CLASSES = {"ClientConnectionError", "ClientPayloadError", "IncompleteRead"}
 # TLS: grpc "Tls handshake failed ... CERTIFICATE_VERIFY_FAILED: self signed certificate", Python ssl /
 # aiohttp "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...". A configuration problem.
 _TLS_HINT = "certificate_verify_failed"
@@ -271,7 +273,7 @@ def classify(exc: BaseException, *, model: str | None = None) -> SteerLMError:
         return by_text
     lowered = message.lower()
     mro = {c.__name__ for c in type(exc).__mro__}
-    if any(h in lowered for h in _CONNECTION_HINTS) or mro & _AIOHTTP_CONNECTION or isinstance(exc, OSError):
+    if any(h in lowered for h in _CONNECTION_HINTS) or mro & _CONNECTION_CLASSES or isinstance(exc, OSError):
         return ServerUnavailableError(f"cannot reach the server{where}: {message}", model=model)
     if "timed out" in lowered or "deadline exceeded" in lowered:
         return RequestTimeoutError(f"request timed out{where}: {message}", model=model)

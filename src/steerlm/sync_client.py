@@ -120,7 +120,7 @@ class SteerLMClient(ClientBase):
         p = core.params(params)
         stops = core.stops(p)
         texts: list[str] = []
-        for request in core.plan(prompts, p, stream=core.decoupled):
+        for request in core.plan(prompts, p, stream=False):
             texts.extend(self._call(partial(self._run, request=request, stops=stops)))
         return core.completions(prompts, texts, stops)
 

@@ -10,24 +10,38 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from steerlm.serve.testing import LocalServer
 
+T = TypeVar("T")
+
 
 class Driver:
-    """``drive(api.call(...))``: the value itself (sync) or the coroutine run to completion (async)."""
+    """``drive(api.call(...))``: the value itself (sync) or the coroutine run to completion (async).
+
+    ``drive.track(client)`` returns the client and closes it (``close()``, awaited for async clients)
+    when the test ends, so no gRPC channel outlives its test.
+    """
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.runner = asyncio.Runner() if mode == "async" else None
+        self._clients: list[Any] = []
 
     def __call__(self, value: Any) -> Any:
         return self.runner.run(value) if self.runner is not None else value
 
+    def track(self, client: T) -> T:
+        self._clients.append(client)
+        return client
+
     def close(self) -> None:
+        for client in self._clients:
+            self(client.close())
+        self._clients.clear()
         if self.runner is not None:
             self.runner.close()
 

@@ -1,6 +1,8 @@
 """The real client against the local server, parametrized over protocol (gRPC / HTTP) and mode
 (sync / async): exact wire content per signature (request log), batching order, streaming with stop
-strings across chunks, one-chunk fallback, in-band and raised errors, timeouts, readiness, failover."""
+strings across chunks (decoupled models over gRPC streams and over HTTP's generate_stream SSE),
+one-chunk fallback, in-band and raised errors (also after the first chunk), timeouts, readiness,
+failover, and the TensorRT-LLM ensemble's `stream=false` for whole answers."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from steerlm.errors import (
     ModelNotFoundError,
     RequestTimeoutError,
     ServerUnavailableError,
+    StreamInterruptedError,
 )
 from steerlm.params import GenerationParams
 from steerlm.serve.testing import LocalServer
@@ -91,9 +94,10 @@ def url(request: pytest.FixtureRequest, server: LocalServer) -> str:
     return server.grpc_url if request.param == "grpc" else server.http_url
 
 
-@pytest.fixture
-def grpc_url(server: LocalServer) -> str:
-    return server.grpc_url
+@pytest.fixture(params=["grpc", "http"])
+def stream_url(request: pytest.FixtureRequest, server: LocalServer) -> str:
+    """Both protocols for decoupled models: gRPC streams, HTTP generate_stream (SSE)."""
+    return server.grpc_url if request.param == "grpc" else server.http_url
 
 
 def dead_url(scheme: str = "grpc") -> str:
@@ -150,8 +154,8 @@ def test_batch_keeps_order_and_splits_by_max_batch_size(driver: Driver, url: str
                                                                                   strict=True))
 
 
-def test_stream_cuts_stop_strings_across_chunks(driver: Driver, grpc_url: str) -> None:
-    client = driver.client(STREAMING, grpc_url)
+def test_stream_cuts_stop_strings_across_chunks(driver: Driver, stream_url: str) -> None:
+    client = driver.client(STREAMING, stream_url)
     chunks = driver.stream(client, "[[say=Hello there\\n<extra_id_1>User\\nleak]]")
     assert "".join(c.text for c in chunks) == "Hello there"
     assert len([c for c in chunks if c.text]) >= 2  # really streamed
@@ -160,8 +164,8 @@ def test_stream_cuts_stop_strings_across_chunks(driver: Driver, grpc_url: str) -
     assert "".join(c.text for c in custom) == "one two thre" and custom[-1].finish_reason == "stop"
 
 
-def test_concurrent_streams_each_get_their_own_stream(driver: Driver, grpc_url: str) -> None:
-    client = driver.client(STREAMING, grpc_url)
+def test_concurrent_streams_each_get_their_own_stream(driver: Driver, stream_url: str) -> None:
+    client = driver.client(STREAMING, stream_url)
     prompts = [f"[[say=s{i} a b c]] [[delay=0.01]]" for i in range(12)]
     if driver.runner is None:
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
@@ -177,8 +181,8 @@ def test_concurrent_streams_each_get_their_own_stream(driver: Driver, grpc_url: 
     assert ["".join(c.text for c in chunks) for chunks in outcomes] == [f"s{i} a b c" for i in range(12)]
 
 
-def test_stream_length_finish_and_deltas(driver: Driver, grpc_url: str) -> None:
-    chunks = driver.stream(driver.client(STREAMING, grpc_url), "[[say=a b c d e f]]",
+def test_stream_length_finish_and_deltas(driver: Driver, stream_url: str) -> None:
+    chunks = driver.stream(driver.client(STREAMING, stream_url), "[[say=a b c d e f]]",
                            GenerationParams(max_tokens=3))
     assert [c.text for c in chunks if c.text] == ["a ", "b ", "c "]
     assert chunks[-1].finish_reason == "length"
@@ -193,16 +197,50 @@ def test_stream_of_a_unary_model_is_one_chunk(driver: Driver, url: str, caplog: 
     assert len([r for r in caplog.records if "one chunk" in r.getMessage()]) == 1
 
 
-def test_generate_and_batch_on_a_decoupled_model_join_the_stream(driver: Driver, grpc_url: str) -> None:
-    client = driver.client(STREAMING, grpc_url)
+def test_generate_and_batch_on_a_decoupled_model_join_the_stream(driver: Driver, stream_url: str,
+                                                                  server: LocalServer) -> None:
+    client = driver.client(STREAMING, stream_url)
     assert driver.generate(client, SAY).text == "Hello there"
+    server.clear_log()
     results = driver.batch(client, [f"[[say=n{i} x]]" for i in range(10)], GenerationParams(max_tokens=5))
     assert [r.text for r in results] == [f"n{i} x" for i in range(10)]
+    rows = sorted(r["inputs"]["prompts"]["shape"][0] for r in server.requests(STREAMING))
+    assert rows == ([1] * 10 if stream_url == server.http_url else [2, 8])  # generate_stream: one prompt each
 
 
-def test_decoupled_model_over_http_says_to_use_grpc(driver: Driver, server: LocalServer) -> None:
-    with pytest.raises(ConfigurationError, match="grpc://"):
-        driver.stream(driver.client(STREAMING, server.http_url), "hi")
+def test_decoupled_wire_content_is_the_same_over_both_protocols(driver: Driver, stream_url: str,
+                                                                 server: LocalServer) -> None:
+    client = driver.client(STREAMING, stream_url)
+    prompt = "grüße " + SAY
+    assert driver.generate(client, prompt, FULL) == Completion("Hello there", "stop", STREAMING, prompt)
+    assert "".join(c.text for c in driver.stream(client, prompt, FULL)) == "Hello there"
+    for logged in server.requests(STREAMING):
+        inputs = logged["inputs"]
+        assert inputs["prompts"] == {"datatype": "BYTES", "shape": [1, 1], "data": [prompt]}
+        sent = {name: (t["datatype"], round(v, 5) if isinstance(v := t["data"][0], float) else v)
+                for name, t in inputs.items() if name != "prompts"}
+        assert sent == EXPECTED_WIRE[CHAT]
+        assert all(t["shape"] == [1, 1] for t in inputs.values())
+    assert len(server.requests(STREAMING)) == 2
+
+
+def test_model_exception_in_a_decoupled_model(driver: Driver, stream_url: str, server: LocalServer) -> None:
+    client = driver.client(STREAMING, stream_url)
+    with pytest.raises(InvalidRequestError, match="kaboom"):
+        driver.stream(client, "[[raise=kaboom]]")
+    with pytest.raises(InvalidRequestError, match="kaboom"):
+        driver.generate(client, "[[raise=kaboom]]")
+    assert len(server.requests(STREAMING)) == 2  # not retried
+
+
+def test_error_after_the_first_chunk_interrupts_the_stream(driver: Driver, stream_url: str) -> None:
+    client = driver.client(STREAMING, stream_url)
+    failing = "[[say=a b c d e]] [[stream_raise_after=2]]"
+    with pytest.raises(StreamInterruptedError, match="failed on purpose after 2 tokens") as info:
+        driver.stream(client, failing)
+    assert info.value.partial_text == "a b "  # exactly what was yielded before the error event
+    with pytest.raises(InvalidRequestError, match="failed on purpose"):  # generate: nothing handed out yet
+        driver.generate(client, failing)
 
 
 def test_in_band_error_is_an_invalid_request(driver: Driver, url: str, server: LocalServer) -> None:
@@ -212,9 +250,13 @@ def test_in_band_error_is_an_invalid_request(driver: Driver, url: str, server: L
     assert len(server.requests(CHAT)) == 1  # not retried
 
 
-def test_in_band_error_in_a_stream(driver: Driver, grpc_url: str) -> None:
+def test_in_band_error_in_a_stream(driver: Driver, stream_url: str) -> None:
+    client = driver.client(STREAMING, stream_url)
+    with pytest.raises(InvalidRequestError, match="disk on fire") as info:
+        driver.stream(client, "[[error=disk on fire]]")
+    assert info.value.status == "in-band"
     with pytest.raises(InvalidRequestError, match="disk on fire"):
-        driver.stream(driver.client(STREAMING, grpc_url), "[[error=disk on fire]]")
+        driver.generate(client, "[[error=disk on fire]]")
 
 
 def test_model_exception_is_an_invalid_request_and_not_retried(driver: Driver, url: str,
@@ -240,13 +282,13 @@ def test_request_timeout(driver: Driver, url: str) -> None:
     drain(driver, CHAT, url)
 
 
-def test_stream_inactivity_timeout(driver: Driver, grpc_url: str) -> None:
-    client = driver.client(STREAMING, grpc_url, stream_timeout=0.3, max_retries=0)
+def test_stream_inactivity_timeout(driver: Driver, stream_url: str) -> None:
+    client = driver.client(STREAMING, stream_url, stream_timeout=0.3, max_retries=0)
     started = time.monotonic()
     with pytest.raises(RequestTimeoutError, match="stream_timeout"):
         driver.stream(client, "[[say=a]] [[delay=1]]")
     assert time.monotonic() - started < 0.9
-    drain(driver, STREAMING, grpc_url)
+    drain(driver, STREAMING, stream_url)
 
 
 def test_unknown_model_after_a_bounded_wait(driver: Driver, url: str) -> None:
@@ -337,6 +379,15 @@ def tls(local_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> 
     return TlsProxy(cert, key, ports)
 
 
+def test_decoupled_model_over_https_generate_stream(driver: Driver, server: LocalServer, tls: TlsProxy) -> None:
+    url = f"https://127.0.0.1:{tls.ports['http']}"
+    trusted = driver.client(STREAMING, url, root_certificates=str(tls.cert))
+    assert "".join(c.text for c in driver.stream(trusted, SAY)) == "Hello there"
+    assert driver.generate(driver.client(STREAMING, url, verify_ssl=False), SAY).text == "Hello there"
+    with pytest.raises(ConfigurationError, match=r"(?i)certificate verify failed"):
+        driver.stream(driver.client(STREAMING, url, ready_timeout=5, max_retries=0), SAY)
+
+
 @pytest.mark.parametrize(("scheme", "port"), [("grpcs", "grpc"), ("https", "http")])
 def test_tls_with_root_certificates(driver: Driver, server: LocalServer, tls: TlsProxy, scheme: str,
                                     port: str) -> None:
@@ -362,20 +413,7 @@ def test_https_without_verification_and_grpcs_refusing_it(driver: Driver, server
 
 
 # ------------------------------------------------------------------------ TensorRT-LLM ensemble signature
-ENSEMBLES = {"ensemble": "bind_int32", "ensemble-streaming": "bind_int32_streaming",
-             "ensemble-uint32": "bind_uint32", "ensemble-v0_5": "bind_v0_5"}
-
-
-@pytest.fixture(scope="module")
-def ensemble_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    pytest.importorskip("pytriton")
-    models = [f"{name}=steerlm.serve.ensemble:{binder}" for name, binder in ENSEMBLES.items()]
-    server = LocalServer(preset="none", models=models, workdir=tmp_path_factory.mktemp("ensemble-server"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+# `ensemble_server` (tests/integration/conftest.py): the "ensemble" preset, one server for the session.
 
 
 @pytest.mark.parametrize(("model", "ints"), [("ensemble", "INT32"), ("ensemble-uint32", "UINT32")])
@@ -395,9 +433,9 @@ def test_ensemble_wire_content_and_echo_strip(driver: Driver, ensemble_server: L
 
 
 def test_ensemble_v0_5_gets_its_required_word_lists(driver: Driver, ensemble_server: LocalServer) -> None:
-    done = driver.generate(driver.client("ensemble-v0_5", ensemble_server.grpc_url, profile=None), SAY)
+    done = driver.generate(driver.client("ensemble-v0.5", ensemble_server.grpc_url, profile=None), SAY)
     assert done.text == "Hello there\n<extra_id_1>"  # no profile, no stops: the marker stays
-    inputs = ensemble_server.last_request("ensemble-v0_5")["inputs"]
+    inputs = ensemble_server.last_request("ensemble-v0.5")["inputs"]
     assert inputs["bad_words"]["data"] == [""] and inputs["stop_words"]["data"] == [""]
     assert inputs["max_tokens"] == {"datatype": "UINT32", "shape": [1, 1], "data": [512]}
 
@@ -414,3 +452,27 @@ def test_ensemble_stream_ends_on_the_final_flag_of_a_data_response(driver: Drive
     assert "".join(c.text for c in stopped) == "x y" and stopped[-1].finish_reason == "stop"
     joined = driver.batch(client, [f"[[say=r{i} s]]" for i in range(3)], GenerationParams(max_tokens=4))
     assert [c.text for c in joined] == ["r0 s", "r1 s", "r2 s"]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize("model", ["ensemble-streaming", "ensemble-streaming-empty-final"])
+def test_decoupled_ensemble_sends_stream_false_for_whole_answers(driver: Driver, ensemble_server: LocalServer,
+                                                                 model: str, protocol: str) -> None:
+    url = ensemble_server.grpc_url if protocol == "grpc" else ensemble_server.http_url
+    client = driver.client(model, url, stream_timeout=30)
+    started = time.monotonic()
+    assert driver.generate(client, "Q " + SAY, FULL) == Completion("Hello there", "stop", model, "Q " + SAY)
+    assert time.monotonic() - started < 5  # either ending (final flag on data, empty final) ends it
+    [logged] = ensemble_server.requests(model)  # one request, answered with one whole (echoed) response
+    assert logged["inputs"]["stream"] == {"datatype": "BOOL", "shape": [1, 1], "data": [False]}
+    assert logged["inputs"]["text_input"] == {"datatype": "BYTES", "shape": [1, 1], "data": ["Q " + SAY]}
+    assert logged["inputs"]["stop_words"] == {"datatype": "BYTES", "shape": [1, 2], "data": ["<extra_id_1>", "a,b"]}
+    chunks = driver.stream(client, "[[say=a b c d]]", GenerationParams(max_tokens=3))
+    assert [c.text for c in chunks if c.text] == ["a ", "b ", "c "] and chunks[-1].finish_reason == "length"
+    assert ensemble_server.last_request(model)["inputs"]["stream"]["data"] == [True]
+    ensemble_server.clear_log()
+    joined = driver.batch(client, [f"[[say=r{i} s]]" for i in range(3)], GenerationParams(max_tokens=4))
+    assert [c.text for c in joined] == ["r0 s", "r1 s", "r2 s"]
+    batched = ensemble_server.requests(model)
+    assert len(batched) == (3 if protocol == "http" else 1)  # the generate extension has no batching
+    assert all(r["inputs"]["stream"]["data"] == [False] * r["inputs"]["stream"]["shape"][0] for r in batched)

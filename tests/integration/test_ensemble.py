@@ -42,7 +42,7 @@ def drive(sync_or_async: Any) -> Any:
 
 def client(drive: Any, model: str, url: str, **kwargs: Any) -> Any:
     cls = AsyncSteerLMClient if drive.mode == "async" else SteerLMClient
-    return cls(model, url, profile=PROFILE, max_retries=0, timeout=20, **kwargs)
+    return drive.track(cls(model, url, profile=PROFILE, max_retries=0, timeout=20, **kwargs))
 
 
 def prompt(text: str) -> str:
@@ -78,14 +78,15 @@ def test_unary_variants_get_their_declared_dtypes(drive: Any, server: LocalServe
 
 
 def test_the_server_echoes_the_prompt_and_the_client_strips_it(server: LocalServer) -> None:
-    raw = grpcclient.InferenceServerClient(server.grpc_address)
     text = grpcclient.InferInput("text_input", [1, 1], "BYTES")
     text.set_data_from_numpy(np.array([[b"Q? [[say=A.]]"]], dtype=np.object_))
     limit = grpcclient.InferInput("max_tokens", [1, 1], "INT32")
     limit.set_data_from_numpy(np.array([[8]], dtype=np.int32))
-    answer = raw.infer("ensemble", [text, limit]).as_numpy("text_output")
+    with grpcclient.InferenceServerClient(server.grpc_address) as raw:
+        answer = raw.infer("ensemble", [text, limit]).as_numpy("text_output")
     assert answer.shape == (1,) and answer[0] == b"Q? [[say=A.]]A."  # flat, like TRT-LLM's postprocessing
-    assert SteerLMClient("ensemble", server.grpc_url, profile=PROFILE).generate(prompt("[[say=A.]]")).text == "A."
+    with SteerLMClient("ensemble", server.grpc_url, profile=PROFILE) as ours:
+        assert ours.generate(prompt("[[say=A.]]")).text == "A."
 
 
 def test_batches_keep_order(drive: Any, server: LocalServer) -> None:
@@ -95,22 +96,26 @@ def test_batches_keep_order(drive: Any, server: LocalServer) -> None:
     assert sorted(e["inputs"]["text_input"]["shape"][0] for e in server.requests("ensemble")) == [3, 8]
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
 @pytest.mark.parametrize("model", STREAMING)
-def test_decoupled_streams_deltas_and_ends(drive: Any, server: LocalServer, model: str) -> None:
-    c = client(drive, model, server.grpc_url, stream_timeout=5)
+def test_decoupled_streams_deltas_and_ends(drive: Any, server: LocalServer, model: str, protocol: str) -> None:
+    c = client(drive, model, server.grpc_url if protocol == "grpc" else server.http_url, stream_timeout=5)
     chunks = stream(drive, c, prompt("[[say=alpha beta gamma delta]]"), GenerationParams(max_tokens=16))
     assert [ch.text for ch in chunks if ch.text] == ["alpha ", "beta ", "gamma ", "delta"]
     assert chunks[-1].finish_reason == "length" and all(ch.finish_reason is None for ch in chunks[:-1])
     assert server.last_request(model)["inputs"]["stream"]["data"] == [True]
     assert server.last_request(model)["inputs"]["max_tokens"]["datatype"] == INT_TYPE[model]
     whole = drive(c.generate(prompt(SAY), GenerationParams(max_tokens=16)))
-    assert whole.text == "one two three" and whole.finish_reason == "stop"
+    assert whole.text == "one two three" and whole.finish_reason == "stop"  # one whole answer, echo stripped
+    assert server.last_request(model)["inputs"]["stream"]["data"] == [False]
 
 
 @pytest.mark.parametrize(("model", "final_with_data"), [("ensemble-streaming", True),
                                                         ("ensemble-streaming-empty-final", False)])
-def test_final_flag_rides_on_the_last_data_response(server: LocalServer, model: str, final_with_data: bool) -> None:
+def test_final_flag_rides_on_the_last_data_response(request: pytest.FixtureRequest, server: LocalServer, model: str,
+                                                    final_with_data: bool) -> None:
     raw = grpcclient.InferenceServerClient(server.grpc_address)
+    request.addfinalizer(raw.close)
     responses: queue.Queue[Any] = queue.Queue()
     raw.start_stream(callback=lambda result, error: responses.put((result, error)))
     inputs = []
@@ -142,12 +147,13 @@ def test_errors(drive: Any, server: LocalServer) -> None:
         drive(client(drive, "ensemble", server.http_url).generate(prompt("[[error=boom]]")))
     with pytest.raises(InvalidRequestError, match="boom"):
         stream(drive, client(drive, "ensemble-streaming", server.grpc_url), prompt("[[error=boom]]"))
-    with pytest.raises(ConfigurationError, match="gRPC"):
-        drive(client(drive, "ensemble-streaming", server.http_url).generate(prompt("hi")))
+    with pytest.raises(InvalidRequestError, match="boom"):  # decoupled over HTTP: generate_stream's error
+        drive(client(drive, "ensemble-streaming", server.http_url).generate(prompt("[[error=boom]]")))
+    with pytest.raises(ConfigurationError, match=r"text_input.*text_output"):  # forced signature, wrong model
+        drive(client(drive, "ensemble", server.http_url, signature="nemo_deploy").generate(prompt("hi")))
 
 
 def test_stream_true_on_the_unary_model_fails_like_trtllm(server: LocalServer) -> None:
-    raw = grpcclient.InferenceServerClient(server.grpc_address)
     inputs = []
     for name, dtype, value in (("text_input", "BYTES", np.array([[b"hi"]], dtype=np.object_)),
                                ("max_tokens", "INT32", np.array([[4]], dtype=np.int32)),
@@ -155,7 +161,9 @@ def test_stream_true_on_the_unary_model_fails_like_trtllm(server: LocalServer) -
         tensor = grpcclient.InferInput(name, [1, 1], dtype)
         tensor.set_data_from_numpy(value)
         inputs.append(tensor)
-    with pytest.raises(Exception, match=NOT_DECOUPLED_MESSAGE.replace(".", r"\.")):
+    with grpcclient.InferenceServerClient(server.grpc_address) as raw, \
+            pytest.raises(Exception, match=NOT_DECOUPLED_MESSAGE.replace(".", r"\.")):
         raw.infer("ensemble", inputs)
-    chunks = list(SteerLMClient("ensemble", server.grpc_url, profile=PROFILE).stream(prompt("[[say=one]]")))
+    with SteerLMClient("ensemble", server.grpc_url, profile=PROFILE) as ours:
+        chunks = list(ours.stream(prompt("[[say=one]]")))
     assert [c.text for c in chunks] == ["one"]  # our client asks a unary model for one whole answer

@@ -133,19 +133,21 @@ def test_kill_and_restart_under_64_concurrent_requests(running: LocalServer, mod
     assert elapsed < 120
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])  # http: generate_stream, a truncated SSE body
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_server_killed_mid_stream(running: LocalServer, mode: str) -> None:
+def test_server_killed_mid_stream(running: LocalServer, mode: str, protocol: str) -> None:
     prompt = "[[say=one two three four five six]] [[stream_fail_after=3]]"
     kwargs: dict[str, Any] = {"profile": CHAT, "stream_timeout": 30.0}
+    url = running.grpc_url if protocol == "grpc" else running.http_url
     received: list[str] = []
     started = time.monotonic()
     with pytest.raises(StreamInterruptedError) as info:
         if mode == "sync":
-            with SteerLMClient(STREAMING, running.grpc_url, **kwargs) as client:
+            with SteerLMClient(STREAMING, url, **kwargs) as client:
                 received.extend(chunk.text for chunk in client.stream(prompt))
         else:
             async def main() -> None:
-                async with AsyncSteerLMClient(STREAMING, running.grpc_url, **kwargs) as client:
+                async with AsyncSteerLMClient(STREAMING, url, **kwargs) as client:
                     async for chunk in client.stream(prompt):
                         received.append(chunk.text)
 

@@ -39,7 +39,7 @@ def drive(sync_or_async: Any) -> Any:
 def model(drive: Any, server: LocalServer, name: str = "reward_model", **kwargs: Any) -> Any:
     kwargs.setdefault("max_retries", 0)
     cls = AsyncRewardModel if drive.mode == "async" else RewardModel
-    return cls(name, server.http_url, **kwargs)
+    return drive.track(cls(name, server.http_url, **kwargs))
 
 
 def expected(conversation: list[dict[str, str]]) -> list[tuple[int, dict[str, int], list[float]]]:
@@ -105,16 +105,18 @@ def test_unknown_model_and_absent_server(drive: Any, server: LocalServer) -> Non
         drive(model(drive, server, "no_such_rm", ready_timeout=0.2).score(CONVERSATION))
     cls = AsyncRewardModel if drive.mode == "async" else RewardModel
     with pytest.raises(ServerUnavailableError):
-        drive(cls(url="http://127.0.0.1:9", ready_timeout=0.2, max_retries=0).score(CONVERSATION))
+        drive(drive.track(cls(url="http://127.0.0.1:9", ready_timeout=0.2, max_retries=0)).score(CONVERSATION))
 
 
 def test_a_text_client_pointed_at_the_reward_model_says_so(server: LocalServer) -> None:
-    with pytest.raises(ConfigurationError, match="RewardModel"):
-        SteerLMClient("reward_model", server.http_url, profile="Llama2-70B-SteerLM-Chat").generate("x")
+    with SteerLMClient("reward_model", server.http_url, profile="Llama2-70B-SteerLM-Chat") as client, \
+            pytest.raises(ConfigurationError, match="RewardModel"):
+        client.generate("x")
+    assert server.requests("reward_model") == []  # refused from the model's signature, nothing sent
 
 
 def test_conversation_without_assistant_turn(server: LocalServer) -> None:
     from steerlm.errors import PromptError
 
-    with pytest.raises(PromptError, match="no assistant message"):
-        RewardModel(url=server.http_url).score([{"role": "user", "content": "q"}])
+    with RewardModel(url=server.http_url) as scorer, pytest.raises(PromptError, match="no assistant message"):
+        scorer.score([{"role": "user", "content": "q"}])

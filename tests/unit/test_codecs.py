@@ -17,6 +17,7 @@ from steerlm.transport import make_codec, spec_from_config
 from steerlm.transport.base import ModelSpec, StreamEvent, TensorSpec
 from steerlm.transport.core import Joiner, StreamAssembler
 from steerlm.transport.nemo_deploy import NemoDeployCodec, csv_stop_words
+from steerlm.transport.signatures import SIGNATURES, detect
 from steerlm.transport.trtllm_ensemble import TrtllmEnsembleCodec
 
 _NEMO_SCALARS = {"max_output_len": "INT64", "top_k": "INT64", "top_p": "FP32", "temperature": "FP32",
@@ -108,12 +109,52 @@ def test_semantic_param_the_model_cannot_take_is_a_configuration_error() -> None
 def test_unknown_required_input_and_missing_signature_name_what_the_server_declares() -> None:
     with pytest.raises(ConfigurationError, match=r"requires inputs steerlm cannot fill: \['secret'\]"):
         make_codec(spec({"prompts": "BYTES", "secret": ("INT64", False)}, {"outputs": "BYTES"}))
-    with pytest.raises(ConfigurationError, match=r"needs a 'prompts' input.*declares inputs \[sentences:BYTES\]"):
-        make_codec(spec({"sentences": "BYTES"}, {"rewards": "FP32"}))
-    with pytest.raises(ConfigurationError, match=r"missing \['outputs'\]"):
+    with pytest.raises(ConfigurationError, match=r"nemo_deploy needs output 'outputs' with input 'prompts'.*"
+                                                  r"declares inputs \[prompts:BYTES\], outputs \[sentences:BYTES\]"):
         make_codec(spec({"prompts": "BYTES"}, {"sentences": "BYTES"}))
-    with pytest.raises(ConfigurationError, match="missing"):
+    with pytest.raises(ConfigurationError, match=r"missing \['text_input', 'text_output'\].*declares inputs \[prompts"):
         make_codec(nemo_current(), "trtllm_ensemble")
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "signature"), [
+    (("prompts",), ("outputs",), "nemo_deploy"),
+    (("text_input",), ("text_output", "cum_log_probs"), "trtllm_ensemble"),
+    (("sentences",), ("sentences",), "nemo_rest"),
+    (("sentences",), ("rewards",), "reward_model"),
+    (("sentences",), ("rewards", "exceeded"), "reward_model"),  # NeMo-Aligner v0.1-v0.3
+    (("sentences", "tokens", "sequence_lengths"), ("rewards",), "reward_model"),
+])
+def test_detection_matches_the_prompt_input_and_the_output(inputs: tuple[str, ...], outputs: tuple[str, ...],
+                                                           signature: str) -> None:
+    model = spec({n: "BYTES" for n in inputs}, {n: "BYTES" for n in outputs})
+    assert make_codec(model).name == signature
+    assert detect(model).name == signature
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "half"), [
+    ({"sentences": "BYTES"}, {"text_output": "BYTES"},
+     r"nemo_rest needs output 'sentences' with input 'sentences'; reward_model needs output 'rewards'.*"
+     r"trtllm_ensemble needs input 'text_input' with output 'text_output'"),
+    ({"text_input": "BYTES"}, {"outputs": "BYTES"}, r"trtllm_ensemble needs output 'text_output'"),
+    ({"input_ids": "INT32"}, {"logits": "FP32"}, r"matches no known signature\. steerlm knows"),
+])
+def test_no_signature_matches_names_the_known_pairs_and_what_the_server_declares(
+        inputs: dict[str, str], outputs: dict[str, str], half: str) -> None:
+    model = spec(dict(inputs), outputs, name="odd")
+    with pytest.raises(ConfigurationError, match=half) as info:
+        make_codec(model)
+    message = str(info.value)
+    assert "model 'odd'" in message and f"the server declares {model.describe()}" in message
+    for pair in ("nemo_deploy (prompts -> outputs)", "trtllm_ensemble (text_input -> text_output)",
+                 "nemo_rest (sentences -> sentences)", "reward_model (sentences -> rewards)"):
+        assert pair in message
+
+
+def test_signature_registry_does_not_depend_on_imports() -> None:
+    assert list(SIGNATURES) == ["nemo_deploy", "trtllm_ensemble", "nemo_rest", "reward_model"]
+    with pytest.raises(ConfigurationError, match="unknown signature 'nope'"):
+        make_codec(nemo_current(), "nope")
+    assert not make_codec(spec({"sentences": "BYTES"}, {"rewards": "FP32"})).generates_text
 
 
 @pytest.mark.parametrize(("int_type", "np_type"), [("INT32", np.int32), ("UINT32", np.uint32)])
@@ -236,12 +277,64 @@ def test_assembler_end_without_final_flag() -> None:
 
 
 def test_joiner_stops_when_every_row_stopped() -> None:
-    joiner = Joiner(make_codec(trtllm()), 2, ["X"])
+    joiner = Joiner(make_codec(trtllm()), ["p", "q"], ["X"])
     arr = np.array([[b"aX"], [b"b"]], dtype=object)
     assert not joiner.feed(StreamEvent({"text_output": arr}, False))
     arr = np.array([[b""], [b"X"]], dtype=object)
     assert joiner.feed(StreamEvent({"text_output": arr}, False))
     assert joiner.texts() == ["aX", "bX"]
+
+
+@pytest.mark.parametrize("final_on_data", [False, True])
+def test_joiner_whole_answers_strip_the_echo_and_ignore_stops_in_the_prompt(final_on_data: bool) -> None:
+    """`stream=false` on a decoupled TRT-LLM model: one whole, echoed response (+ maybe an empty final)."""
+    prompts = ["Q<extra_id_1>", "R<extra_id_1>"]
+    joiner = Joiner(make_codec(trtllm()), prompts, ["<extra_id_1>"], whole=True)
+    whole = np.array([b"Q<extra_id_1>one<extra_id_1>", b"R<extra_id_1>two"], dtype=object)
+    assert joiner.feed(StreamEvent({"text_output": whole}, final_on_data)) is final_on_data
+    if not final_on_data:
+        assert joiner.feed(StreamEvent({}, True))
+    assert joiner.texts() == ["one<extra_id_1>", "two"]  # echo stripped; the client cuts stops later
+    excluded = Joiner(make_codec(trtllm(exclude=True)), ["Q"], [], whole=True)  # exclude_input_in_output
+    excluded.feed(StreamEvent({"text_output": np.array([b"answer"], dtype=object)}, True))
+    assert excluded.texts() == ["answer"]
+
+
+def test_core_plans_stream_false_for_whole_answers_and_one_prompt_per_http_stream() -> None:
+    from steerlm.transport.core import ClientCore
+
+    def core(url: str, decoupled: bool) -> ClientCore:
+        made = ClientCore("ens", url, profile=None, timeout=5.0, stream_timeout=None, max_retries=0, headers=None,
+                          root_certificates=None, verify_ssl=True, ready_timeout=1.0, signature=None)
+        made.install({"name": "ens", "max_batch_size": 8, "model_transaction_policy": {"decoupled": decoupled},
+                      "input": [{"name": "text_input", "data_type": "TYPE_STRING", "dims": [1]},
+                                {"name": "max_tokens", "data_type": "TYPE_INT32", "dims": [1]},
+                                {"name": "stream", "data_type": "TYPE_BOOL", "dims": [1], "optional": True}],
+                      "output": [{"name": "text_output", "data_type": "TYPE_STRING", "dims": [-1]}]})
+        return made
+
+    prompts = [f"p{i}" for i in range(10)]
+    grpc, http = core("grpc://h:1", True), core("http://h:2", True)
+    plan = grpc.plan(prompts, GenerationParams(), stream=False)
+    assert [len(r.prompts) for r in plan] == [8, 2] and not plan[0].wire.fixed.arrays["stream"].any()
+    assert [len(r.prompts) for r in http.plan(prompts, GenerationParams(), stream=False)] == [1] * 10
+    assert [len(r.prompts) for r in core("http://h:2", False).plan(prompts, GenerationParams(), stream=False)] == [8, 2]
+    streamed = grpc.plan(["p"], GenerationParams(), stream=True)[0]
+    assert streamed.wire.fixed.arrays["stream"].all() and streamed.stream
+    whole = grpc.joiner(plan[1], ())
+    whole.feed(StreamEvent({"text_output": np.array([b"p8 a", b"p9 b"], dtype=object)}, True))
+    assert whole.texts() == [" a", " b"]
+
+
+def test_a_text_client_refuses_a_detected_reward_model() -> None:
+    from steerlm.transport.core import ClientCore
+
+    made = ClientCore("rm", "http://h:1", profile=None, timeout=5.0, stream_timeout=None, max_retries=0,
+                      headers=None, root_certificates=None, verify_ssl=True, ready_timeout=1.0, signature=None)
+    config = {"name": "rm", "max_batch_size": 8, "input": [{"name": "sentences", "data_type": "TYPE_STRING"}],
+              "output": [{"name": "rewards", "data_type": "TYPE_FP32"}]}
+    with pytest.raises(ConfigurationError, match=r"reward_model signature \(sentences -> rewards\).*RewardModel"):
+        made.install(config)
 
 
 def test_spec_from_grpc_and_http_config() -> None:

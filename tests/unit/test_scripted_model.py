@@ -182,6 +182,17 @@ def test_unary_ignores_stream_fail_after(model: ScriptedBackend) -> None:
     assert len(model.generate(["[[stream_fail_after=0]]"], params(max_tokens=3))[0].split()) == 3
 
 
+def test_stream_raise_after(model: ScriptedBackend) -> None:
+    from steerlm.serve.backend import ServerFault
+
+    received = []
+    with pytest.raises(ServerFault, match="failed on purpose after 2 tokens"):
+        for step in model.stream(["[[say=a b c d]] [[stream_raise_after=2]]"], params(max_tokens=10)):
+            received.append(step)
+    assert received == [["a "], ["a b "]]
+    assert model.generate(["[[say=a b c d]] [[stream_raise_after=0]]"], params(max_tokens=10)) == ["a b c d"]
+
+
 # ----- tools ----------------------------------------------------------------------------------------
 WEATHER = {
     "name": "get_weather",

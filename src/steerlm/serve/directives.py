@@ -21,7 +21,7 @@ __all__ = [
     "unescape",
 ]
 
-DIRECTIVE_NAMES = ("delay", "sleep", "say", "error", "raise", "echo", "stream_fail_after")
+DIRECTIVE_NAMES = ("delay", "sleep", "say", "error", "raise", "echo", "stream_fail_after", "stream_raise_after")
 _DIRECTIVE = re.compile(r"\[\[([a-z_]+)(?:=(.*?))?\]\]", re.DOTALL)
 _ESCAPE = re.compile(r"\\(n|t|\\|u[0-9a-fA-F]{4})")
 _TOKEN = re.compile(r"<extra_id_\d+>|\n|[^\S\n]+|\S+?(?=<extra_id_\d+>|\s|$)[^\S\n]*")
@@ -78,6 +78,7 @@ class Directives:
     raise_: str | None = None
     echo: bool = False
     stream_fail_after: int | None = None
+    stream_raise_after: int | None = None
 
 
 def parse_directives(prompt: str) -> Directives:
@@ -90,6 +91,7 @@ def parse_directives(prompt: str) -> Directives:
         if match.group(1) in DIRECTIVE_NAMES:
             found[match.group(1)] = match.group(2)
     fail_after = found.get("stream_fail_after")
+    raise_after = found.get("stream_raise_after")
 
     def _text(name: str) -> str | None:
         if name not in found:
@@ -105,4 +107,6 @@ def parse_directives(prompt: str) -> Directives:
         echo="echo" in found,
         stream_fail_after=(int(_number("stream_fail_after", fail_after))
                            if "stream_fail_after" in found else None),
+        stream_raise_after=(int(_number("stream_raise_after", raise_after))
+                            if "stream_raise_after" in found else None),
     )

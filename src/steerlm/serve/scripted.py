@@ -7,7 +7,8 @@ Behaviour (see docs/local-server.md for the full table):
 * ``[[say=TEXT]]`` emits TEXT (see `directives.tokenize`), ``[[echo]]`` emits the prompt and the decoded
   parameters as one JSON token, ``[[error=MSG]]`` fails in-band, ``[[raise=MSG]]`` makes Triton fail,
   ``[[delay=S]]`` waits S seconds per token, ``[[sleep=S]]`` waits S seconds before answering,
-  ``[[stream_fail_after=N]]`` kills the server after N streamed tokens;
+  ``[[stream_fail_after=N]]`` kills the server after N streamed tokens, ``[[stream_raise_after=N]]``
+  makes Triton fail the stream after N streamed tokens;
 * prompts offering tools get the generic reply of `scripted_tools.tool_reply`;
 * generation stops after the token that completes a stop word (kept in the text, like TensorRT-LLM) or
   an ``<extra_id_1>`` marker.
@@ -120,10 +121,14 @@ class ScriptedBackend:
         delay = max((d.delay for d in directives), default=0.0)
         fail_points = [d.stream_fail_after for d in directives if d.stream_fail_after is not None]
         fail_after = min(fail_points) if fail_points else None
+        raise_points = [d.stream_raise_after for d in directives if d.stream_raise_after is not None]
+        raise_after = min(raise_points) if raise_points else None
         for index in range(max((len(s) for s in steps), default=0)):
             if fail_after is not None and index >= fail_after:
                 self._on_fatal()
                 return
+            if raise_after is not None and index >= raise_after:
+                raise ServerFault(f"stream failed on purpose after {raise_after} tokens")
             if delay:
                 self._sleep(delay)
             yield [s[min(index, len(s) - 1)] if s else "" for s in steps]

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 import numpy.typing as npt
 
-from steerlm.errors import SteerLMError, classify
+from steerlm.errors import RequestTimeoutError, SteerLMError, classify
 
 __all__ = [
     "Array",
@@ -26,6 +26,7 @@ __all__ = [
     "TensorSpec",
     "WireRequest",
     "mapped_errors",
+    "silent_stream",
     "spec_from_config",
 ]
 
@@ -156,6 +157,13 @@ class mapped_errors:
         if exc is None or isinstance(exc, SteerLMError) or not isinstance(exc, Exception):
             return False
         raise classify(exc, model=self._model) from exc
+
+
+def silent_stream(model: str, timeout: float | None) -> RequestTimeoutError:
+    """The error for a stream that sent nothing for `timeout` seconds (the inactivity timeout)."""
+    return RequestTimeoutError(
+        f"stream from model {model!r} sent nothing for {timeout or 0.0:g} s; raise `stream_timeout=`", model=model,
+    )
 
 
 class Connection(Protocol):

@@ -106,6 +106,7 @@ class Codec:
     strips_echo: ClassVar[bool]
     params: ClassVar[tuple[ParamInput, ...]]
     stop_input: ClassVar[str]
+    generates_text: ClassVar[bool] = True  # False for scoring signatures (reward model)
     constant_inputs: ClassVar[Mapping[str, Any]] = {}  # sent whenever declared (e.g. logits=False)
     filled_inputs: ClassVar[tuple[str, ...]] = ()  # other inputs a subclass fills when required
 
@@ -201,9 +202,19 @@ class Codec:
             raise InvalidRequestError(
                 f"the server returned {len(texts)} rows for {len(prompts)} prompts", model=self.spec.name
             )
-        if self.strips_echo:
-            texts = [t[len(p):] if p and t.startswith(p) else t for t, p in zip(texts, prompts, strict=True)]
-        return texts
+        return self.strip_prompt_echo(texts, prompts)
+
+    def strip_prompt_echo(self, texts: Sequence[str], prompts: Sequence[str]) -> list[str]:
+        """`texts` without a leading copy of their prompt, for signatures that echo it."""
+        if not self.strips_echo:
+            return list(texts)
+        return [t[len(p):] if p and t.startswith(p) else t for t, p in zip(texts, prompts, strict=True)]
+
+    @property
+    def has_stream_flag(self) -> bool:
+        """Whether the model declares a `stream` input (TRT-LLM): unset, a decoupled model answers
+        with one whole (echoed) response instead of per-token deltas."""
+        return "stream" in self.spec.inputs
 
     def stream_decoder(self, rows: int) -> StreamDecoder:
         return StreamDecoder(self, rows)

@@ -2,9 +2,9 @@
 
 `ClientCore` validates the settings, owns the model spec and codec once they are read, plans
 requests (stop strings, parameter arrays cached per parameter set, batches split by the model's
-`max_batch_size`) and turns decoded text into `Completion`s. `StreamAssembler` turns stream events
-into `StreamChunk` deltas through the StopMatcher, so nothing past a stop string is ever yielded;
-`Joiner` collects a decoupled stream into whole completions. None of it does I/O.
+`max_batch_size`) and turns decoded text into `Completion`s. Stream events become chunks or whole
+texts in `steerlm.transport.assembly` (`StreamAssembler`, `Joiner`; re-exported here). None of it
+does I/O.
 """
 
 from __future__ import annotations
@@ -22,18 +22,12 @@ from steerlm.errors import (
     StreamInterruptedError,
     TritonError,
 )
-from steerlm.output import StopMatcher, clean_completion
+from steerlm.output import clean_completion
 from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile
 from steerlm.retry import RetryPolicy
-from steerlm.transport.base import (
-    ConnectionOptions,
-    FixedInputs,
-    ModelSpec,
-    StreamEvent,
-    WireRequest,
-    spec_from_config,
-)
+from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk
+from steerlm.transport.base import ConnectionOptions, FixedInputs, ModelSpec, WireRequest, spec_from_config
 from steerlm.transport.codecs import Codec
 from steerlm.transport.signatures import SIGNATURES, make_codec
 from steerlm.transport.tls import read_root_certificates
@@ -67,19 +61,12 @@ class Completion:
 
 
 @dataclass(frozen=True)
-class StreamChunk:
-    """One streamed delta; `finish_reason` is set on the last chunk only."""
-
-    text: str
-    finish_reason: str | None = None
-
-
-@dataclass(frozen=True)
 class PlannedRequest:
     """One wire request and the prompts it carries (at most `max_batch_size` of them)."""
 
     prompts: tuple[str, ...]
     wire: WireRequest
+    stream: bool = False  # the value sent in a declared `stream` input
 
 
 def clean(raw: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -130,6 +117,7 @@ class ClientCore:
             raise ConfigurationError("headers must map header names to string values")
         self.model = model
         self.endpoints = parse_urls(url)
+        self._http = any(e.protocol == "http" for e in self.endpoints)
         self.profile = get_profile(profile) if profile is not None else find_profile(model)
         self.timeout = _positive("timeout", timeout)
         self.stream_timeout = self.timeout if stream_timeout is None else _positive("stream_timeout",
@@ -169,8 +157,12 @@ class ClientCore:
     def install(self, config: Mapping[str, Any]) -> None:
         """Read the model config once: spec, codec (detected unless `signature` was given)."""
         spec = spec_from_config(config, self.model)
-        self.codec = make_codec(spec, self.signature)
-        self.spec = spec
+        codec = make_codec(spec, self.signature)
+        if self.signature is None and not codec.generates_text:
+            raise ConfigurationError(f"model {self.model!r} has the {codec.name} signature ({codec.prompt_input} -> "
+                                     f"{codec.text_output}), not a text generator; score conversations with "
+                                     "steerlm.RewardModel")
+        self.codec, self.spec = codec, spec
         logger.debug("model %r: %s signature, decoupled=%s, max_batch_size=%d; %s", self.model,
                      self.codec.name, spec.decoupled, spec.max_batch_size, spec.describe())
 
@@ -197,17 +189,18 @@ class ClientCore:
         return tuple(dict.fromkeys((*own, *params.stop)))
 
     def plan(self, prompts: Sequence[str], params: GenerationParams, *, stream: bool) -> list[PlannedRequest]:
-        """The wire requests for `prompts` (split by max_batch_size), in order."""
+        """The wire requests for `prompts` (split by max_batch_size), in order. A decoupled model with
+        an HTTP endpoint gets one prompt per request: Triton's generate extension has no batching."""
         assert self.codec is not None and self.spec is not None
         if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
             raise ConfigurationError("prompts must be a sequence of strings (rendered prompts)")
-        size = max(self.spec.max_batch_size, 1)
+        size = 1 if self.spec.decoupled and self._http else max(self.spec.max_batch_size, 1)
         out = []
         for start in range(0, len(prompts), size):
             chunk = tuple(prompts[start:start + size])
             wire = WireRequest(self.model, self.codec.encode_prompts(chunk), self._fixed_for(params, len(chunk),
                                                                                              stream))
-            out.append(PlannedRequest(chunk, wire))
+            out.append(PlannedRequest(chunk, wire, stream))
         return out
 
     def _fixed_for(self, params: GenerationParams, rows: int, stream: bool) -> FixedInputs:
@@ -250,55 +243,4 @@ class ClientCore:
 
     def joiner(self, request: PlannedRequest, stops: Sequence[str]) -> Joiner:
         assert self.codec is not None
-        return Joiner(self.codec, len(request.prompts), stops)
-
-
-class StreamAssembler:
-    """Stream events of one prompt → delta chunks, cut at the first stop string."""
-
-    def __init__(self, codec: Codec, stops: Sequence[str]) -> None:
-        self._decoder = codec.stream_decoder(1)
-        self._matcher = StopMatcher(stops)
-        self.text = ""
-        self.done = False
-
-    def feed(self, event: StreamEvent) -> list[StreamChunk]:
-        """Chunks for one event; after a stop string or the final response, `done` is True."""
-        delta = self._decoder.feed(event.outputs, final=event.final)[0]
-        safe = self._matcher.feed(delta)
-        if self._matcher.stopped or event.final:
-            return [self._close(safe)]
-        if not safe:
-            return []
-        self.text += safe
-        return [StreamChunk(safe)]
-
-    def end(self) -> StreamChunk:
-        """The last chunk when the stream ended without a final flag."""
-        return self._close(self._matcher.feed(self._decoder.flush()[0]))
-
-    def _close(self, safe: str) -> StreamChunk:
-        stopped = self._matcher.stopped
-        text = safe if stopped else safe + self._matcher.finish()
-        stopped = stopped or self._matcher.stopped
-        self.text += text
-        self.done = True
-        return StreamChunk(text, "stop" if stopped else "length")
-
-
-class Joiner:
-    """Collects a decoupled stream of `rows` prompts; `feed` says when every row has stopped."""
-
-    def __init__(self, codec: Codec, rows: int, stops: Sequence[str]) -> None:
-        self._decoder = codec.stream_decoder(rows)
-        self._matchers = [StopMatcher(stops) for _ in range(rows)] if stops else []
-
-    def feed(self, event: StreamEvent) -> bool:
-        deltas = self._decoder.feed(event.outputs, final=event.final)
-        for matcher, delta in zip(self._matchers, deltas, strict=False):
-            matcher.feed(delta)
-        return event.final or (bool(self._matchers) and all(m.stopped for m in self._matchers))
-
-    def texts(self) -> list[str]:
-        self._decoder.flush()
-        return list(self._decoder.texts)
+        return Joiner(self.codec, request.prompts, stops, whole=self.codec.has_stream_flag and not request.stream)

@@ -9,11 +9,17 @@ response whose `triton_final_response` parameter is true ends the stream whether
 data (TRT-LLM flags its last data response). The request stream is half-closed after the one
 request, so the call also ends when the server finishes. Silence longer than the inactivity
 timeout cancels the stream and raises RequestTimeoutError.
+
+Blocking connections still open at interpreter exit are closed by an `atexit` hook: a channel left to
+the garbage collector during interpreter shutdown makes tritonclient's `__del__` print "Exception
+ignored ... 'NoneType' object has no attribute 'StatusCode'" (grpc's module globals are gone by then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import Any
 
@@ -25,8 +31,8 @@ from tritonclient.grpc._client import MAX_GRPC_MESSAGE_SIZE
 from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
-from steerlm.errors import ConfigurationError, RequestTimeoutError, classify
-from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors
+from steerlm.errors import ConfigurationError, classify
+from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.tls import read_root_certificates
 from steerlm.transport.urls import Endpoint
 from steerlm.transport.watchdog import shared_watchdog
@@ -80,13 +86,6 @@ def _event(response: Any, request: WireRequest) -> StreamEvent:
     return StreamEvent(outputs=outputs, final=final)
 
 
-def _silence(request: WireRequest, timeout: float) -> RequestTimeoutError:
-    return RequestTimeoutError(
-        f"stream from model {request.model!r} sent nothing for {timeout:g} s; raise `stream_timeout=`",
-        model=request.model,
-    )
-
-
 class _Common:
     def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
         self.endpoint = endpoint
@@ -106,22 +105,29 @@ class GrpcConnection(_Common):
 
     def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
         super().__init__(endpoint, options)
-        self._client = grpcclient.InferenceServerClient(endpoint.address, **self._kwargs)
+        self._client: grpcclient.InferenceServerClient | None = grpcclient.InferenceServerClient(
+            endpoint.address, **self._kwargs)
+        _OPEN.add(self)
+
+    def _get(self) -> grpcclient.InferenceServerClient:
+        if self._client is None:
+            raise ConfigurationError(f"the connection to {self.endpoint.url} is closed")
+        return self._client
 
     def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
-            return bool(self._client.is_model_ready(model, headers=self._headers,
-                                                    client_timeout=self._probe_timeout))
+            return bool(self._get().is_model_ready(model, headers=self._headers,
+                                                   client_timeout=self._probe_timeout))
 
     def model_config(self, model: str) -> Mapping[str, Any]:
         with mapped_errors(model):
-            answer = self._client.get_model_config(model, headers=self._headers, as_json=True,
-                                                   client_timeout=self._timeout)
+            answer = self._get().get_model_config(model, headers=self._headers, as_json=True,
+                                                  client_timeout=self._timeout)
             return dict(answer)
 
     def model_index(self) -> list[str] | None:
         try:
-            return _index(self._client.get_model_repository_index(
+            return _index(self._get().get_model_repository_index(
                 headers=self._headers, as_json=True, client_timeout=self._probe_timeout))
         except Exception:
             return None
@@ -129,14 +135,14 @@ class GrpcConnection(_Common):
     def infer(self, request: WireRequest) -> dict[str, Array]:
         inputs, outputs = build_inputs(grpcclient, "grpc", request)
         with mapped_errors(request.model):
-            result = self._client.infer(request.model, inputs, outputs=outputs, headers=self._headers,
-                                        client_timeout=self._timeout)
+            result = self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers,
+                                       client_timeout=self._timeout)
             return read_outputs(result, request.fixed.outputs)
 
     def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Generator[StreamEvent, None, None]:
         with mapped_errors(request.model):
             proto = _stream_request(request)
-            call = self._client._client_stub.ModelStreamInfer(iter((proto,)), metadata=self._metadata)
+            call = self._get()._client_stub.ModelStreamInfer(iter((proto,)), metadata=self._metadata)
         watch = shared_watchdog().watch(call.cancel, inactivity_timeout) if inactivity_timeout else None
         try:
             with mapped_errors(request.model):
@@ -150,7 +156,7 @@ class GrpcConnection(_Common):
                             return
                 except grpc.RpcError:
                     if watch is not None and watch.expired:
-                        raise _silence(request, watch.timeout) from None
+                        raise silent_stream(request.model, watch.timeout) from None
                     raise
         finally:
             if watch is not None:
@@ -158,7 +164,21 @@ class GrpcConnection(_Common):
             call.cancel()
 
     def close(self) -> None:
-        self._client.close()
+        """Close the channel and drop the tritonclient client, so that it is freed now rather than by
+        the garbage collector during interpreter shutdown."""
+        _OPEN.discard(self)
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+_OPEN: weakref.WeakSet[GrpcConnection] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_connections() -> None:
+    for conn in list(_OPEN):
+        conn.close()
 
 
 class AsyncGrpcConnection(_Common):
@@ -179,12 +199,12 @@ class AsyncGrpcConnection(_Common):
     async def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
             return bool(await self._get().is_model_ready(model, headers=self._headers,
-                                                         client_timeout=self._probe_timeout))
+                                                        client_timeout=self._probe_timeout))
 
     async def model_config(self, model: str) -> Mapping[str, Any]:
         with mapped_errors(model):
             answer = await self._get().get_model_config(model, headers=self._headers, as_json=True,
-                                                        client_timeout=self._timeout)
+                                                       client_timeout=self._timeout)
             return dict(answer)
 
     async def model_index(self) -> list[str] | None:
@@ -198,7 +218,7 @@ class AsyncGrpcConnection(_Common):
         inputs, outputs = build_inputs(grpcclient, "grpc", request)
         with mapped_errors(request.model):
             result = await self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers,
-                                             client_timeout=self._timeout)
+                                            client_timeout=self._timeout)
             return read_outputs(result, request.fixed.outputs)
 
     async def stream(
@@ -214,7 +234,7 @@ class AsyncGrpcConnection(_Common):
                         async with asyncio.timeout(inactivity_timeout):
                             response = await call.read()
                     except TimeoutError:
-                        raise _silence(request, inactivity_timeout or 0.0) from None
+                        raise silent_stream(request.model, inactivity_timeout) from None
                     if response is grpc.aio.EOF:
                         return
                     event = _event(response, request)

@@ -1,42 +1,59 @@
-"""HTTP connections (tritonclient `http` on geventhttpclient, `http.aio` on aiohttp), unary only.
+"""HTTP connections: unary requests through tritonclient (`http` on geventhttpclient, `http.aio` on
+aiohttp), streams through Triton's generate extension (`steerlm.transport.generate_ext`).
 
 tritonclient's blocking HTTP client is not thread-safe, so the blocking connection keeps one per
 thread. Client-side timeouts are per connection: `connection_timeout` and `network_timeout` (sync),
-aiohttp's total timeout (`conn_timeout`, async). Triton's HTTP endpoint rejects decoupled models
-(`[501] HTTP end point doesn't support models with decoupled transaction policy`), so `stream`
-raises a ConfigurationError pointing to gRPC; non-decoupled streaming is done by the client with
-`infer`.
+aiohttp's total timeout (`conn_timeout`, async).
+
+Triton's `/infer` endpoint rejects decoupled models (`[501] HTTP end point doesn't support models with
+decoupled transaction policy`), so `stream` — used for every request to a decoupled model — posts one
+prompt to `/v2/models/<model>/generate_stream` and reads the SSE answer incrementally: blocking, with
+`http.client` on its own connection in the caller's thread (no thread, no queue; the socket timeout
+is the inactivity timeout); asyncio, with an aiohttp session per event loop and `asyncio.timeout`
+around each read. Silence longer than the inactivity timeout (also before the first event) raises
+RequestTimeoutError; closing the generator closes the connection, which ends the request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import ssl
 import threading
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import gevent.ssl
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aiohttpclient
 
-from steerlm.errors import ConfigurationError
-from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors
+from steerlm.transport.base import (
+    Array,
+    ConnectionOptions,
+    StreamEvent,
+    WireRequest,
+    mapped_errors,
+    silent_stream,
+)
+from steerlm.transport.generate_ext import (
+    GenerateError,
+    SseParser,
+    decode_event,
+    error_message,
+    request_body,
+    stream_path,
+)
 from steerlm.transport.tls import make_ssl_context, read_root_certificates
 from steerlm.transport.urls import Endpoint
 from steerlm.transport.wire import build_inputs, read_outputs
 
-__all__ = ["AsyncHttpConnection", "HttpConnection", "decoupled_over_http"]
+__all__ = ["AsyncHttpConnection", "HttpConnection"]
 
 _PROBE_TIMEOUT = 5.0
-
-
-def decoupled_over_http(request: WireRequest, endpoint: Endpoint) -> ConfigurationError:
-    return ConfigurationError(
-        f"model {request.model!r} is decoupled (streaming-only) and Triton serves decoupled models over "
-        f"gRPC only; use a grpc:// URL instead of {endpoint.url}"
-    )
+_READ_SIZE = 65536
 
 
 def _index(answer: Any) -> list[str]:
@@ -50,6 +67,9 @@ class _Common:
         self._headers = dict(options.headers) or None
         self._pem = read_root_certificates(options.root_certificates) if endpoint.ssl else None
         self._verify = options.verify_ssl
+        parts = urlsplit(f"http://{endpoint.address}")
+        self._host, self._port, self._base = parts.hostname or "", parts.port or 80, parts.path.rstrip("/")
+        self._sse_headers = {**options.headers, "Content-Type": "application/json", "Accept": "text/event-stream"}
 
 
 class HttpConnection(_Common):
@@ -60,6 +80,7 @@ class HttpConnection(_Common):
         self._local = threading.local()
         self._all: list[httpclient.InferenceServerClient] = []
         self._lock = threading.Lock()
+        self._stdlib_context: ssl.SSLContext | None = None
 
     def _new_client(self, timeout: float) -> httpclient.InferenceServerClient:
         kwargs: dict[str, Any] = {}
@@ -101,8 +122,37 @@ class HttpConnection(_Common):
             result = self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers)
             return read_outputs(result, request.fixed.outputs)
 
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.endpoint.ssl:
+            if self._stdlib_context is None:
+                self._stdlib_context = make_ssl_context(ssl, self._pem, self._verify)
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
+                                               context=self._stdlib_context)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+
     def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Generator[StreamEvent, None, None]:
-        raise decoupled_over_http(request, self.endpoint)
+        """The events of one generate_stream request (SSE), read as they arrive."""
+        body = request_body(request)
+        silence = inactivity_timeout or self._timeout
+        conn = self._connection()
+        try:
+            with mapped_errors(request.model):
+                conn.connect()
+                assert conn.sock is not None
+                conn.sock.settimeout(silence)
+                conn.request("POST", stream_path(self._base, request.model), body=body, headers=self._sse_headers)
+                try:
+                    response = conn.getresponse()
+                    if response.status != 200:
+                        raise GenerateError(error_message(response.read()), response.status, response.headers)
+                    parser = SseParser()
+                    while data := response.read1(_READ_SIZE):
+                        for payload in parser.feed(data):
+                            yield decode_event(payload, request.fixed.outputs)
+                except TimeoutError:
+                    raise silent_stream(request.model, silence) from None
+        finally:
+            conn.close()
 
     def close(self) -> None:
         with self._lock:
@@ -120,17 +170,33 @@ class AsyncHttpConnection(_Common):
         super().__init__(endpoint, options)
         self._context = make_ssl_context(ssl, self._pem, self._verify) if endpoint.ssl else None
         self._client: aiohttpclient.InferenceServerClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        scheme = "https" if endpoint.ssl else "http"
+        self._origin = f"{scheme}://{endpoint.address.split('/', 1)[0]}"
+        self._timeouts = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)
+
+    def _on_loop(self) -> None:
+        """Forget the clients of another event loop (they cannot be used, nor closed, from this one)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._client, self._session, self._loop = None, None, loop
 
     def _get(self) -> aiohttpclient.InferenceServerClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
+        self._on_loop()
+        if self._client is None:
             self._client = aiohttpclient.InferenceServerClient(
                 self.endpoint.address, conn_timeout=self._timeout, ssl=self.endpoint.ssl,
                 ssl_context=self._context,
             )
-            self._loop = loop
         return self._client
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        self._on_loop()
+        if self._session is None:
+            connector = aiohttp.TCPConnector(ssl=self._context if self._context is not None else True)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        return self._session
 
     async def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
@@ -154,10 +220,40 @@ class AsyncHttpConnection(_Common):
             result = await self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers)
             return read_outputs(result, request.fixed.outputs)
 
-    def stream(self, request: WireRequest, inactivity_timeout: float | None) -> AsyncGenerator[StreamEvent, None]:
-        raise decoupled_over_http(request, self.endpoint)
+    async def stream(
+        self, request: WireRequest, inactivity_timeout: float | None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The events of one generate_stream request (SSE), read as they arrive."""
+        body = request_body(request)
+        url = self._origin + stream_path(self._base, request.model)
+        response: aiohttp.ClientResponse | None = None
+        try:
+            with mapped_errors(request.model):
+                try:
+                    async with asyncio.timeout(inactivity_timeout):
+                        response = await self._get_session().post(url, data=body, headers=self._sse_headers,
+                                                                  timeout=self._timeouts)
+                        if response.status != 200:
+                            raise GenerateError(error_message(await response.read()), response.status,
+                                                response.headers)
+                    parser = SseParser()
+                    while True:
+                        async with asyncio.timeout(inactivity_timeout):
+                            data = await response.content.readany()
+                        if not data:
+                            return
+                        for payload in parser.feed(data):
+                            yield decode_event(payload, request.fixed.outputs)
+                except TimeoutError:
+                    raise silent_stream(request.model, inactivity_timeout) from None
+        finally:
+            if response is not None:
+                response.close()
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.close()
+        client, session, self._client, self._session = self._client, self._session, None, None
+        if self._loop is asyncio.get_running_loop():
+            if client is not None:
+                await client.close()
+            if session is not None:
+                await session.close()

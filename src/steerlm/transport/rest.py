@@ -9,9 +9,10 @@ one more codec × connection pair, so batching, retries, failover and output cle
   ``aiohttp``). There is no readiness endpoint: ``model_ready`` opens a TCP connection, and the
   "model config" is synthesised (`REST_CONFIG`: ``max_batch_size`` 128, not decoupled — streaming
   returns the whole answer as one chunk);
-* `NemoRestCodec` maps parameters: ``max_tokens`` → ``tokens_to_generate``, ``top_k``, ``top_p``,
-  ``temperature``, ``repetition_penalty``, ``seed`` → ``random_seed`` (honoured from NeMo v1.23; older
-  servers log and ignore unknown keys), stop strings (the profile's plus the caller's) → ``end_strings``.
+* `NemoRestCodec` (`steerlm.transport.rest_codec`, re-exported here) maps parameters: ``max_tokens`` →
+  ``tokens_to_generate``, ``top_k``, ``top_p``, ``temperature``, ``repetition_penalty``, ``seed`` →
+  ``random_seed`` (honoured from NeMo v1.23; older servers log and ignore unknown keys), stop strings
+  (the profile's plus the caller's) → ``end_strings``.
   ``top_k == 1`` or ``temperature == 0`` sends ``greedy: true`` (NeMo refuses ``temperature`` 0);
 * the answer ``sentences[i]`` is prompt + completion: the prompt is stripped, also when the server's
   detokenizer dropped the ``<extra_id_N>`` markers (`steerlm.output.strip_echo`);
@@ -29,93 +30,23 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, Generator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from steerlm.errors import ConfigurationError, InvalidRequestError
-from steerlm.output import strip_echo
-from steerlm.params import GenerationParams
-from steerlm.transport.base import Array, ConnectionOptions, ModelSpec, StreamEvent, WireRequest, mapped_errors
-from steerlm.transport.codecs import Codec, ParamInput, bytes_matrix, rows_to_text
-from steerlm.transport.signatures import SIGNATURES
+from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors
+from steerlm.transport.codecs import rows_to_text
+from steerlm.transport.rest_codec import REST_CONFIG, NemoRestCodec
 from steerlm.transport.tls import make_ssl_context, read_root_certificates
 from steerlm.transport.urls import Endpoint
 
 __all__ = ["REST_CONFIG", "AsyncRestConnection", "NemoRestCodec", "RestConnection", "RestStatusError",
            "parse_reply", "request_body"]
 
-MAX_SENTENCES = 128
 _PROBE_TIMEOUT = 5.0
-
-
-def _tensor(name: str, datatype: str, dims: list[int], optional: bool = True) -> dict[str, Any]:
-    return {"name": name, "data_type": f"TYPE_{datatype}", "dims": dims, "optional": optional}
-
-
-REST_CONFIG: Mapping[str, Any] = {
-    "max_batch_size": MAX_SENTENCES,
-    "input": [
-        _tensor("sentences", "STRING", [1], optional=False),
-        _tensor("tokens_to_generate", "INT64", [1]),
-        _tensor("top_k", "INT64", [1]),
-        _tensor("top_p", "FP64", [1]),
-        _tensor("temperature", "FP64", [1]),
-        _tensor("repetition_penalty", "FP64", [1]),
-        _tensor("random_seed", "INT64", [1]),
-        _tensor("greedy", "BOOL", [1]),
-        _tensor("end_strings", "STRING", [-1]),
-    ],
-    "output": [_tensor("sentences", "STRING", [1])],
-}
-
-
-class NemoRestCodec(Codec):
-    """``sentences`` in, ``sentences`` (prompt + completion) out; see the module docstring."""
-
-    name: ClassVar[str] = "nemo_rest"
-    prompt_input: ClassVar[str] = "sentences"
-    text_output: ClassVar[str] = "sentences"
-    cumulative_stream: ClassVar[bool] = False
-    strips_echo: ClassVar[bool] = True
-    stop_input: ClassVar[str] = "end_strings"
-    params: ClassVar[tuple[ParamInput, ...]] = (
-        ParamInput("max_tokens", ("tokens_to_generate",), "error"),
-        ParamInput("top_k", ("top_k",), "error"),
-        ParamInput("top_p", ("top_p",), "error"),
-        ParamInput("temperature", ("temperature",), "error"),
-        ParamInput("seed", ("random_seed",), "warn"),
-        ParamInput("repetition_penalty", ("repetition_penalty",), "warn"),
-    )
-    filled_inputs: ClassVar[tuple[str, ...]] = ("greedy",)
-
-    def __init__(self, spec: ModelSpec) -> None:
-        if "rewards" in spec.outputs:
-            raise ConfigurationError(f"model {spec.name!r} is a reward model (sentences -> rewards); "
-                                     "score conversations with steerlm.RewardModel")
-        super().__init__(spec)
-
-    def encode_params(
-        self, params: GenerationParams, stops: Sequence[str], batch: int, *, stream: bool
-    ) -> tuple[dict[str, Array], list[str]]:
-        out, dropped = super().encode_params(params, stops, batch, stream=stream)
-        if params.temperature == 0:
-            out.pop("temperature", None)
-        if params.temperature == 0 or params.top_k == 1:
-            out["greedy"] = np.full((batch, 1), True, dtype=np.bool_)
-        return out, dropped
-
-    def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
-        return bytes_matrix([list(stops)] * batch)
-
-    def decode(self, outputs: Mapping[str, Array], prompts: Sequence[str]) -> list[str]:
-        texts = rows_to_text(outputs[self.text_output])
-        if len(texts) != len(prompts):
-            raise InvalidRequestError(f"the server returned {len(texts)} sentences for {len(prompts)} prompts",
-                                      model=self.spec.name)
-        return [strip_echo(t, p) for t, p in zip(texts, prompts, strict=True)]
 
 
 class RestStatusError(Exception):
@@ -282,5 +213,3 @@ class AsyncRestConnection(_Common):
     async def close(self) -> None:
         return None
 
-
-SIGNATURES.setdefault(NemoRestCodec.name, NemoRestCodec)

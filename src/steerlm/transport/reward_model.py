@@ -9,10 +9,10 @@ coherence, complexity, verbosity). A different width (e.g. ``[B,1]`` from a serv
 `InvalidRequestError`: positional zipping would silently mislabel attributes. The v0.1–v0.3 output
 ``exceeded`` is neither requested nor needed.
 
-Importing this module registers the codec as signature ``"reward_model"``, after ``"nemo_rest"``:
-signature detection takes the first codec whose prompt input a model declares, both take
-``sentences``, and the REST codec refuses a model with a ``rewards`` output — so a text-generation
-client pointed at a reward model gets a ConfigurationError naming `steerlm.RewardModel`.
+Registered as signature ``"reward_model"`` (`steerlm.transport.signatures`): detection matches the
+``sentences`` input AND the ``rewards`` output (the REST codec takes ``sentences`` too, but answers in
+``sentences``). The codec does not generate text (`generates_text` False), so a text-generation client
+whose model is detected as a reward model gets a ConfigurationError naming `steerlm.RewardModel`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from steerlm.attributes import HELPSTEER, AttributeSet
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.transport.base import Array
 from steerlm.transport.codecs import Codec, ParamInput
-from steerlm.transport.rest import NemoRestCodec
-from steerlm.transport.signatures import SIGNATURES
 
 __all__ = ["RewardCodec", "decode_rewards"]
 
@@ -42,6 +40,7 @@ class RewardCodec(Codec):
     strips_echo: ClassVar[bool] = False
     stop_input: ClassVar[str] = ""
     params: ClassVar[tuple[ParamInput, ...]] = ()
+    generates_text: ClassVar[bool] = False
 
     def decode(self, outputs: Mapping[str, Array], prompts: Sequence[str]) -> list[str]:
         raise ConfigurationError(
@@ -74,7 +73,3 @@ def decode_rewards(
         raise InvalidRequestError(f"the reward model returned non-finite values for sentence(s) {bad}",
                                   model=model)
     return [tuple(float(v) for v in row) for row in array.astype(np.float64)]
-
-
-assert NemoRestCodec.name in SIGNATURES  # registered first (see the module docstring)
-SIGNATURES.setdefault(RewardCodec.name, RewardCodec)

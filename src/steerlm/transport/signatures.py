@@ -1,4 +1,18 @@
-"""Signature detection: pick the codec a model's declared inputs and outputs call for."""
+"""Signature detection: pick the codec a model's declared inputs AND outputs call for.
+
+Each signature is a pair (prompt input → text/score output):
+
+| signature | input → output |
+|---|---|
+| `nemo_deploy` | `prompts` → `outputs` |
+| `trtllm_ensemble` | `text_input` → `text_output` |
+| `nemo_rest` | `sentences` → `sentences` |
+| `reward_model` | `sentences` → `rewards` |
+
+A model matches a signature when it declares both tensors; the first match in this order wins. The pair,
+not the input alone, tells the REST and reward-model signatures apart (both take `sentences`), so the
+result does not depend on which modules happen to be imported.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +20,44 @@ from steerlm.errors import ConfigurationError
 from steerlm.transport.base import ModelSpec
 from steerlm.transport.codecs import Codec
 from steerlm.transport.nemo_deploy import NemoDeployCodec
+from steerlm.transport.rest_codec import NemoRestCodec
+from steerlm.transport.reward_model import RewardCodec
 from steerlm.transport.trtllm_ensemble import TrtllmEnsembleCodec
 
-__all__ = ["SIGNATURES", "make_codec"]
+__all__ = ["SIGNATURES", "detect", "make_codec"]
 
 SIGNATURES: dict[str, type[Codec]] = {
-    NemoDeployCodec.name: NemoDeployCodec,
-    TrtllmEnsembleCodec.name: TrtllmEnsembleCodec,
+    codec.name: codec for codec in (NemoDeployCodec, TrtllmEnsembleCodec, NemoRestCodec, RewardCodec)
 }
 
 
-def make_codec(spec: ModelSpec, signature: str | None = None) -> Codec:
-    """The codec for `spec`: `signature` if given, else detected from the prompt input's name.
+def _pair(codec: type[Codec]) -> str:
+    return f"{codec.name} ({codec.prompt_input} -> {codec.text_output})"
 
-    Raises ConfigurationError naming what the server declares when no known signature fits.
+
+def detect(spec: ModelSpec) -> type[Codec]:
+    """The first signature whose prompt input and text/score output `spec` both declares.
+
+    Raises ConfigurationError naming the known pairs, any half-match, and what the server declares.
     """
+    for codec in SIGNATURES.values():
+        if codec.prompt_input in spec.inputs and codec.text_output in spec.outputs:
+            return codec
+    halves = [f"{c.name} needs output {c.text_output!r} with input {c.prompt_input!r}"
+              for c in SIGNATURES.values() if c.prompt_input in spec.inputs]
+    halves += [f"{c.name} needs input {c.prompt_input!r} with output {c.text_output!r}"
+               for c in SIGNATURES.values() if c.text_output in spec.outputs and c.prompt_input not in spec.inputs]
+    hint = f" ({'; '.join(halves)})" if halves else ""
+    raise ConfigurationError(
+        f"model {spec.name!r} matches no known signature{hint}. steerlm knows "
+        f"{', '.join(_pair(c) for c in SIGNATURES.values())}; the server declares {spec.describe()}"
+    )
+
+
+def make_codec(spec: ModelSpec, signature: str | None = None) -> Codec:
+    """The codec for `spec`: `signature` if given, else detected (`detect`)."""
     if signature is not None:
         if signature not in SIGNATURES:
             raise ConfigurationError(f"unknown signature {signature!r}; known: {sorted(SIGNATURES)}")
         return SIGNATURES[signature](spec)
-    for codec in SIGNATURES.values():
-        if codec.prompt_input in spec.inputs:
-            return codec(spec)
-    raise ConfigurationError(
-        f"model {spec.name!r} has no known text-generation signature: steerlm needs a "
-        f"'prompts' input (NeMo deploy) or a 'text_input' input (TensorRT-LLM ensemble); "
-        f"the server declares {spec.describe()}"
-    )
+    return detect(spec)(spec)

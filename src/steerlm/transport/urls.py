@@ -1,8 +1,8 @@
 """Server URL parsing: one `Endpoint` per URL, a list of them for failover.
 
 Accepted forms: `grpc://host:port`, `grpcs://host:port`, `http://host:port[/base]`,
-`https://host:port[/base]` and a bare `host:port`, which means **gRPC** (the protocol that can
-stream; NeMo's `NemoQuery` reads a bare URL as HTTP instead). TLS schemes default to port 443;
+`https://host:port[/base]` and a bare `host:port`, which means **gRPC** (NeMo's streaming
+transport; NeMo's `NemoQuery` reads a bare URL as HTTP instead). TLS schemes default to port 443;
 the others need an explicit port. IPv6 hosts go in brackets: `grpc://[::1]:8001`.
 """
 
