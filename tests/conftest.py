@@ -27,7 +27,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    pytest.importorskip("pytriton")
     server = LocalServer(workdir=tmp_path_factory.mktemp("local-server"), startup_timeout=120.0,
                          stop_timeout=20.0)
     try:

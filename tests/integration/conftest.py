@@ -47,7 +47,6 @@ class Driver:
 
 
 def _session_server(preset: str, factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    pytest.importorskip("pytriton")
     server = LocalServer(preset=preset, workdir=factory.mktemp(f"{preset}-server"), startup_timeout=120.0,
                          stop_timeout=20.0)
     try:

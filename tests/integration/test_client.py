@@ -367,8 +367,7 @@ class TlsProxy:
 
 @pytest.fixture(scope="module")
 def tls(local_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> TlsProxy:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+    assert shutil.which("openssl"), "the TLS tests need the openssl command to make a test certificate"
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",

@@ -34,7 +34,6 @@ CONCURRENCY = 64
 
 @pytest.fixture(scope="module")
 def fault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    pytest.importorskip("pytriton")
     server = LocalServer(preset="minimal", workdir=tmp_path_factory.mktemp("fault-server"),
                          startup_timeout=120.0, stop_timeout=20.0)
     try:

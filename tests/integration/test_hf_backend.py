@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-
+import torch  # noqa: F401  (a missing install must fail, not skip)
+import transformers  # noqa: F401
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
@@ -60,7 +58,6 @@ def forced(backend: HFBackend) -> HFBackend:
 
 @pytest.fixture(scope="module")
 def hf_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    pytest.importorskip("pytriton")
     options = [f"model={model_dir}", "device=cpu", f"force_end_of_turn_after={FORCED_AFTER}"]
     server = LocalServer(preset="hf", workdir=tmp_path_factory.mktemp("hf-server"), startup_timeout=180.0,
                          extra_args=[arg for option in options for arg in ("--backend-option", option)])
@@ -250,9 +247,7 @@ def test_server_seed(hf_server: LocalServer, backend: HFBackend) -> None:
 
 def test_demo_streams_through_both_frameworks(hf_server: LocalServer, model_dir: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("langchain_core")
-    pytest.importorskip("llama_index.core")
-    from steerlm import demo
+    from steerlm_demo import demo
 
     demo.run(hf_server, model_dir, max_tokens=8)
     out = capsys.readouterr().out

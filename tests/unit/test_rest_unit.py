@@ -118,7 +118,6 @@ def test_malformed_answers_are_invalid_requests(body: bytes) -> None:
 
 
 def test_a_reward_model_is_not_a_rest_model() -> None:
-    pytest.importorskip("pytriton")
     config = {"name": "rm", "max_batch_size": 8, "input": [{"name": "sentences", "data_type": "TYPE_STRING",
                                                             "dims": [1], "optional": True}],
               "output": [{"name": "rewards", "data_type": "TYPE_FP32", "dims": [1]}]}

@@ -107,7 +107,6 @@ def test_reward_codec_sends_only_sentences_and_refuses_text_decoding() -> None:
 
 
 def test_scripted_scorer_features() -> None:
-    pytest.importorskip("pytriton")
     from steerlm.serve.reward import ScriptedScorer, reply_of, scripted_rewards
 
     prompt = annotation_prompts([{"role": "user", "content": "q"},
@@ -126,7 +125,6 @@ def test_scripted_scorer_features() -> None:
 
 
 def test_steered_backend_length_follows_verbosity() -> None:
-    pytest.importorskip("pytriton")
     from steerlm.serve.steered import steered_length
 
     assert steered_length("x<extra_id_2>quality:4,verbosity:1\n") == 9

@@ -211,13 +211,13 @@ WEATHER = {
 
 
 def _tool_prompt(user: str) -> str:
-    tools = pytest.importorskip("steerlm.tools")
+    from steerlm import tools
     system = tools.tool_instructions([tools.ToolSpec(**WEATHER)])
     return chat(user, system=system)
 
 
 def test_tool_call_for_the_first_offered_tool(model: ScriptedBackend) -> None:
-    tools = pytest.importorskip("steerlm.tools")
+    from steerlm import tools
     [text] = model.generate([_tool_prompt("What is the weather in Paris?")], params(max_tokens=5))
     parsed = tools.parse_tool_reply(text)
     assert [(c.name, dict(c.arguments)) for c in parsed.tool_calls] == [
@@ -226,7 +226,7 @@ def test_tool_call_for_the_first_offered_tool(model: ScriptedBackend) -> None:
 
 
 def test_tool_result_gives_a_final_answer(model: ScriptedBackend) -> None:
-    tools = pytest.importorskip("steerlm.tools")
+    from steerlm import tools
     turn = f"{tools.TOOL_RESULT_PREFIX} (get_weather, call 1):\nSunny, 21 C\nmore"
     [text] = model.generate([_tool_prompt(turn)], params())
     assert text == "Final answer: Sunny, 21 C"
@@ -271,7 +271,7 @@ def _bytes(*rows: str) -> np.ndarray[Any, Any]:
 
 
 def test_decode_defaults_and_first_row() -> None:
-    nemo = pytest.importorskip("steerlm.serve.nemo_deploy")
+    from steerlm.serve import nemo_deploy as nemo
     inputs = {"prompts": _bytes("a", "b"), "top_k": np.array([[4], [9]], dtype=np.int64),
               "output_generation_logits": np.array([[True], [True]])}
     prompts, sampling, flags = nemo.decode_request(inputs, nemo.VARIANTS["current"])
@@ -281,7 +281,7 @@ def test_decode_defaults_and_first_row() -> None:
 
 
 def test_decode_legacy_length_and_csv_stop_words() -> None:
-    nemo = pytest.importorskip("steerlm.serve.nemo_deploy")
+    from steerlm.serve import nemo_deploy as nemo
     inputs = {"prompts": _bytes("a"), "max_output_token": np.array([[5]], dtype=np.int64),
               "stop_words_list": _bytes('"\n<extra_id_1>","a,b",c')}
     _, sampling, _ = nemo.decode_request(inputs, nemo.VARIANTS["legacy_2310"])
@@ -290,13 +290,13 @@ def test_decode_legacy_length_and_csv_stop_words() -> None:
 
 
 def test_decode_unquoted_newline_fails_like_nemo() -> None:
-    nemo = pytest.importorskip("steerlm.serve.nemo_deploy")
+    from steerlm.serve import nemo_deploy as nemo
     inputs = {"prompts": _bytes("a"), "stop_words_list": _bytes("\n<extra_id_1>")}
     with pytest.raises(Exception, match="new-line"):
         nemo.decode_request(inputs, nemo.VARIANTS["v2_0"])
 
 
 def test_encode_outputs_shape() -> None:
-    nemo = pytest.importorskip("steerlm.serve.nemo_deploy")
+    from steerlm.serve import nemo_deploy as nemo
     out = nemo.encode_texts(["x", "ü"])
     assert out.shape == (2, 1) and out[1, 0] == "ü".encode()

@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch  # noqa: F401  (a missing install must fail, not skip)
+import transformers  # noqa: F401
 
 from steerlm.serve import tiny_model
 from steerlm.serve.tiny_model import (

@@ -1,4 +1,4 @@
-"""``python -m steerlm.demo``: the whole stack on one machine, in one command (``bash scripts/demo.sh``).
+"""``python -m steerlm_demo``: the whole stack on one machine, in one command (``bash scripts/demo.sh``).
 
 1. starts the local Triton server (PyTriton, loopback only) serving a real Hugging Face model with the
    NeMo-deploy signature: the embedded tiny Llama (built once into ``~/.cache/steerlm``, nothing is
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,7 +129,7 @@ def run(server: LocalServer, checkpoint: Path, max_tokens: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m steerlm.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m steerlm_demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="serve this local Hugging Face checkpoint instead of the tiny model")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--max-tokens", type=int, default=48, help="tokens per answer (default: 48)")
@@ -156,6 +155,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("Done.")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

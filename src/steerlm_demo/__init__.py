@@ -1,0 +1,9 @@
+"""The end-to-end demo (``python -m steerlm_demo``), kept outside the framework-neutral core.
+
+It uses both adapters, so it lives in its own package: ``steerlm`` itself never imports LangChain or
+LlamaIndex.
+"""
+
+from steerlm_demo.demo import main, run
+
+__all__ = ["main", "run"]
