@@ -27,13 +27,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = LocalServer(workdir=tmp_path_factory.mktemp("local-server"), startup_timeout=120.0,
-                         stop_timeout=20.0)
-    try:
-        server.start()
+    with LocalServer(workdir=tmp_path_factory.mktemp("local-server"), startup_timeout=120.0,
+                     stop_timeout=20.0) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

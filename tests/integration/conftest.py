@@ -47,13 +47,9 @@ class Driver:
 
 
 def _session_server(preset: str, factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = LocalServer(preset=preset, workdir=factory.mktemp(f"{preset}-server"), startup_timeout=120.0,
-                         stop_timeout=20.0)
-    try:
-        server.start()
+    with LocalServer(preset=preset, workdir=factory.mktemp(f"{preset}-server"), startup_timeout=120.0,
+                     stop_timeout=20.0) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="session")

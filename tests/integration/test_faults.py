@@ -34,13 +34,9 @@ CONCURRENCY = 64
 
 @pytest.fixture(scope="module")
 def fault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = LocalServer(preset="minimal", workdir=tmp_path_factory.mktemp("fault-server"),
-                         startup_timeout=120.0, stop_timeout=20.0)
-    try:
-        server.start()
+    with LocalServer(preset="minimal", workdir=tmp_path_factory.mktemp("fault-server"),
+                     startup_timeout=120.0, stop_timeout=20.0) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
