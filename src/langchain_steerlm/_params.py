@@ -31,7 +31,9 @@ DEFAULT_URL = "grpc://127.0.0.1:8001"
 ATTRIBUTES_KEY = "steerlm_attributes"  # response_metadata / generation_info key of the labels used
 CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "headers", "api_key")
 CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
-IGNORED_KWARGS = frozenset({"stream", "parallel_tool_calls", "strict"})  # framework noise, harmless
+# Framework noise, harmless. LangChain pops `ls_structured_output_format` before `_generate`, but a
+# batch's kwargs still carry it when `_batch_plan` renders the inputs.
+IGNORED_KWARGS = frozenset({"stream", "parallel_tool_calls", "strict", "ls_structured_output_format"})
 
 
 @dataclass(frozen=True)

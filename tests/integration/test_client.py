@@ -291,6 +291,26 @@ def test_stream_inactivity_timeout(driver: Driver, stream_url: str) -> None:
     drain(driver, STREAMING, stream_url)
 
 
+def test_slow_consumer_is_not_a_silent_stream(driver: Driver, stream_url: str) -> None:
+    """Time the caller spends between chunks is not server silence (sync gRPC used to cancel it)."""
+    client = driver.client(STREAMING, stream_url, stream_timeout=0.3, max_retries=0)
+    if driver.runner is None:
+        chunks = []
+        for chunk in client.stream("[[say=abc]]"):
+            chunks.append(chunk)
+            time.sleep(0.6)
+    else:
+        async def collect() -> list[StreamChunk]:
+            out = []
+            async for chunk in client.stream("[[say=abc]]"):
+                out.append(chunk)
+                await asyncio.sleep(0.6)
+            return out
+
+        chunks = driver.runner.run(collect())
+    assert "".join(c.text for c in chunks) == "abc"
+
+
 def test_unknown_model_after_a_bounded_wait(driver: Driver, url: str) -> None:
     client = driver.client("no-such-model", url, ready_timeout=0.3)
     started = time.monotonic()

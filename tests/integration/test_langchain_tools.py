@@ -122,6 +122,15 @@ def test_structured_output_through_the_protocol(server: Any, method: str) -> Non
     assert raw["parsing_error"] is None  # no tool call: nothing parsed, nothing raised
 
 
+@pytest.mark.parametrize("async_api", [False, True])
+def test_structured_output_batch_is_one_triton_request(server: Any, async_api: bool) -> None:
+    structured = chat(server).with_structured_output(Joke)
+    questions = ["Tell a joke about cats", "Tell a joke about dogs", "Tell a joke about owls"]
+    jokes = asyncio.run(structured.abatch(questions)) if async_api else structured.batch(questions)
+    assert [j.setup for j in jokes] == ["cats", "dogs", "owls"]  # type: ignore[union-attr]
+    assert len(server.requests(MODEL)) == 1
+
+
 def test_structured_output_json_mode(server: Any) -> None:
     result = chat(server).with_structured_output(Joke, method="json_mode", include_raw=True).invoke(
         'Reply in JSON. [[say=```json\n{"setup": "a", "punchline": "b"}\n```]]')

@@ -149,11 +149,13 @@ class GrpcConnection(_Common):
                 try:
                     for response in call:
                         if watch is not None:
-                            watch.touch()
+                            watch.pause()
                         event = _event(response, request)
                         yield event
                         if event.final:
                             return
+                        if watch is not None:
+                            watch.touch()
                 except grpc.RpcError:
                     if watch is not None and watch.expired:
                         raise silent_stream(request.model, watch.timeout) from None

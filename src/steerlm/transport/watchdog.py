@@ -1,8 +1,10 @@
 """Inactivity timeout for blocking gRPC streams: one daemon thread cancels streams that go silent.
 
-`Watchdog.watch(cancel, timeout)` registers a stream; the stream calls `touch()` on every response
-and `done()` when it ends. When `timeout` seconds pass without a touch, `cancel()` is called and
-`expired` is set, so the reader can raise a RequestTimeoutError instead of a cancellation.
+`Watchdog.watch(cancel, timeout)` registers a stream. The reader calls `pause()` when a response
+arrives (the time its caller spends on the response is not server silence), `touch()` when it waits
+for the next one, and `done()` when the stream ends. When `timeout` seconds pass without a response
+while it waits, `cancel()` is called and `expired` is set, so the reader can raise a
+RequestTimeoutError instead of a cancellation.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ __all__ = ["Watch", "Watchdog", "shared_watchdog"]
 class Watch:
     """One watched stream."""
 
-    __slots__ = ("_cancel", "_owner", "deadline", "expired", "timeout")
+    __slots__ = ("_cancel", "_owner", "deadline", "expired", "paused", "timeout")
 
     def __init__(self, owner: Watchdog, cancel: Callable[[], Any], timeout: float) -> None:
         self._owner = owner
@@ -26,10 +28,17 @@ class Watch:
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.expired = False
+        self.paused = False
+
+    def pause(self) -> None:
+        """A response arrived: the deadline does not run until the next `touch()`."""
+        self.paused = True
 
     def touch(self) -> None:
-        """A response arrived: push the deadline back (no lock needed: it only moves later)."""
+        """Waiting for the next response: the deadline runs again from now (no lock needed: it only
+        moves later; set before `paused` is cleared, so the watchdog never sees a stale one)."""
         self.deadline = time.monotonic() + self.timeout
+        self.paused = False
 
     def done(self) -> None:
         self._owner._remove(self)
@@ -65,7 +74,10 @@ class Watchdog:
                     self._cond.wait()
                     continue
                 now = time.monotonic()
-                expired = [w for w in self._watches if w.deadline <= now]
+                for entry in self._watches:
+                    if entry.paused and entry.deadline <= now:
+                        entry.deadline = now + entry.timeout
+                expired = [w for w in self._watches if not w.paused and w.deadline <= now]
                 for entry in expired:
                     entry.expired = True
                     self._watches.discard(entry)
