@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_steerlm._convert import to_core_messages
+from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.profiles import get_profile
 from steerlm.reward import DEFAULT_REWARD_URL, REWARD_PROFILE, AsyncRewardModel, AttributeScores, RewardModel
@@ -57,21 +58,18 @@ class SteerLMRewardScorer(RunnableSerializable[Any, dict[str, Any]]):
     timeout: float = Field(default=60.0, description="Per-request timeout, seconds.")
     max_retries: int = Field(default=2, description="Retries of retryable server errors.")
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    _sync: RewardModel | None = PrivateAttr(default=None)
-    _async: AsyncRewardModel | None = PrivateAttr(default=None)
+    # Async reward clients belong to one event loop: the cache closes them when their loop shuts down.
+    _clients: ClientCache[RewardModel, AsyncRewardModel] = PrivateAttr(
+        default_factory=lambda: ClientCache(RewardModel, AsyncRewardModel))
 
-    def _kwargs(self) -> dict[str, Any]:
-        return {"timeout": self.timeout, "max_retries": self.max_retries}
+    def _options(self) -> dict[str, Any]:
+        return {"model": self.model, "url": self.url, "timeout": self.timeout, "max_retries": self.max_retries}
 
     def scores(self, conversation: Any, reply: str) -> AttributeScores:
-        if self._sync is None:
-            self._sync = RewardModel(self.model, self.url, **self._kwargs())
-        return reply_scores(self._sync, conversation, reply)
+        return reply_scores(self._clients.sync(self._options()), conversation, reply)
 
     async def ascores(self, conversation: Any, reply: str) -> AttributeScores:
-        if self._async is None:
-            self._async = AsyncRewardModel(self.model, self.url, **self._kwargs())
-        return await areply_scores(self._async, conversation, reply)
+        return await areply_scores(await self._clients.aio(self._options()), conversation, reply)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         return self._call_with_config(lambda x: as_dict(self.scores(*_split(x))), input, config)

@@ -18,6 +18,7 @@ from llama_index.core.llms import LLM
 from llama_index.core.prompts.mixin import PromptDictType
 
 from steerlm.attributes import HELPSTEER
+from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.reward import DEFAULT_REWARD_URL, AsyncRewardModel, AttributeScores, RewardModel
 from steerlm.steering import SteeringResult, acheck_steering, areply_scores, check_steering, reply_scores
@@ -35,8 +36,9 @@ class SteerLMAttributeEvaluator(BaseEvaluator):
         if attribute not in HELPSTEER.names:
             raise ConfigurationError(f"attribute must be one of {', '.join(HELPSTEER.names)}, got {attribute!r}")
         self.attribute, self.threshold = attribute, threshold
-        self._sync = RewardModel(model, url, **client_kwargs)
-        self._async = AsyncRewardModel(model, url, **client_kwargs)
+        self._options = {"model": model, "url": url, **client_kwargs}
+        # Async reward clients belong to one event loop: the cache closes them when their loop shuts down.
+        self._clients: ClientCache[RewardModel, AsyncRewardModel] = ClientCache(RewardModel, AsyncRewardModel)
 
     def _get_prompts(self) -> PromptDictType:
         return {}
@@ -45,10 +47,10 @@ class SteerLMAttributeEvaluator(BaseEvaluator):
         return None
 
     def scores(self, query: str, response: str) -> AttributeScores:
-        return reply_scores(self._sync, query, response)
+        return reply_scores(self._clients.sync(self._options), query, response)
 
     async def ascores(self, query: str, response: str) -> AttributeScores:
-        return await areply_scores(self._async, query, response)
+        return await areply_scores(await self._clients.aio(self._options), query, response)
 
     def _result(self, query: str, response: str, contexts: Sequence[str] | None,
                 scores: AttributeScores) -> EvaluationResult:

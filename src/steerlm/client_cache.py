@@ -17,6 +17,8 @@ transports still work: a gRPC channel left to the garbage collector during inter
 tritonclient's `__del__` print "Exception ignored ... 'NoneType' object has no attribute 'StatusCode'".
 
 Copying a cache (`copy.deepcopy`, pickling) gives a new, empty one: clients hold sockets and locks.
+Other client kinds with the same constructor and ``close`` shape (the reward model's `RewardModel` /
+`AsyncRewardModel`) are cached by passing their classes as ``sync_factory`` / ``async_factory``.
 Framework-neutral: used by `langchain_steerlm` (one cache for the process) and `llamaindex_steerlm`
 (one per model object, shared by its ``model_copy``s).
 """
@@ -27,15 +29,40 @@ import asyncio
 import atexit
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Protocol
+
+from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
     from steerlm.client import AsyncSteerLMClient, SteerLMClient
 
 __all__ = ["ClientCache", "settings_key"]
 
-_LoopClients = dict[str, "AsyncSteerLMClient"]
+
+class _SyncClient(Protocol):
+    def close(self) -> None: ...
+
+
+class _AsyncClient(Protocol):
+    async def close(self) -> None: ...
+
+
+SyncT = TypeVar("SyncT", bound=_SyncClient, default="SteerLMClient")
+AsyncT = TypeVar("AsyncT", bound=_AsyncClient, default="AsyncSteerLMClient")
+_LoopClients = dict[str, Any]
+
+
+def _steerlm_client(**options: Any) -> Any:
+    from steerlm.client import SteerLMClient
+
+    return SteerLMClient(**options)
+
+
+def _async_steerlm_client(**options: Any) -> Any:
+    from steerlm.client import AsyncSteerLMClient
+
+    return AsyncSteerLMClient(**options)
 
 
 def settings_key(options: Mapping[str, Any]) -> str:
@@ -58,51 +85,49 @@ async def _keeper(clients: _LoopClients, lock: threading.Lock) -> AsyncGenerator
         await _close_all(clients, lock)
 
 
-class ClientCache:
+class ClientCache(Generic[SyncT, AsyncT]):
     """Sync clients by settings; async clients by running event loop, then settings. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, sync_factory: Callable[..., SyncT] = _steerlm_client,
+                 async_factory: Callable[..., AsyncT] = _async_steerlm_client) -> None:
         _LIVE.add(self)
+        self._make_sync, self._make_async = sync_factory, async_factory
         self._lock = threading.Lock()
-        self._sync: dict[str, SteerLMClient] = {}
+        self._sync: dict[str, SyncT] = {}
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
             weakref.WeakKeyDictionary())
         # Strong references: the loop tracks its async generators weakly.
         self._keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
             weakref.WeakKeyDictionary())
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> ClientCache:
-        return ClientCache()
+    def __deepcopy__(self, memo: dict[int, Any]) -> ClientCache[SyncT, AsyncT]:
+        return ClientCache(self._make_sync, self._make_async)
 
-    def __reduce__(self) -> tuple[type[ClientCache], tuple[()]]:
-        return ClientCache, ()
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return ClientCache, (self._make_sync, self._make_async)
 
     def __len__(self) -> int:
         """How many clients are open: the sync ones plus the async ones of every live loop."""
         with self._lock:
             return len(self._sync) + sum(len(clients) for clients in self._async.values())
 
-    def sync(self, options: Mapping[str, Any]) -> SteerLMClient:
-        """The `SteerLMClient` for these settings (`SteerLMClient` keyword arguments), made on first use."""
+    def sync(self, options: Mapping[str, Any]) -> SyncT:
+        """The sync client for these settings (its constructor's keyword arguments), made on first use."""
         key = settings_key(options)
         with self._lock:
             client = self._sync.get(key)
             if client is None:
-                from steerlm.client import SteerLMClient
-
-                client = self._sync[key] = SteerLMClient(**options)
+                client = self._sync[key] = self._make_sync(**options)
             return client
 
-    async def aio(self, options: Mapping[str, Any]) -> AsyncSteerLMClient:
-        """The `AsyncSteerLMClient` for these settings on the running event loop, made on first use."""
+    async def aio(self, options: Mapping[str, Any]) -> AsyncT:
+        """The async client for these settings on the running event loop, made on first use."""
         clients = await self._loop_clients(asyncio.get_running_loop())
         key = settings_key(options)
         with self._lock:
-            client = clients.get(key)
+            client: AsyncT | None = clients.get(key)
             if client is None:
-                from steerlm.client import AsyncSteerLMClient
-
-                client = clients[key] = AsyncSteerLMClient(**options)
+                client = clients[key] = self._make_async(**options)
             return client
 
     async def _loop_clients(self, loop: asyncio.AbstractEventLoop) -> _LoopClients:
@@ -130,7 +155,7 @@ class ClientCache:
             await _close_all(clients, self._lock)
 
 
-_LIVE: weakref.WeakSet[ClientCache] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[ClientCache[Any, Any]] = weakref.WeakSet()
 
 
 @atexit.register

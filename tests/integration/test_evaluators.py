@@ -88,3 +88,28 @@ def test_steering_check_llamaindex(drive: Any, server: LocalServer) -> None:
     result = drive(check(llm, evaluator, QUESTION, low=0, high=3))
     assert result.passed and (result.low, result.high) == (0, 3)
     assert len(result.low_reply.split()) == 3 and len(result.high_reply.split()) == 21
+
+
+def test_evaluators_close_their_async_reward_clients_with_the_loop(server: LocalServer) -> None:
+    import asyncio
+
+    from langchain_steerlm.evaluation import SteerLMRewardScorer
+    from llamaindex_steerlm.evaluation import SteerLMAttributeEvaluator
+    from steerlm.reward import AsyncRewardModel
+
+    closed: list[AsyncRewardModel] = []
+    original = AsyncRewardModel.close
+
+    async def spy(self: AsyncRewardModel) -> None:  # a spy: the real close still runs
+        closed.append(self)
+        await original(self)
+
+    scorer = SteerLMRewardScorer(url=server.http_url)
+    evaluator = SteerLMAttributeEvaluator(url=server.http_url, attribute="verbosity")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AsyncRewardModel, "close", spy)
+        for _ in range(2):  # each asyncio.run is a new loop: a new client, closed when the loop ends
+            assert asyncio.run(scorer.ainvoke({"input": "q", "output": "Two words."}))["verbosity"] == 0
+            assert asyncio.run(evaluator.aevaluate(query="q", response="Two words.")).score == 0.0
+    assert len(closed) == 4 and len(set(map(id, closed))) == 4
+    assert len(scorer._clients) == 0 and len(evaluator._clients) == 0
