@@ -85,6 +85,8 @@ class SteerLMFields(SteeringFields):
     seed: int | None = None
     repetition_penalty: float | None = None
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
+    logprobs: bool | None = Field(
+        default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     streaming: bool = Field(default=False, description="Stream internally for invoke().")
     tokenizer: Any = Field(
         default=None,

@@ -39,6 +39,8 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
     seed: int | None = Field(default=None, description="Random seed.")
     repetition_penalty: float | None = Field(default=None, description="Repetition penalty (>= 1).")
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
+    logprobs: bool | None = Field(
+        default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     headers: dict[str, str] | None = Field(default=None, description="Extra request headers.")
     verify_ssl: bool = Field(default=True, description="Verify TLS certificates (https/grpcs).")
     root_certificates: str | None = Field(default=None, description="CA bundle path for TLS.")

@@ -26,12 +26,14 @@ from steerlm.output import clean_completion
 from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile
 from steerlm.retry import RetryPolicy
-from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk
+from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk, finish_reason, server_cut
 from steerlm.transport.base import ConnectionOptions, FixedInputs, ModelSpec, WireRequest, spec_from_config
 from steerlm.transport.codecs import Codec
+from steerlm.transport.reports import RawAnswer, ServerReport
 from steerlm.transport.signatures import SIGNATURES, make_codec
 from steerlm.transport.tls import read_root_certificates
 from steerlm.transport.urls import parse_urls
+from steerlm.usage import TokenUsage
 
 __all__ = [
     "ClientCore",
@@ -52,12 +54,19 @@ _ONLY = [0]
 
 @dataclass(frozen=True)
 class Completion:
-    """One finished generation: cleaned text, why it ended, the model and the prompt sent."""
+    """One finished generation: cleaned text, why it ended, the model and the prompt sent.
+
+    `usage` holds the server's token counts when it reports them (else None; a local tokenizer in the
+    adapters can count instead). `logprobs` holds the log-probability of each generated token when
+    they were asked for (`GenerationParams(logprobs=True)`) and the server's signature returns them.
+    """
 
     text: str
     finish_reason: str
     model: str
     prompt: str
+    usage: TokenUsage | None = None
+    logprobs: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,13 @@ class ClientCore:
         """Whether the model is decoupled (streaming-only: every request goes out as a stream)."""
         return self.spec is not None and self.spec.decoupled
 
+    @property
+    def unbatched(self) -> bool:
+        """Whether each request carries one prompt (no batch dimension, or a decoupled model over HTTP):
+        a batch is then sent as concurrent requests."""
+        assert self.spec is not None
+        return self.spec.max_batch_size == 0 or (self.spec.decoupled and self._http)
+
     def order(self) -> list[int]:
         """Endpoint indexes for one attempt: the last one that worked first, then the others."""
         n = len(self.endpoints)
@@ -214,7 +230,7 @@ class ClientCore:
                                "(the server's default applies)", self.model, name)
             if len(self._fixed) >= _CACHE_SIZE:
                 self._fixed.clear()
-            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs)
+            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs_for(params))
         return fixed
 
     def streams_natively(self) -> bool:
@@ -226,15 +242,23 @@ class ClientCore:
         return self.spec.decoupled
 
     # ------------------------------------------------------------------ results
-    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[str]:
+    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[RawAnswer]:
         assert self.codec is not None
-        return self.codec.decode(outputs, request.prompts)
+        texts = self.codec.decode(outputs, request.prompts)
+        reports = [ServerReport() for _ in texts]
+        self.codec.read_reports(outputs, reports)
+        return [RawAnswer(t, r) for t, r in zip(texts, reports, strict=True)]
 
-    def completions(self, prompts: Sequence[str], texts: Sequence[str], stops: Sequence[str]) -> list[Completion]:
+    def completions(
+        self, prompts: Sequence[str], answers: Sequence[RawAnswer], stops: Sequence[str]
+    ) -> list[Completion]:
+        assert self.codec is not None
         out = []
-        for prompt, raw in zip(prompts, texts, strict=True):
-            text, stopped = clean(raw, stops)
-            out.append(Completion(text, "stop" if stopped else "length", self.model, prompt))
+        for prompt, answer in zip(prompts, answers, strict=True):
+            report = answer.report
+            text, stopped = clean(answer.text + server_cut(self.codec, report, stops), stops)
+            logprobs = None if report.logprobs is None else tuple(report.logprobs)
+            out.append(Completion(text, finish_reason(stopped, report), self.model, prompt, report.usage, logprobs))
         return out
 
     def assembler(self, stops: Sequence[str]) -> StreamAssembler:
