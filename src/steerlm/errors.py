@@ -209,9 +209,9 @@ def _from_message(message: str, model: str | None, status: str | None) -> SteerL
     where = _where(model)
     if any(h in lowered for h in _TLS_HINTS):
         return ConfigurationError(
-            f"the server's TLS certificate did not verify{where}: {message}. Check that the URL's host is "
-            "one the certificate names, that it has not expired, and pass root_certificates= (a PEM file "
-            "path or PEM text) with the CA that signed it (or verify_ssl=False, https:// only)"
+            f"certificate verify failed{where}: {message}. The server's certificate must name the URL's host, "
+            "be unexpired and be signed by a CA you trust: pass root_certificates= (a PEM file path or PEM "
+            "text) with that CA (or verify_ssl=False, https:// only)"
         )
     if any(h in lowered for h in _CLIENT_CERT_HINTS):
         return ConfigurationError(
