@@ -21,6 +21,7 @@ from langchain_steerlm._params import SteerLMFields
 from langchain_steerlm.tools import ToolLike, bind_tool_kwargs, offer_tools, structured_output
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
+from steerlm.secrets import redact_params
 
 if TYPE_CHECKING:
     from steerlm.client import Completion, StreamChunk
@@ -174,6 +175,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return self.ls_params(stop, kwargs, "chat")
+
+    def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """What callback handlers see as ``invocation_params``: secrets (api_key, credential headers) redacted."""
+        return redact_params(super()._get_invocation_params(stop, **kwargs))
 
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""

@@ -7,8 +7,9 @@ from contextlib import aclosing, closing
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseLLM, LangSmithParams
+from langchain_core.language_models import BaseLLM, LangSmithParams, LanguageModelInput
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from langchain_core.runnables import RunnableConfig
 from pydantic import Field
 
 from langchain_steerlm import _run
@@ -16,6 +17,7 @@ from langchain_steerlm._params import ATTRIBUTES_KEY, SteerLMFields
 from steerlm.client import Completion, StreamChunk
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import Message, render
+from steerlm.secrets import hide_secrets
 from steerlm.usage import TokenUsage
 
 __all__ = ["SteerLM"]
@@ -82,6 +84,16 @@ class SteerLM(SteerLMFields, BaseLLM):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return self.ls_params(stop, kwargs, "llm")
+
+    # BaseLLM.stream/astream put the per-call kwargs into the callbacks' ``invocation_params`` as they are:
+    # wrap api_key / headers so that no handler (or LangSmith) sees a secret.
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> Iterator[str]:
+        return super().stream(input, config, stop=stop, **hide_secrets(kwargs))
+
+    def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[str]:
+        return super().astream(input, config, stop=stop, **hide_secrets(kwargs))
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids from `tokenizer=` when configured (else LangChain's GPT-2 approximation)."""
