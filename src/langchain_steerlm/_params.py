@@ -15,19 +15,24 @@ from typing import Any, Literal
 from langchain_core.language_models import LangSmithParams
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 
-from langchain_steerlm._client import ClientOptions
+from steerlm.client.settings import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    CallOptions,
+    ClientSettings,
+    cached_settings,
+)
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
 from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
-from steerlm.transport.urls import parse_urls
 
 __all__ = ["ATTRIBUTES_KEY", "DEFAULT_MODEL", "DEFAULT_URL", "CallSpec", "SteerLMFields"]
 
 DEFAULT_MODEL = "Llama2-70B-SteerLM-Chat"
-DEFAULT_URL = "grpc://127.0.0.1:8001"
 ATTRIBUTES_KEY = "steerlm_attributes"  # response_metadata / generation_info key of the labels used
 CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "headers", "api_key")
 CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
@@ -43,7 +48,8 @@ class CallSpec:
     profile: ModelProfile
     attributes: Mapping[str, int]
     params: GenerationParams
-    client: ClientOptions
+    client: ClientSettings
+    call: CallOptions | None  # per-call timeout / headers / api_key: request options on the same client
     context: str | None
     extra: Mapping[str, Any]  # adapter-specific kwargs (tools, tool_choice, raw_prompt)
 
@@ -66,8 +72,8 @@ class SteerLMFields(SteeringFields):
         default=None,
         description="Prompt profile (pass it as `profile=`); defaults to `model` when that names one.",
     )
-    timeout: float = Field(default=60.0, gt=0, description="Client-side timeout per request, seconds.")
-    max_retries: int = Field(default=2, ge=0, description="Retries of retryable errors (0 disables).")
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Client-side timeout per request, seconds.")
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries of retryable errors (0 disables).")
     headers: dict[str, str] | None = Field(default=None, description="Extra HTTP headers / gRPC metadata.")
     api_key: SecretStr | None = Field(
         default=None,
@@ -107,11 +113,7 @@ class SteerLMFields(SteeringFields):
     def __init__(self, **data: Any) -> None:
         """Validate profile, URL, parameters and attributes (ConfigurationError); no network I/O."""
         super().__init__(**data)
-        parse_urls(self.url)
-        try:
-            hash(tuple(self.client_kwargs.items()))
-        except TypeError:
-            raise ConfigurationError("client_kwargs values must be hashable (numbers, strings, bytes)") from None
+        self._client_settings(self.model, self.resolved_profile, {})  # validates the client settings
         resolve_options(self.resolved_profile, self.option_layer())
 
     # ------------------------------------------------------------------ resolution
@@ -156,30 +158,22 @@ class SteerLMFields(SteeringFields):
             profile=profile,
             attributes=options.attributes,
             params=options.params,
-            client=self._client_options(model, profile, kwargs),
+            client=self._client_settings(model, profile, kwargs),
+            call=CallOptions.of(kwargs.get("timeout"), kwargs.get("headers"), kwargs.get("api_key")),
             context=context,
             extra={k: v for k, v in kwargs.items() if k in extra_names},
         )
 
-    def _client_options(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientOptions:
-        def pick(name: str) -> Any:
-            return kwargs[name] if kwargs.get(name) is not None else getattr(self, name)
-
-        headers = dict(pick("headers") or {})
-        key = pick("api_key")
-        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
-        if secret and not any(k.lower() == "authorization" for k in headers):
-            headers["authorization"] = f"Bearer {secret}"
-        url = pick("url")
-        return ClientOptions(
-            model=model,
-            url=url if isinstance(url, str) else tuple(url),
-            profile=profile,
-            timeout=pick("timeout"),
-            max_retries=pick("max_retries"),
-            headers=tuple(sorted(headers.items())),
-            extra=tuple(sorted({"verify_ssl": self.verify_ssl, "root_certificates": self.root_certificates,
-                                **self.client_kwargs}.items())),
+    def _client_settings(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientSettings:
+        """The client settings of a call: the fields, with a per-call `url` / `max_retries` (per-call
+        timeout, headers and api_key are `CallOptions`, not settings)."""
+        url = kwargs.get("url") or self.url
+        retries = kwargs.get("max_retries")
+        return cached_settings(
+            model, url, profile=profile, timeout=self.timeout,
+            max_retries=self.max_retries if retries is None else retries, headers=self.headers,
+            api_key=self.api_key, verify_ssl=self.verify_ssl, root_certificates=self.root_certificates,
+            **self.client_kwargs,
         )
 
     def ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any],

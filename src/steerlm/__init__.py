@@ -29,7 +29,9 @@ from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profi
 from steerlm.prompts import Message, format_prompt, neutralize, render
 
 if TYPE_CHECKING:
-    from steerlm.client import AsyncSteerLMClient, Completion, SteerLMClient, StreamChunk
+    from steerlm.client import AsyncSteerLMClient, CallOptions, ClientSettings, Completion, SteerLMClient, StreamChunk
+    from steerlm.reward import AsyncRewardModel, RewardModel
+    from steerlm.transport.memory import MemoryRequest, MemoryTransport
 
 __version__ = "0.1.0"
 
@@ -38,6 +40,10 @@ _LAZY = {
     "AsyncSteerLMClient": "steerlm.client",
     "Completion": "steerlm.client",
     "StreamChunk": "steerlm.client",
+    "ClientSettings": "steerlm.client",
+    "CallOptions": "steerlm.client",
+    "MemoryTransport": "steerlm.transport.memory",
+    "MemoryRequest": "steerlm.transport.memory",
     "RewardModel": "steerlm.reward",
     "AsyncRewardModel": "steerlm.reward",
 }
@@ -57,11 +63,15 @@ __all__ = [
     "AsyncRewardModel",
     "AsyncSteerLMClient",
     "AttributeSet",
+    "CallOptions",
+    "ClientSettings",
     "Completion",
     "ConfigurationError",
     "ContextWindowExceededError",
     "GenerationParams",
     "InvalidRequestError",
+    "MemoryRequest",
+    "MemoryTransport",
     "Message",
     "ModelNotFoundError",
     "ModelProfile",
