@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from steerlm.attributes import HELPSTEER, HELPSTEER2, OASST, AttributeSet, encode_labels, parse_labels
 from steerlm.errors import (
+    AuthenticationError,
     ConfigurationError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -57,6 +58,7 @@ __all__ = [
     "AsyncRewardModel",
     "AsyncSteerLMClient",
     "AttributeSet",
+    "AuthenticationError",
     "Completion",
     "ConfigurationError",
     "ContextWindowExceededError",

@@ -11,6 +11,7 @@ SteerLMError
     ├── ServerOverloadedError    retryable (.retry_after)
     ├── ModelNotFoundError
     ├── InvalidRequestError
+    │   └── AuthenticationError  401/403: missing or refused credentials
     └── StreamInterruptedError   (.partial_text)
 ```
 
@@ -26,6 +27,7 @@ import socket
 from typing import ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "ConfigurationError",
     "ContextWindowExceededError",
     "InvalidRequestError",
@@ -110,6 +112,11 @@ class InvalidRequestError(TritonError):
     """The server rejected the request (400, INVALID_ARGUMENT, dtype/shape mismatch, in-band error)."""
 
 
+class AuthenticationError(InvalidRequestError):
+    """HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED: the server (or a proxy) refused the
+    credentials. Not retried; pass the right `api_key=` / `headers=`."""
+
+
 class StreamInterruptedError(TritonError):
     """A stream failed after at least one chunk arrived; `partial_text` holds what was received."""
 
@@ -151,6 +158,12 @@ _CONNECTION_CLASSES = {"ClientConnectionError", "ClientPayloadError", "Incomplet
 # TLS: grpc "Tls handshake failed ... CERTIFICATE_VERIFY_FAILED: self signed certificate", Python ssl /
 # aiohttp "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...". A configuration problem.
 _TLS_HINT = "certificate_verify_failed"
+# OpenAI-compatible servers refuse an over-long prompt with HTTP 400: vLLM / OpenAI "This model's maximum
+# context length is 4096 tokens. However, you requested ...", code "context_length_exceeded";
+# trtllm-serve / TGI "... must be <= ... tokens" variants say "context length" or "max_seq_len".
+_CONTEXT_HINTS = ("maximum context length", "context_length_exceeded", "context length", "context window",
+                  "max_seq_len", "max_model_len")
+_AUTH_CODES = {"401", "403", "UNAUTHENTICATED", "PERMISSION_DENIED"}
 
 
 def _status_of(exc: BaseException) -> str | None:
@@ -224,6 +237,16 @@ def _from_status(status: str, message: str, model: str | None, exc: BaseExceptio
         return RequestTimeoutError(
             f"request timed out{where}: {message}. Raise `timeout=` if the model needs longer.",
             status=code, model=model,
+        )
+    if code in _AUTH_CODES:
+        return AuthenticationError(
+            f"the server refused the credentials{where} ({code}): {message}. Check `api_key=` / `headers=`.",
+            status=code, model=model,
+        )
+    if code in {"400", "INVALID_ARGUMENT"} and any(h in message.lower() for h in _CONTEXT_HINTS):
+        return ContextWindowExceededError(
+            f"the prompt does not fit the model's context window{where}: {message}. Shorten the conversation "
+            "or lower `max_tokens`."
         )
     by_text = _from_message(message, model, code)
     if by_text is not None:

@@ -8,6 +8,7 @@ Each signature is a pair (prompt input → text/score output):
 | `trtllm_ensemble` | `text_input` → `text_output` |
 | `nemo_rest` | `sentences` → `sentences` |
 | `reward_model` | `sentences` → `rewards` |
+| `openai` | `prompt` → `text` (synthesised for OpenAI-compatible servers) |
 
 A model matches a signature when it declares both tensors; the first match in this order wins. The pair,
 not the input alone, tells the REST and reward-model signatures apart (both take `sentences`), so the
@@ -20,6 +21,7 @@ from steerlm.errors import ConfigurationError
 from steerlm.transport.base import ModelSpec
 from steerlm.transport.codecs import Codec
 from steerlm.transport.nemo_deploy import NemoDeployCodec
+from steerlm.transport.openai.codec import OpenAICodec
 from steerlm.transport.rest_codec import NemoRestCodec
 from steerlm.transport.reward_model import RewardCodec
 from steerlm.transport.trtllm_ensemble import TrtllmEnsembleCodec
@@ -27,7 +29,8 @@ from steerlm.transport.trtllm_ensemble import TrtllmEnsembleCodec
 __all__ = ["SIGNATURES", "detect", "make_codec"]
 
 SIGNATURES: dict[str, type[Codec]] = {
-    codec.name: codec for codec in (NemoDeployCodec, TrtllmEnsembleCodec, NemoRestCodec, RewardCodec)
+    codec.name: codec
+    for codec in (NemoDeployCodec, TrtllmEnsembleCodec, NemoRestCodec, RewardCodec, OpenAICodec)
 }
 
 
