@@ -17,6 +17,8 @@ SteerLMError
 
 `classify(exc)` turns any exception raised by tritonclient, grpc, aiohttp, geventhttpclient or the
 socket layer into one of the `TritonError` classes. Connections call it; nothing else maps errors.
+A transport's own status exception may widen the retryable statuses with a `retryable_statuses` set
+(the OpenAI-compatible transport: 409 and every 5xx but 501, as the OpenAI SDK does).
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ _NOT_FOUND_HINTS = ("request for unknown model", "is not at ready state", "has n
 # error: Traceback ..."; in a decoupled stream the response's error_message is the bare traceback.
 _MODEL_ERROR_HINTS = ("failed to process the request", "model execute error", "traceback (most recent call")
 # PyTriton token-protects some endpoints: HTTP 403 "This API is restricted, expecting header ..." and
-# gRPC UNAVAILABLE "This protocol is restricted, expecting header ...". Not retryable.
+# gRPC UNAVAILABLE "This protocol is restricted, expecting header ...". AuthenticationError, not retryable.
 _RESTRICTED_HINT = "is restricted, expecting header"
 _CONNECTION_HINTS = ("connection refused", "connect call failed", "reset by peer", "failed to connect",
                      "cannot connect", "server disconnected", "broken pipe", "connection aborted",
@@ -211,7 +213,7 @@ def _from_message(message: str, model: str | None, status: str | None) -> SteerL
             "text) with the server's CA, or verify_ssl=False (https:// only)"
         )
     if _RESTRICTED_HINT in lowered:
-        return InvalidRequestError(f"the server refused access{where}: {message}", status=status, model=model)
+        return AuthenticationError(f"the server refused access{where}: {message}", status=status, model=model)
     if any(h in lowered for h in _MODEL_ERROR_HINTS):
         return InvalidRequestError(
             f"the model raised an error{where}: {_model_error_summary(message)}", status=status, model=model
@@ -253,7 +255,7 @@ def _from_status(status: str, message: str, model: str | None, exc: BaseExceptio
         return by_text
     if code in {"404", "NOT_FOUND"}:
         return ModelNotFoundError(f"model not found{where}: {message}", status=code, model=model)
-    if code in _RETRYABLE_HTTP or code in _RETRYABLE_GRPC:
+    if code in _RETRYABLE_HTTP or code in _RETRYABLE_GRPC or code in getattr(exc, "retryable_statuses", ()):
         return ServerUnavailableError(f"server unavailable{where}: {message}", status=code, model=model)
     if code in {"501", "UNIMPLEMENTED"}:
         return InvalidRequestError(f"the server cannot serve this request{where}: {message}",

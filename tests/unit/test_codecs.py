@@ -151,7 +151,7 @@ def test_no_signature_matches_names_the_known_pairs_and_what_the_server_declares
 
 
 def test_signature_registry_does_not_depend_on_imports() -> None:
-    assert list(SIGNATURES) == ["nemo_deploy", "trtllm_ensemble", "nemo_rest", "reward_model"]
+    assert list(SIGNATURES) == ["nemo_deploy", "trtllm_ensemble", "nemo_rest", "reward_model", "openai"]
     with pytest.raises(ConfigurationError, match="unknown signature 'nope'"):
         make_codec(nemo_current(), "nope")
     assert not make_codec(spec({"sentences": "BYTES"}, {"rewards": "FP32"})).generates_text

@@ -50,7 +50,13 @@ _SAMPLING = ("temperature", "top_p", "top_k", "seed", "repetition_penalty")
 
 
 class OpenAIStatusError(Exception):
-    """A non-2xx answer (`status`), or an ``{"error": …}`` event inside a stream (`status` from its code)."""
+    """A non-2xx answer (`status`), or an ``{"error": …}`` event inside a stream (`status` from its code).
+
+    `retryable_statuses` tells `steerlm.errors.classify` to retry 409 and every 5xx but 501 too (as the
+    OpenAI SDK does; 408, 429, 502–504 and connection errors are retried for every transport).
+    """
+
+    retryable_statuses = frozenset({"409", *(str(code) for code in range(500, 600) if code != 501)})
 
     def __init__(self, status: int | None, message: str, headers: Any = None) -> None:
         super().__init__(f"[{status}] {message}" if status is not None else message)
