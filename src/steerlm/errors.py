@@ -15,8 +15,11 @@ SteerLMError
     └── StreamInterruptedError   (.partial_text)
 ```
 
-`classify(exc)` turns any exception raised by tritonclient, grpc, aiohttp, geventhttpclient or the
-socket layer into one of the `TritonError` classes. Connections call it; nothing else maps errors.
+`classify(exc)` turns an exception raised by tritonclient, grpc, aiohttp, geventhttpclient, http.client,
+urllib, ssl or the socket layer (or a transport error of steerlm's own) into one of the classes above.
+Anything else — a KeyError or AttributeError in steerlm or in the caller's code — is not a transport
+failure and is re-raised unchanged, so bugs surface as themselves (httpx's `map_httpcore_exceptions`
+does the same). Connections call it; nothing else maps errors.
 A transport's own status exception may widen the retryable statuses with a `retryable_statuses` set
 (the OpenAI-compatible transport: 409 and every 5xx but 501, as the OpenAI SDK does).
 """
@@ -42,6 +45,7 @@ __all__ = [
     "StreamInterruptedError",
     "TritonError",
     "classify",
+    "is_transport_error",
 ]
 
 MAX_RETRY_AFTER_S = 120.0
@@ -159,7 +163,18 @@ _CONNECTION_HINTS = ("connection refused", "connect call failed", "reset by peer
 _CONNECTION_CLASSES = {"ClientConnectionError", "ClientPayloadError", "IncompleteRead"}
 # TLS: grpc "Tls handshake failed ... CERTIFICATE_VERIFY_FAILED: self signed certificate", Python ssl /
 # aiohttp "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...". A configuration problem.
-_TLS_HINT = "certificate_verify_failed"
+# grpc: "Hostname Verification Check failed" (older: "Peer name x is not in peer certificate"); a server that
+# requires a client certificate answers the handshake with an alert. All configuration problems.
+_TLS_HINTS = ("certificate_verify_failed", "certificate verify failed", "hostname verification check failed",
+              "is not in peer certificate")
+_CLIENT_CERT_HINTS = ("alert certificate required", "alert bad certificate", "alert unknown ca",
+                      "alert certificate expired", "alert certificate unknown", "peer did not return a certificate")
+# grpc refuses a header name or value it cannot send (CR/LF, non-ASCII, upper case) with INTERNAL
+# "Invalid metadata" — before sending anything. steerlm validates headers at construction; this is the backstop.
+_METADATA_HINT = "invalid metadata"
+# Exception families `classify` maps: the top-level module of a class in the exception's MRO.
+_TRANSPORT_MODULES = frozenset({"tritonclient", "grpc", "aiohttp", "geventhttpclient", "gevent", "http",
+                                "urllib", "ssl", "socket", "steerlm"})
 # OpenAI-compatible servers refuse an over-long prompt with HTTP 400: vLLM / OpenAI "This model's maximum
 # context length is 4096 tokens. However, you requested ...", code "context_length_exceeded";
 # trtllm-serve / TGI "... must be <= ... tokens" variants say "context length" or "max_seq_len".
@@ -207,10 +222,21 @@ def _from_message(message: str, model: str | None, status: str | None) -> SteerL
     """Classes decided by the server's text whatever the status (model errors, restricted, not found)."""
     lowered = message.lower()
     where = _where(model)
-    if _TLS_HINT in lowered:
+    if any(h in lowered for h in _TLS_HINTS):
         return ConfigurationError(
-            f"certificate verify failed{where}: {message}. Pass root_certificates= (a PEM file path or PEM "
-            "text) with the server's CA, or verify_ssl=False (https:// only)"
+            f"certificate verify failed{where}: {message}. The server's certificate must name the URL's host, "
+            "be unexpired and be signed by a CA you trust: pass root_certificates= (a PEM file path or PEM "
+            "text) with that CA (or verify_ssl=False, https:// only)"
+        )
+    if any(h in lowered for h in _CLIENT_CERT_HINTS):
+        return ConfigurationError(
+            f"the server refused the TLS client certificate{where}: {message}. Pass client_certificate= and "
+            "client_key= (PEM file paths or PEM text) signed by a CA the server trusts, and not expired"
+        )
+    if _METADATA_HINT in lowered:
+        return ConfigurationError(
+            f"the gRPC layer refused a header{where} (Invalid metadata): header names must be lower-case "
+            "tokens and values printable ASCII without line breaks"
         )
     if _RESTRICTED_HINT in lowered:
         return AuthenticationError(f"the server refused access{where}: {message}", status=status, model=model)
@@ -272,15 +298,25 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether `classify` maps `exc`: OS / socket / ssl errors, timeouts, and exceptions of tritonclient,
+    grpc, aiohttp, geventhttpclient, http.client, urllib or steerlm's own transports."""
+    if isinstance(exc, OSError | TimeoutError | SteerLMError):
+        return True
+    return any(cls.__module__.partition(".")[0] in _TRANSPORT_MODULES for cls in type(exc).__mro__)
+
+
 def classify(exc: BaseException, *, model: str | None = None) -> SteerLMError:
-    """Map any transport-level exception to a steerlm error (the caller sets `__cause__`).
+    """Map a transport-level exception to a steerlm error (the caller sets `__cause__`).
 
     Handles tritonclient's InferenceServerException (gRPC status names, HTTP codes), grpc.RpcError,
-    aiohttp / geventhttpclient / socket errors and timeouts. Already-classified steerlm errors are
-    returned unchanged.
+    aiohttp / geventhttpclient / http.client / urllib / socket / ssl errors and timeouts. Already-classified
+    steerlm errors are returned unchanged; anything else (`is_transport_error` is False) is re-raised as it is.
     """
     if isinstance(exc, SteerLMError):
         return exc
+    if not is_transport_error(exc):
+        raise exc
     where = _where(model)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | socket.timeout):
         return RequestTimeoutError(
