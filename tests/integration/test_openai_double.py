@@ -23,6 +23,7 @@ from steerlm.errors import (
     ModelNotFoundError,
     ServerOverloadedError,
 )
+from steerlm_testing.directives import tokenize
 from steerlm_testing.openai_double import OpenAIDouble
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -93,11 +94,25 @@ async def _astream(model: ChatSteerLM) -> list[Any]:
 
 
 def test_vllm_streams_token_by_token_and_holds_the_closing_newline_back(double: OpenAIDouble) -> None:
-    chunks = [str(c.content) for c in chat(double).stream(TURN)]
-    assert len([c for c in chunks if c]) > 1 and "".join(chunks) == "Hello there."
-    assert not any(c.endswith("\n") for c in chunks)
+    chunks = list(chat(double).stream(TURN))
+    texts = [str(c.content) for c in chunks]
+    assert len([t for t in texts if t]) > 1 and "".join(texts) == "Hello there."
+    assert not any(t.endswith("\n") for t in texts)
     body = double.completions()[-1].body
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    # The usage chunk follows the finish reason: read, and on the last chunk (prompt tokens: the scripted
+    # model's tokens of the prompt; output: "Hello", " there.", "\n", the end marker).
+    assert chunks[-1].usage_metadata is not None and chunks[-1].usage_metadata["output_tokens"] == 4
+
+
+@MODES
+def test_usage_comes_from_the_server_without_a_tokenizer(double: OpenAIDouble, mode: str) -> None:
+    reply = invoke(chat(double), mode, TURN)
+    assert reply.usage_metadata == {"input_tokens": len(tokenize(rendered(TURN))), "output_tokens": 4,
+                                    "total_tokens": len(tokenize(rendered(TURN))) + 4}
+    done = complete(llama(double), mode, TURN)
+    assert done.raw["usage"]["completion_tokens"] == 4
+    assert done.raw["usage"]["prompt_tokens"] == len(tokenize(done.raw["prompt"]))
 
 
 @MODES
@@ -107,6 +122,7 @@ def test_a_batch_is_one_list_request(double: OpenAIDouble, mode: str) -> None:
     replies = model.batch(inputs) if mode == "sync" else asyncio.run(model.abatch(inputs))
     assert [r.content for r in replies] == ["answer 0", "answer 1", "answer 2"]
     assert [r.body["prompt"] for r in double.completions()] == [[rendered(t) for t in inputs]]
+    assert all(r.usage_metadata is None for r in replies)  # a list's usage is the batch total: not per reply
 
 
 @MODES

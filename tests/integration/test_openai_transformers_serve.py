@@ -67,6 +67,13 @@ def expected(served: TransformersServe, prompt: str, stops: tuple[str, ...] = ST
     return clean_completion(text, stops)[0]
 
 
+def usage_of(served: TransformersServe, prompt: str) -> dict[str, int]:
+    """The server's own token counts for `prompt`, as LangChain's usage_metadata names them."""
+    usage = direct(served, prompt, stop=list(STOPS))["usage"]
+    return {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
+            "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
+
+
 def chat_model(served: TransformersServe, **kwargs: Any) -> ChatSteerLM:
     return ChatSteerLM(model=served.model, url=served.url, profile=PROFILE, max_tokens=TOKENS, temperature=0,
                        max_retries=0, timeout=120, **kwargs)
@@ -86,6 +93,7 @@ def test_chat_invoke_matches_the_server_answer_to_the_exact_prompt(served: Trans
     want = expected(served, rendered(QUESTIONS[0], "Be brief."))
     assert want and reply.content == want
     assert reply.response_metadata["finish_reason"] in {"stop", "length"}
+    assert reply.usage_metadata == usage_of(served, rendered(QUESTIONS[0], "Be brief."))  # no tokenizer configured
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -100,6 +108,7 @@ def test_chat_stream_yields_several_deltas_that_join_to_the_answer(served: Trans
     assert len(texts) > 1  # token by token, not one whole chunk
     assert "".join(str(t) for t in texts) == expected(served, rendered(QUESTIONS[1]))
     assert chunks[-1].response_metadata["finish_reason"] in {"stop", "length"}
+    assert chunks[-1].usage_metadata == usage_of(served, rendered(QUESTIONS[1]))  # from the stream's last chunk
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -129,7 +138,11 @@ def test_a_caller_stop_string_is_cut_client_side(served: TransformersServe, mode
 def test_llamaindex_complete_chat_stream_and_async(served: TransformersServe) -> None:
     llm = llama(served)
     want = expected(served, rendered(QUESTIONS[0]))
-    assert llm.complete(QUESTIONS[0]).text == want
+    done = llm.complete(QUESTIONS[0])
+    assert done.text == want and done.raw["prompt"] == rendered(QUESTIONS[0])
+    counts = usage_of(served, rendered(QUESTIONS[0]))
+    assert done.raw["usage"] == {"prompt_tokens": counts["input_tokens"], "completion_tokens": counts["output_tokens"],
+                                 "total_tokens": counts["total_tokens"]}
     assert llm.chat([ChatMessage(role="user", content=QUESTIONS[0])]).message.content == want
     streamed = list(llm.stream_complete(QUESTIONS[0]))
     assert len(streamed) > 1 and streamed[-1].text == want

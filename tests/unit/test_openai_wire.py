@@ -17,9 +17,10 @@ from steerlm.errors import (
     ServerUnavailableError,
     classify,
 )
-from steerlm.output import StopMatcher, clean_completion
 from steerlm.params import GenerationParams
-from steerlm.transport.base import ConnectionOptions, FixedInputs, WireRequest, spec_from_config
+from steerlm.transport.assembly import Joiner, StreamAssembler
+from steerlm.transport.base import ConnectionOptions, FixedInputs, StreamEvent, WireRequest, spec_from_config
+from steerlm.transport.core import ClientCore
 from steerlm.transport.openai.codec import OPENAI_CONFIG, OpenAICodec
 from steerlm.transport.openai.common import Target
 from steerlm.transport.openai.wire import (
@@ -30,7 +31,6 @@ from steerlm.transport.openai.wire import (
     list_refused,
     model_ids,
     read_answer,
-    restore_stop,
 )
 from steerlm.transport.signatures import detect
 from steerlm.transport.urls import Endpoint, parse_url
@@ -38,9 +38,12 @@ from steerlm.transport.urls import Endpoint, parse_url
 END = "<extra_id_1>"
 
 
+CODEC = OpenAICodec(spec_from_config(OPENAI_CONFIG, "served-id"))
+
+
 def request(prompts: list[str], params: GenerationParams, stops: tuple[str, ...] = (END,), *,
             stream: bool = False) -> WireRequest:
-    codec = OpenAICodec(spec_from_config(OPENAI_CONFIG, "served-id"))
+    codec = CODEC
     arrays, dropped = codec.encode_params(params, stops, len(prompts), stream=stream)
     assert dropped == []
     return WireRequest("served-id", codec.encode_prompts(prompts), FixedInputs(arrays, codec.outputs))
@@ -73,7 +76,7 @@ def test_body_carries_max_tokens_always_and_sampling_fields_only_when_set() -> N
     assert json.loads(parts.body(parts.prompts)) == {
         "model": "served-id", "max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "top_k": 3, "seed": 11,
         "repetition_penalty": 1.2, "stop": [END, "###"], "prompt": ["a", "b"]}
-    assert parts.prompts == ["a", "b"] and parts.stops == (END, "###")
+    assert parts.prompts == ["a", "b"]
 
 
 def test_stream_body_asks_for_usage_and_stops_are_capped_at_four() -> None:
@@ -81,7 +84,7 @@ def test_stream_body_asks_for_usage_and_stops_are_capped_at_four() -> None:
     parts = RequestParts(request(["P"], GenerationParams(max_tokens=3), stops, stream=True))
     body = json.loads(parts.body("P"))
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert body["stop"] == [END, "a", "b", "c"] and parts.stops == stops  # all of them are enforced client side
+    assert body["stop"] == [END, "a", "b", "c"]  # the first four (the OpenAI limit); the client enforces all
 
 
 def test_prompt_bytes_are_sent_exactly() -> None:
@@ -90,74 +93,85 @@ def test_prompt_bytes_are_sent_exactly() -> None:
     assert json.loads(parts.body(parts.prompts[0]))["prompt"] == prompt
 
 
-@pytest.mark.parametrize("raw", [b"answer.\n<extra_id_1>", b"answer.\n"])
-def test_a_server_cut_is_cleaned_exactly_like_a_client_cut(raw: bytes) -> None:
-    """vLLM leaves the stop string out and says "stop": the text is the same as when the client cuts."""
-    answer = json.dumps({"choices": [{"index": 0, "text": raw.decode(), "finish_reason": "stop"}]}).encode()
-    outputs = read_answer(answer, 1, (END,), "m")
+def whole(answer: dict[str, object], prompts: int = 1) -> Joiner:
+    """A non-streamed answer as the client reads it: one final event into the Joiner."""
+    outputs = read_answer(json.dumps(answer).encode(), prompts, "m")
     assert outputs is not None
-    text = outputs["text"][0, 0].decode()
-    assert clean_completion(text, (END,)) == ("answer.", True)
+    joiner = Joiner(CODEC, ["p"] * prompts, (END,), whole=True)
+    assert joiner.feed(StreamEvent(outputs, final=True))
+    return joiner
 
 
-def test_restore_stop_uses_vllm_stop_reason_and_leaves_length_alone() -> None:
-    assert restore_stop("x\n", "stop", "###", (END, "###")) == "x\n###"
-    assert restore_stop("x\n", "stop", 2, (END, "###")) == "x\n" + END  # a stop token id: the first stop
-    assert restore_stop("x\n", "length", None, (END,)) == "x\n"
-    assert restore_stop("x\n", "stop", None, ()) == "x\n"
-    assert restore_stop("x\n<extra_id_1>y", "stop", None, (END,)) == "x\n<extra_id_1>y"
+def cleaned(joiner: Joiner) -> list[tuple[str, str]]:
+    core = ClientCore("served-id", "openai+http://h:1/v1", profile="Llama2-70B-SteerLM-Chat", timeout=1,
+                      stream_timeout=None, max_retries=0, headers=None, root_certificates=None, verify_ssl=True,
+                      ready_timeout=0, signature=None)
+    core.install(OPENAI_CONFIG)
+    answers = joiner.answers()
+    return [(c.text, c.finish_reason) for c in core.completions(["p"] * len(answers), answers, (END,))]
+
+
+@pytest.mark.parametrize("text", ["answer.\n<extra_id_1>", "answer.\n"])
+def test_a_server_cut_is_cleaned_exactly_like_a_client_cut(text: str) -> None:
+    """vLLM leaves the stop string out and says "stop": the text is the same as when the client cuts."""
+    joiner = whole({"choices": [{"index": 0, "text": text, "finish_reason": "stop"}]})
+    assert cleaned(joiner) == [("answer.", "stop")]
+
+
+def test_a_length_cut_keeps_its_newline() -> None:
+    assert cleaned(whole({"choices": [{"index": 0, "text": "answer.\n", "finish_reason": "length"}]})) == [
+        ("answer.\n", "length")]
 
 
 def test_read_answer_orders_choices_by_index_and_reads_usage_for_one_prompt() -> None:
     answer = {"choices": [{"index": 1, "text": "B", "finish_reason": "length"},
                           {"index": 0, "text": "A", "finish_reason": "length"}],
               "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}}
-    outputs = read_answer(json.dumps(answer).encode(), 2, (END,), "m")
-    assert outputs is not None
-    assert [t.decode() for t in outputs["text"][:, 0]] == ["A", "B"]
-    assert outputs["prompt_tokens"].tolist() == [[-1], [-1]]  # a list's usage is a total: not per prompt
-    one = read_answer(json.dumps({"choices": [answer["choices"][1]], "usage": answer["usage"]}).encode(), 1, (),
-                      "m")
-    assert one is not None and one["prompt_tokens"].tolist() == [[9]] and one["completion_tokens"].tolist() == [[4]]
-    assert one["finish_reason"][0, 0] == b"length"
+    two = whole(answer, 2).answers()
+    assert [a.text for a in two] == ["A", "B"]
+    assert [a.report.usage for a in two] == [None, None]  # a list's usage is the batch total: not per prompt
+    one = whole({"choices": [answer["choices"][1]], "usage": answer["usage"]}).answers()[0]  # type: ignore[index]
+    assert one.report.usage is not None and (one.report.usage.input_tokens, one.report.usage.output_tokens) == (9, 4)
+    assert one.report.finish_reason == "length"
 
 
 def test_read_answer_with_another_number_of_choices_means_no_lists() -> None:
     joined = {"choices": [{"index": 0, "text": "A B", "finish_reason": "stop"}]}  # NeMo Ray joins the texts
-    assert read_answer(json.dumps(joined).encode(), 2, (), "m") is None
+    assert read_answer(json.dumps(joined).encode(), 2, "m") is None
     with pytest.raises(InvalidRequestError, match="not JSON"):
-        read_answer(b"<html>", 1, (), "m")
+        read_answer(b"<html>", 1, "m")
     with pytest.raises(InvalidRequestError, match="choices"):
-        read_answer(b'{"id": 1}', 1, (), "m")
+        read_answer(b'{"id": 1}', 1, "m")
 
 
 def test_chunk_reader_deltas_then_finish_reason_and_usage_in_the_final_event() -> None:
-    reader = ChunkReader((END,), "m")
+    reader = ChunkReader("m")
     chunks = [{"choices": [{"index": 0, "text": "Hel", "finish_reason": None}]},
               {"choices": [{"index": 0, "text": "lo.\n", "finish_reason": None}]},
               {"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]},
               {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}]
-    events = [reader.feed(json.dumps(c)) for c in chunks]
-    deltas = [e.outputs["text"][0, 0].decode() for e in events if e is not None]
-    assert deltas == ["Hel", "lo.\n"] and not reader.done
+    events = [e for e in (reader.feed(json.dumps(c)) for c in chunks) if e is not None]
+    assert [e.outputs["text"][0, 0] for e in events] == [b"Hel", b"lo.\n"] and not reader.done
     assert reader.feed("[DONE]") is None and reader.done
-    final = reader.end()
-    assert final.final and final.outputs["finish_reason"][0, 0] == b"stop"
-    assert final.outputs["prompt_tokens"][0, 0] == 5 and final.outputs["completion_tokens"][0, 0] == 3
-    # Fed through the client's stop matcher, the restored stop string removes the held-back newline.
-    matcher = StopMatcher((END,))
-    streamed = "".join(matcher.feed(d) for d in [*deltas, final.outputs["text"][0, 0].decode()])
-    assert streamed == "Hello." and matcher.stopped
+    events.append(reader.end())
+    # Through the client's stream assembly: the held-back newline goes with the server's stop.
+    assembler = StreamAssembler(CODEC, (END,))
+    chunks_out = [c for e in events for c in assembler.feed(e)]
+    assert "".join(c.text for c in chunks_out) == "Hello." and not any(c.text.endswith("\n") for c in chunks_out)
+    last = chunks_out[-1]
+    assert last.finish_reason == "stop" and last.usage is not None
+    assert (last.usage.input_tokens, last.usage.output_tokens) == (5, 3)
 
 
 def test_chunk_reader_error_event_and_whole_answer() -> None:
-    reader = ChunkReader((), "m")
+    reader = ChunkReader("m")
     with pytest.raises(OpenAIStatusError, match="boom") as info:
         reader.feed(json.dumps({"error": {"message": "boom", "code": 400}}))
     assert info.value.status == 400
-    whole = ChunkReader((END,), "m").whole(json.dumps(
+    event = ChunkReader("m").whole(json.dumps(
         {"choices": [{"index": 0, "text": "all of it\n", "finish_reason": "stop"}]}).encode())
-    assert whole.final and whole.outputs["text"][0, 0].decode() == "all of it\n" + END
+    assert event.final and event.outputs["text"][0, 0] == b"all of it\n"
+    assert event.outputs["finish_reason"][0, 0] == b"stop"
 
 
 @pytest.mark.parametrize(("raw", "message"), [

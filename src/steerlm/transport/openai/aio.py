@@ -90,7 +90,7 @@ class AsyncOpenAIConnection:
     async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
         status, headers, raw = await self._post(parts.body(prompt))
         self.target.check(status, headers, raw, model)
-        outputs = read_answer(raw, 1, parts.stops, model)
+        outputs = read_answer(raw, 1, model)
         if outputs is None:
             raise InvalidRequestError("the server answered one prompt with several choices", model=model)
         return outputs
@@ -110,7 +110,7 @@ class AsyncOpenAIConnection:
                 t.lists = False
                 return await self._singles(parts, request.model)
             t.check(status, headers, raw, request.model)
-            outputs = read_answer(raw, len(parts.prompts), parts.stops, request.model)
+            outputs = read_answer(raw, len(parts.prompts), request.model)
             t.lists = outputs is not None
             return outputs if outputs is not None else await self._singles(parts, request.model)
 
@@ -122,7 +122,7 @@ class AsyncOpenAIConnection:
         if not parts.stream:
             yield StreamEvent(await self.infer(request), final=True)
             return
-        reader = ChunkReader(parts.stops, request.model)
+        reader = ChunkReader(request.model)
         body = parts.body(parts.prompts[0])
         response: aiohttp.ClientResponse | None = None
         try:

@@ -8,8 +8,11 @@ only when it was set. ``max_tokens`` is always sent (`DEFAULT_MAX_TOKENS` when u
 legacy completions API defaults to 16 tokens. The stop strings (the profile's plus the caller's) go in
 ``stop``; the client cuts at them too, whatever the server did with them.
 
-The connection reads the answer into ``text``, ``finish_reason`` and the server-reported token counts
-``prompt_tokens`` / ``completion_tokens`` (-1 where the server reported none for that row).
+The connection reads the answer into ``text`` plus the report outputs every codec reads
+(`steerlm.transport.reports`): ``finish_reason`` and, where the server reported them for that prompt,
+``num_input_tokens`` / ``num_output_tokens``. OpenAI-compatible servers honour ``stop`` and leave the
+stop string out (`server_stops`): the client puts it back before its one clean-up, so the answer is the
+same whoever cut it.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ from typing import Any, ClassVar
 from steerlm.transport.base import Array
 from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, bytes_matrix
 
-__all__ = ["MAX_PROMPTS", "OPENAI_CONFIG", "USAGE_OUTPUTS", "OpenAICodec"]
+__all__ = ["MAX_PROMPTS", "OPENAI_CONFIG", "OpenAICodec"]
 
 MAX_PROMPTS = 64
-USAGE_OUTPUTS = ("finish_reason", "prompt_tokens", "completion_tokens")
 
 
 def _tensor(name: str, datatype: str, dims: list[int], optional: bool = True) -> dict[str, Any]:
@@ -47,8 +49,8 @@ OPENAI_CONFIG: Mapping[str, Any] = {
     "output": [
         _tensor("text", "STRING", [1]),
         _tensor("finish_reason", "STRING", [1]),
-        _tensor("prompt_tokens", "INT64", [1]),
-        _tensor("completion_tokens", "INT64", [1]),
+        _tensor("num_input_tokens", "INT64", [1]),
+        _tensor("num_output_tokens", "INT64", [1]),
     ],
 }
 
@@ -62,6 +64,7 @@ class OpenAICodec(Codec):
     cumulative_stream: ClassVar[bool] = False
     strips_echo: ClassVar[bool] = False
     stop_input: ClassVar[str] = "stop"
+    server_stops: ClassVar[bool] = True
     params: ClassVar[tuple[ParamInput, ...]] = (
         ParamInput("max_tokens", ("max_tokens",), "error", DEFAULT_MAX_TOKENS),
         ParamInput("temperature", ("temperature",), "error"),
@@ -70,10 +73,6 @@ class OpenAICodec(Codec):
         ParamInput("seed", ("seed",), "error"),
         ParamInput("repetition_penalty", ("repetition_penalty",), "error"),
     )
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        return (self.text_output, *USAGE_OUTPUTS)
 
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         return bytes_matrix([list(stops)] * batch)

@@ -24,7 +24,7 @@ from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array, ConnectionOptions
 from steerlm.transport.openai.codec import OPENAI_CONFIG
 from steerlm.transport.openai.wire import OpenAIStatusError, error_message
-from steerlm.transport.tls import make_ssl_context, read_root_certificates
+from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
 __all__ = ["PROBE_TIMEOUT", "Target", "merge_outputs"]
@@ -53,10 +53,9 @@ class Target:
         self.timeout = options.timeout
         self.headers = {**dict(options.headers), "Content-Type": "application/json"}
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
-        pem = read_root_certificates(options.root_certificates) if endpoint.ssl else None
-        self.ssl_context: ssl.SSLContext | None = (
-            make_ssl_context(ssl, pem, options.verify_ssl) if endpoint.ssl else None
-        )
+        self.ssl_context: ssl.SSLContext | None = make_ssl_context(
+            ssl, options.root_certificates, options.verify_ssl, options.client_certificate, options.client_key,
+        ) if endpoint.ssl else None
         self.lists: bool | None = None  # None: not known yet
 
     def config(self, model: str) -> dict[str, Any]:

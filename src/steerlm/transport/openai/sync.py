@@ -119,7 +119,7 @@ class OpenAIConnection:
     def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
         status, headers, raw = self._post(parts.body(prompt), model)
         self.target.check(status, headers, raw, model)
-        outputs = read_answer(raw, 1, parts.stops, model)
+        outputs = read_answer(raw, 1, model)
         if outputs is None:
             raise InvalidRequestError("the server answered one prompt with several choices", model=model)
         return outputs
@@ -145,7 +145,7 @@ class OpenAIConnection:
                 t.lists = False
                 return self._singles(parts, request.model)
             t.check(status, headers, raw, request.model)
-            outputs = read_answer(raw, len(parts.prompts), parts.stops, request.model)
+            outputs = read_answer(raw, len(parts.prompts), request.model)
             t.lists = outputs is not None
             return outputs if outputs is not None else self._singles(parts, request.model)
 
@@ -156,7 +156,7 @@ class OpenAIConnection:
             yield StreamEvent(self.infer(request), final=True)
             return
         silence = inactivity_timeout or self.target.timeout
-        reader = ChunkReader(parts.stops, request.model)
+        reader = ChunkReader(request.model)
         conn = self._new(silence)
         try:
             with mapped_errors(request.model):

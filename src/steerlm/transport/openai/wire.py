@@ -10,11 +10,11 @@ Shared by the blocking and the asyncio connection; no I/O.
 * `read_answer` reads a JSON answer into the codec's outputs; `ChunkReader` reads the SSE chunks of one
   streamed prompt (``data: [DONE]`` or the end of the body ends it; a JSON answer to a stream request,
   from a server that ignores ``stream``, is one whole chunk).
-* **Server-side stops.** A server that honours ``stop`` leaves the stop string out and answers
-  ``finish_reason: "stop"``: ``"…answer.\\n"`` where the model wrote ``"…answer.\\n<extra_id_1>"``.
-  `restore_stop` puts the stop string back (vLLM names it in ``stop_reason``; else the first one sent),
-  so the client's one clean-up cuts it exactly as when the server sent it: the turn's closing newline
-  goes, in streams too (the stop matcher holds a trailing newline back until the next chunk).
+* The answer's ``finish_reason`` and ``usage`` become the report outputs every codec reads
+  (`steerlm.transport.reports`): ``finish_reason``, ``num_input_tokens``, ``num_output_tokens`` — the
+  counts only where they belong to one prompt (a list request's usage is the total of the batch). A
+  server-side stop (``"…answer.\\n"``, ``finish_reason: "stop"``) is cleaned by the client like its own
+  cut (`steerlm.transport.assembly.server_cut`).
 * Errors: a non-2xx answer raises `OpenAIStatusError` (``status``, ``message``, ``headers``: the shape
   `steerlm.errors.classify` reads). The message is taken from ``{"error": {"message": …}}`` (OpenAI,
   vLLM), ``{"message": …}``, or ``{"detail": …}`` (FastAPI servers: transformers serve, NeMo Ray).
@@ -41,7 +41,6 @@ __all__ = [
     "list_refused",
     "model_ids",
     "read_answer",
-    "restore_stop",
 ]
 
 MAX_STOPS = 4
@@ -80,10 +79,9 @@ def _stops(array: Array | None) -> list[str]:
 class RequestParts:
     """The JSON fields of one request (see the module docstring); cached per parameter set."""
 
-    __slots__ = ("fields", "prompts", "stops", "stream")
+    __slots__ = ("fields", "prompts", "stream")
 
     fields: dict[str, Any]
-    stops: tuple[str, ...]
     stream: bool
 
     def __init__(self, request: WireRequest) -> None:
@@ -102,8 +100,8 @@ class RequestParts:
             if stream:
                 fields["stream"] = True
                 fields["stream_options"] = {"include_usage": True}
-            cached = fixed.prebuilt[_KEY] = (fields, tuple(stops), stream)
-        self.fields, self.stops, self.stream = cached
+            cached = fixed.prebuilt[_KEY] = (fields, stream)
+        self.fields, self.stream = cached
         self.prompts = rows_to_text(request.inputs["prompt"])
 
     def body(self, prompt: str | Sequence[str]) -> bytes:
@@ -161,30 +159,19 @@ def model_ids(raw: bytes) -> list[str] | None:
     return [str(e["id"]) for e in entries if isinstance(e, Mapping) and "id" in e]
 
 
-def restore_stop(text: str, finish_reason: str | None, stop_reason: Any, stops: Sequence[str]) -> str:
-    """`text` with the stop string a server cut put back (see the module docstring)."""
-    if finish_reason != "stop" or not stops or any(stop in text for stop in stops):
-        return text
-    return text + (stop_reason if isinstance(stop_reason, str) and stop_reason in stops else stops[0])
-
-
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else -1
-
-
-def _outputs(texts: Sequence[str], reasons: Sequence[str | None], usage: Any) -> dict[str, Array]:
+def _outputs(texts: Sequence[str], reasons: Sequence[str | None] | None = None,
+             usage: Any = None) -> dict[str, Array]:
+    """The codec's outputs for `texts`: ``text``, plus ``finish_reason`` and the token counts when known."""
     rows = len(texts)
-    text = np.empty((rows, 1), dtype=np.object_)
-    text[:, 0] = [t.encode("utf-8") for t in texts]
-    reason = np.empty((rows, 1), dtype=np.object_)
-    reason[:, 0] = [(r or "").encode("utf-8") for r in reasons]
-    counts = usage if isinstance(usage, Mapping) and rows == 1 else {}  # a list's usage is the total
-    return {
-        "text": text,
-        "finish_reason": reason,
-        "prompt_tokens": np.full((rows, 1), _int(counts.get("prompt_tokens")), dtype=np.int64),
-        "completion_tokens": np.full((rows, 1), _int(counts.get("completion_tokens")), dtype=np.int64),
-    }
+    out: dict[str, Array] = {"text": np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)}
+    if reasons is not None:
+        out["finish_reason"] = np.array([[(r or "").encode("utf-8")] for r in reasons], dtype=np.object_)
+    counts = usage if isinstance(usage, Mapping) and rows == 1 else {}  # a list's usage is the batch total
+    for name, key in (("num_input_tokens", "prompt_tokens"), ("num_output_tokens", "completion_tokens")):
+        value = counts.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[name] = np.full((rows, 1), value, dtype=np.int64)
+    return out
 
 
 def _json(raw: bytes, model: str) -> Mapping[str, Any]:
@@ -199,7 +186,7 @@ def _json(raw: bytes, model: str) -> Mapping[str, Any]:
     return data
 
 
-def read_answer(raw: bytes, rows: int, stops: Sequence[str], model: str) -> dict[str, Array] | None:
+def read_answer(raw: bytes, rows: int, model: str) -> dict[str, Array] | None:
     """The outputs of a JSON completions answer for `rows` prompts; None when the server answered a
     different number of choices (a list prompt it does not take: send one prompt per request)."""
     data = _json(raw, model)
@@ -209,11 +196,8 @@ def read_answer(raw: bytes, rows: int, stops: Sequence[str], model: str) -> dict
     if len(choices) != rows:
         return None
     ordered = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
-    texts, reasons = [], []
-    for choice in ordered:
-        reason = choice.get("finish_reason")
-        texts.append(restore_stop(str(choice.get("text") or ""), reason, choice.get("stop_reason"), stops))
-        reasons.append(reason if isinstance(reason, str) else None)
+    texts = [str(choice.get("text") or "") for choice in ordered]
+    reasons = [r if isinstance(r := choice.get("finish_reason"), str) else None for choice in ordered]
     return _outputs(texts, reasons, data.get("usage"))
 
 
@@ -221,12 +205,9 @@ class ChunkReader:
     """The SSE chunks of one streamed prompt → `StreamEvent`s: text deltas, then one final event with
     the finish reason and usage (usage comes in a chunk of its own, after the finish reason)."""
 
-    def __init__(self, stops: Sequence[str], model: str) -> None:
-        self._stops = stops
+    def __init__(self, model: str) -> None:
         self._model = model
-        self._text = ""
         self._reason: str | None = None
-        self._stop_reason: Any = None
         self._usage: Any = None
         self.done = False
 
@@ -246,24 +227,18 @@ class ChunkReader:
         choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], Mapping) else {}
         if choice.get("finish_reason"):
             self._reason = str(choice["finish_reason"])
-            self._stop_reason = choice.get("stop_reason")
         delta = str(choice.get("text") or "")
-        if not delta:
-            return None
-        self._text += delta
-        return StreamEvent(_outputs([delta], [None], None), final=False)
+        return StreamEvent(_outputs([delta]), final=False) if delta else None
 
     def whole(self, raw: bytes) -> StreamEvent:
         """A JSON answer to a stream request (the server ignores ``stream``): one final event."""
-        outputs = read_answer(raw, 1, self._stops, self._model)
+        outputs = read_answer(raw, 1, self._model)
         if outputs is None:
-            raise InvalidRequestError("the server answered a different number of choices than prompts",
-                                      model=self._model)
+            raise InvalidRequestError("the server answered one prompt with several choices", model=self._model)
         self.done = True
         return StreamEvent(outputs, final=True)
 
     def end(self) -> StreamEvent:
-        """The final event: the finish reason, the usage and any stop string the server cut."""
+        """The final event: no text, the finish reason and the usage."""
         self.done = True
-        tail = restore_stop(self._text, self._reason, self._stop_reason, self._stops)[len(self._text):]
-        return StreamEvent(_outputs([tail], [self._reason], self._usage), final=True)
+        return StreamEvent(_outputs([""], [self._reason], self._usage), final=True)
