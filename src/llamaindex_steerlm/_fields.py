@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, ValidationError
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
+from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -15,21 +16,24 @@ from steerlm.client.settings import (
     ClientSettings,
     cached_settings,
 )
-from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
-from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
+from steerlm.profiles import ModelProfile, profile_for
 from steerlm.requests import ATTRIBUTE_NAMES, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
 
 __all__ = ["DEFAULT_URL", "SteerLMFields"]
 
+_CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers", "verify_ssl", "root_certificates",
+                  "client_certificate", "client_key")
 
 
-class SteerLMFields(SteeringFields, FunctionCallingLLM):
+class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     """Fields shared by every call; validated for the profile at construction (ConfigurationError).
 
-    The steering-attribute fields come from the core's `SteeringFields` mixin.
+    The steering-attribute fields come from the core's `SteeringFields` mixin, the credential and TLS
+    ones (``headers``, ``api_key``, ``root_certificates``, ``client_certificate``, ``client_key``,
+    ``verify_ssl``; secrets redacted in repr and ``to_dict()``) from `SecureFields`.
     """
 
     model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
@@ -44,18 +48,22 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
     seed: int | None = Field(default=None, description="Random seed.")
     repetition_penalty: float | None = Field(default=None, description="Repetition penalty (>= 1).")
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
-    headers: dict[str, str] | None = Field(default=None, description="Extra request headers.")
-    verify_ssl: bool = Field(default=True, description="Verify TLS certificates (https/grpcs).")
-    root_certificates: str | None = Field(default=None, description="CA bundle path for TLS.")
+    logprobs: bool | None = Field(
+        default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     client_kwargs: dict[str, Any] = Field(default_factory=dict,
-                                          description="Other client options (`ClientSettings`: stream_timeout, "
-                                                      "ready_timeout, transport, ...).")
+                                          description="Other SteerLMClient options (stream_timeout, ...).")
     tokenizer: Any = Field(default=None, exclude=True,
                            description="Local tokenizer.json / HF tokenizer dir / object: usage + window guard.")
     closed_qa: bool = Field(default=True, description="Use the closed-QA template in query engines.")
 
     def __init__(self, **data: Any) -> None:
-        super().__init__(**data)
+        check_keywords(type(self), data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise configuration_error(type(self).__name__, exc) from None
+        check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
+        self.check_secure_fields()
         self.client_settings()  # validates url, timeout, max_retries, headers, TLS and client_kwargs
         resolve_options(self.resolved_profile, self.default_options())
         _ = self.token_counter
@@ -63,14 +71,7 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
     @property
     def resolved_profile(self) -> ModelProfile:
         """The profile: `profile` if given, else the one named like `model`."""
-        if self.profile is not None:
-            return get_profile(self.profile)
-        found = find_profile(self.model)
-        if found is None:
-            raise ConfigurationError(
-                f"model {self.model!r} is not a profile name; pass profile= one of: {', '.join(list_profiles())}"
-            )
-        return found
+        return profile_for(self.profile, self.model)
 
     @property
     def token_counter(self) -> TokenCounter | None:
@@ -84,8 +85,5 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
 
     def client_settings(self) -> ClientSettings:
         """The `ClientSettings` of these fields (memoized: equal fields give the same settings)."""
-        return cached_settings(
-            self.model, self.url, profile=self.resolved_profile, timeout=self.timeout,
-            max_retries=self.max_retries, headers=self.headers, verify_ssl=self.verify_ssl,
-            root_certificates=self.root_certificates, **self.client_kwargs,
-        )
+        return cached_settings(self.model, self.url, profile=self.resolved_profile, timeout=self.timeout,
+                               max_retries=self.max_retries, **self.secure_client_options(), **self.client_kwargs)

@@ -124,6 +124,13 @@ class _Shared:
         return [to_scores(raw, self.attribute_set) for raw in raws]
 
 
+def _prompt_list(prompts: Sequence[str]) -> list[str]:
+    if isinstance(prompts, str | bytes) or not all(isinstance(p, str) for p in prompts):
+        raise ConfigurationError(f"score_prompts takes a list of rendered prompt strings, got {type(prompts).__name__}"
+                                 "; for one prompt pass [prompt]")
+    return list(prompts)
+
+
 def _settings(model: str, url: str | Sequence[str], kwargs: dict[str, Any]) -> ClientSettings:
     return ClientSettings.build(model, url, **{**kwargs, "signature": RewardCodec.name, "profile": None})
 
@@ -178,7 +185,7 @@ class RewardModel(_Shared):
 
     def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
         """Scores of already rendered prompts (each ending in ``<extra_id_2>``)."""
-        return self.scores(self._rewards(prompts))
+        return self.scores(self._rewards(_prompt_list(prompts)))
 
     def close(self) -> None:
         self._client.close()
@@ -224,7 +231,7 @@ class AsyncRewardModel(_Shared):
         return self.group(turns, await self._rewards(prompts))
 
     async def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
-        return self.scores(await self._rewards(prompts))
+        return self.scores(await self._rewards(_prompt_list(prompts)))
 
     async def close(self) -> None:
         await self._client.close()

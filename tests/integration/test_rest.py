@@ -15,9 +15,9 @@ from steerlm.client.settings import ClientSettings
 from steerlm.errors import InvalidRequestError, RequestTimeoutError, ServerUnavailableError
 from steerlm.params import GenerationParams
 from steerlm.prompts import format_prompt
-from steerlm.serve.rest_double import RestDouble
 from steerlm.transport.base import FixedInputs, WireRequest
 from steerlm.transport.rest import AsyncRestConnection, RestConnection
+from steerlm_testing.rest_double import RestDouble
 
 pytestmark = [pytest.mark.timeout(60)]
 

@@ -21,6 +21,7 @@ from steerlm.client.shared import AsyncSharedWait
 from steerlm.errors import ConfigurationError, ModelNotFoundError, SteerLMError, TritonError
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, AsyncConnection, ModelSpec, StreamEvent, WireRequest
+from steerlm.transport.reports import RawAnswer
 
 __all__ = ["AsyncSteerLMClient"]
 
@@ -64,10 +65,10 @@ class AsyncSteerLMClient(ClientBase):
                     else:
                         models = await conn.model_index()
                 except SteerLMError as exc:
-                    wait.unreachable(conn.endpoint.url, exc)
+                    wait.unreachable(self._endpoints.url(index), exc)
                     continue
                 if config is None:
-                    wait.loading(conn.endpoint.url, models)
+                    wait.loading(self._endpoints.url(index), models)
                     continue
                 self._endpoints.succeeded(index)
                 core.install(config)
@@ -112,7 +113,7 @@ class AsyncSteerLMClient(ClientBase):
                 attempt += 1
                 await _sleep(self._core.policy.pause(attempt, exc))
 
-    async def _run(self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str]) -> list[str]:
+    async def _run(self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str]) -> list[RawAnswer]:
         core = self._core
         if not core.decoupled:
             return core.decode(request, await conn.infer(request.wire))
@@ -124,7 +125,7 @@ class AsyncSteerLMClient(ClientBase):
                     break
         finally:
             await events.aclose()
-        return joiner.texts()
+        return joiner.answers()
 
     # ------------------------------------------------------------------ public
     async def batch(self, prompts: Sequence[str], params: GenerationParams | None = None, *,
@@ -135,11 +136,11 @@ class AsyncSteerLMClient(ClientBase):
         stops = core.stops(p)
         plan = core.plan(prompts, p, stream=False, call=options)
         if len(plan) == 1:
-            texts = await self._call(partial(self._run, request=plan[0], stops=stops))
+            answers = await self._call(partial(self._run, request=plan[0], stops=stops))
         else:
             parts = await asyncio.gather(*(self._call(partial(self._run, request=r, stops=stops)) for r in plan))
-            texts = [t for part in parts for t in part]
-        return core.completions(prompts, texts, stops)
+            answers = [a for part in parts for a in part]
+        return core.completions(prompts, answers, stops)
 
     async def generate(self, prompt: str, params: GenerationParams | None = None, *,
                        options: CallOptions | None = None) -> Completion:

@@ -14,18 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from steerlm.errors import (
-    ConfigurationError,
-    StreamInterruptedError,
-    TritonError,
-)
+from steerlm.errors import ConfigurationError, PromptError, StreamInterruptedError, TritonError
 from steerlm.output import clean_completion
 from steerlm.params import GenerationParams
 from steerlm.retry import RetryPolicy
-from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk
+from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk, finish_reason, server_cut
 from steerlm.transport.base import Array, FixedInputs, ModelSpec, WireRequest, spec_from_config
 from steerlm.transport.codecs import Codec
+from steerlm.transport.reports import RawAnswer, ServerReport
 from steerlm.transport.signatures import make_codec
+from steerlm.usage import TokenUsage
 
 if TYPE_CHECKING:
     from steerlm.client.settings import CallOptions, ClientSettings
@@ -47,12 +45,19 @@ _CACHE_SIZE = 64
 
 @dataclass(frozen=True)
 class Completion:
-    """One finished generation: cleaned text, why it ended, the model and the prompt sent."""
+    """One finished generation: cleaned text, why it ended, the model and the prompt sent.
+
+    `usage` holds the server's token counts when it reports them (else None; a local tokenizer in the
+    adapters can count instead). `logprobs` holds the log-probability of each generated token when
+    they were asked for (`GenerationParams(logprobs=True)`) and the server's signature returns them.
+    """
 
     text: str
     finish_reason: str
     model: str
     prompt: str
+    usage: TokenUsage | None = None
+    logprobs: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,21 @@ def interrupted(exc: TritonError, partial_text: str) -> StreamInterruptedError:
     )
 
 
+def _not_utf8(prompts: Sequence[str]) -> PromptError:
+    """The error for a prompt holding a lone surrogate (text decoded with ``surrogateescape``, or cut mid-pair)."""
+    for index, prompt in enumerate(prompts):
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as bad:
+            return PromptError(
+                f"prompt {index} cannot be sent as UTF-8: it holds a lone surrogate (U+{ord(prompt[bad.start]):04X} "
+                f"at position {bad.start}); remove it, or decode the text with errors='replace'"
+            )
+    return PromptError("a prompt cannot be sent as UTF-8")
+
+
 class ClientCore:
-    """The settings plus the per-model state (spec, codec, parameter-array cache)."""
+    """Validated settings plus the per-model state (spec, codec, parameter-array cache)."""
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
@@ -104,6 +122,13 @@ class ClientCore:
     def decoupled(self) -> bool:
         """Whether the model is decoupled (streaming-only: every request goes out as a stream)."""
         return self.spec is not None and self.spec.decoupled
+
+    @property
+    def unbatched(self) -> bool:
+        """Whether each request carries one prompt (no batch dimension, or a decoupled model over HTTP):
+        a batch is then sent as concurrent requests."""
+        assert self.spec is not None
+        return self.spec.max_batch_size == 0 or (self.spec.decoupled and self._http)
 
     def install(self, config: Mapping[str, Any]) -> None:
         """Read the model config: spec, codec (detected unless `signature` was given). A config equal to
@@ -154,8 +179,11 @@ class ClientCore:
         out = []
         for start in range(0, len(prompts), size):
             chunk = tuple(prompts[start:start + size])
-            fixed = self._fixed_for(params, len(chunk), stream)
-            wire = WireRequest(self.model, self.codec.encode_prompts(chunk), fixed, *self.per_call(call))
+            try:
+                encoded = self.codec.encode_prompts(chunk)
+            except UnicodeEncodeError:
+                raise _not_utf8(chunk) from None
+            wire = WireRequest(self.model, encoded, self._fixed_for(params, len(chunk), stream), *self.per_call(call))
             out.append(PlannedRequest(chunk, wire, stream))
         return out
 
@@ -182,7 +210,7 @@ class ClientCore:
                                "(the server's default applies)", self.model, name)
             if len(self._fixed) >= _CACHE_SIZE:
                 self._fixed.clear()
-            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs)
+            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs_for(params))
         return fixed
 
     def streams_natively(self) -> bool:
@@ -194,15 +222,23 @@ class ClientCore:
         return self.spec.decoupled
 
     # ------------------------------------------------------------------ results
-    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[str]:
+    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[RawAnswer]:
         assert self.codec is not None
-        return self.codec.decode(outputs, request.prompts)
+        texts = self.codec.decode(outputs, request.prompts)
+        reports = [ServerReport() for _ in texts]
+        self.codec.read_reports(outputs, reports)
+        return [RawAnswer(t, r) for t, r in zip(texts, reports, strict=True)]
 
-    def completions(self, prompts: Sequence[str], texts: Sequence[str], stops: Sequence[str]) -> list[Completion]:
+    def completions(
+        self, prompts: Sequence[str], answers: Sequence[RawAnswer], stops: Sequence[str]
+    ) -> list[Completion]:
+        assert self.codec is not None
         out = []
-        for prompt, raw in zip(prompts, texts, strict=True):
-            text, stopped = clean(raw, stops)
-            out.append(Completion(text, "stop" if stopped else "length", self.model, prompt))
+        for prompt, answer in zip(prompts, answers, strict=True):
+            report = answer.report
+            text, stopped = clean(answer.text + server_cut(self.codec, report, stops), stops)
+            logprobs = None if report.logprobs is None else tuple(report.logprobs)
+            out.append(Completion(text, finish_reason(stopped, report), self.model, prompt, report.usage, logprobs))
         return out
 
     def assembler(self, stops: Sequence[str]) -> StreamAssembler:

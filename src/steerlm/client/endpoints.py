@@ -29,6 +29,10 @@ class EndpointSelector:
             return _ONLY
         return tuple((self.preferred + k) % n for k in range(n))
 
+    def url(self, index: int) -> str:
+        """The canonical URL of endpoint `index` (for messages)."""
+        return self.endpoints[index].url
+
     def succeeded(self, index: int) -> None:
         """A request or probe on `index` worked: prefer it."""
         self.preferred = index

@@ -109,7 +109,7 @@ class ReadyWait:
         if not self._warned:
             self._warned = True
             what = "to become ready" if self._answered is not None else "to come back (restarting?)"
-            logger.warning("waiting up to %g s for model %r on %s %s", remaining, self.model,
+            logger.warning("waiting up to %g s for model %r on %s %s", self.ready_timeout, self.model,
                            self._answered or ", ".join(self.urls), what)
         delay = min(self._delay, remaining)
         self._delay = min(self._delay * 2, _MAX_DELAY)

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from steerlm.errors import ConfigurationError
 from steerlm.profiles import ModelProfile, find_profile, get_profile
-from steerlm.transport.tls import read_root_certificates
+from steerlm.secrets import bearer, check_headers, redact_headers
+from steerlm.transport.tls import PemInput, read_client_pair, read_root_certificates
 from steerlm.transport.urls import Endpoint, parse_urls
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ DEFAULT_MAX_RETRIES = 2  # extra attempts after a retryable failure (backoff 0.5
 DEFAULT_READY_TIMEOUT = 30.0  # seconds to wait while the server answers but the model is (re)loading
 DEFAULT_PROBE_TIMEOUT = 5.0  # seconds for one readiness / index probe (at most `timeout`)
 
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
-                             "set-cookie"})
 
 
 def _seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
@@ -66,22 +65,11 @@ class Headers(Mapping[str, str]):
     """Request headers (names lower-cased): an immutable, hashable mapping whose repr hides secrets."""
 
     __slots__ = ("_items",)
+    _items: tuple[tuple[str, str], ...]
 
     def __init__(self, items: Mapping[str, str] | None = None) -> None:
-        checked: dict[str, str] = {}
-        if items is not None and not isinstance(items, Mapping):
-            raise ConfigurationError(f"headers must be a dict of header name -> string value, "
-                                     f"got {type(items).__name__}")
-        for name, value in (items or {}).items():
-            if not isinstance(name, str) or not isinstance(value, str) or not name.strip():
-                raise ConfigurationError(f"headers must map header names to string values; "
-                                         f"got the name {name!r} with a {type(value).__name__} value")
-            if any(c in value for c in "\r\n\0") or any(c in name for c in "\r\n\0: "):
-                raise ConfigurationError(f"header {name.lower()!r} contains a line break, NUL or (in its "
-                                         "name) a colon or space; remove it (a key read from a file keeps "
-                                         "its trailing newline: strip it)")
-            checked[name.lower()] = value
-        self._items = tuple(sorted(checked.items()))
+        checked = check_headers(items) if not isinstance(items, Headers) else dict(items._items)
+        self._items = tuple(sorted((name.lower(), value) for name, value in checked.items()))
 
     def __getitem__(self, key: str) -> str:
         for name, value in self._items:
@@ -104,31 +92,17 @@ class Headers(Mapping[str, str]):
         return isinstance(other, Mapping) and dict(self._items) == dict(other)
 
     def __repr__(self) -> str:
-        return repr({n: "***" if n in _SECRET_HEADERS else v for n, v in self._items})
+        return repr(redact_headers(dict(self._items)))
 
     def merged(self, other: Mapping[str, str] | None, api_key: Any = None) -> Headers:
         """These headers updated by `other`, plus ``authorization: Bearer <api_key>`` when a key is given
         (an explicit ``authorization`` header wins over the key)."""
         extra = Headers(other)
         out = {**dict(self._items), **dict(extra._items)}
-        secret = _secret(api_key)
-        if secret is not None and "authorization" not in extra:
-            out["authorization"] = f"Bearer {secret}"
+        value = bearer(api_key)
+        if value is not None and "authorization" not in extra:
+            out["authorization"] = value
         return Headers(out)
-
-
-def _secret(value: Any) -> str | None:
-    """The text of an api key (str or a pydantic SecretStr); ConfigurationError without echoing it."""
-    if value is None:
-        return None
-    if hasattr(value, "get_secret_value"):
-        value = value.get_secret_value()
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError("api_key must be a non-empty string")
-    if value != value.strip() or any(c in value for c in "\r\n\0"):
-        raise ConfigurationError("api_key has surrounding whitespace or a line break (a key read from a file "
-                                 "keeps its newline): pass api_key.strip()")
-    return value
 
 
 @dataclass(frozen=True)
@@ -199,8 +173,8 @@ class ClientSettings:
         transport: Transport | None = None, timeout: float = DEFAULT_TIMEOUT, stream_timeout: float | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT, probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES, headers: Mapping[str, str] | None = None, api_key: Any = None,
-        root_certificates: str | bytes | None = None, verify_ssl: bool = True,
-        client_certificate: str | bytes | None = None, client_key: str | bytes | None = None,
+        root_certificates: PemInput = None, verify_ssl: bool = True,
+        client_certificate: PemInput = None, client_key: PemInput = None,
         signature: str | None = None,
     ) -> None:
         from steerlm.transport.signatures import SIGNATURES
@@ -234,8 +208,8 @@ class ClientSettings:
         put(self, "signature", signature)
         self._tls(endpoints, root_certificates, verify_ssl, client_certificate, client_key)
 
-    def _tls(self, endpoints: tuple[Endpoint, ...], roots: str | bytes | None, verify_ssl: bool,
-             certificate: str | bytes | None, key: str | bytes | None) -> None:
+    def _tls(self, endpoints: tuple[Endpoint, ...], roots: PemInput, verify_ssl: bool,
+             certificate: PemInput, key: PemInput) -> None:
         put = object.__setattr__
         if not isinstance(verify_ssl, bool):
             raise ConfigurationError(f"verify_ssl must be True or False, got {verify_ssl!r}")
@@ -244,12 +218,12 @@ class ClientSettings:
                 "verify_ssl=False is not available over gRPC (grpcio always verifies the server); pass "
                 "root_certificates= with the server's CA, or use https://"
             )
-        if (certificate is None) != (key is None):
-            raise ConfigurationError("client_certificate and client_key go together (mutual TLS): pass both")
+        tls = any(e.ssl for e in endpoints)
+        pair = read_client_pair(certificate, key)
         put(self, "verify_ssl", verify_ssl)
-        put(self, "root_certificates", read_root_certificates(roots))
-        put(self, "client_certificate", read_root_certificates(certificate))
-        put(self, "client_key", read_root_certificates(key))
+        put(self, "root_certificates", read_root_certificates(roots) if tls else None)
+        put(self, "client_certificate", pair[0] if tls else None)
+        put(self, "client_key", pair[1] if tls else None)
 
     # ------------------------------------------------------------------ views
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
@@ -22,11 +23,13 @@ from steerlm.client.shared import SharedWait
 from steerlm.errors import ConfigurationError, ModelNotFoundError, SteerLMError, TritonError
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, Connection, ModelSpec, StreamEvent, WireRequest
+from steerlm.transport.reports import RawAnswer
 
 __all__ = ["SteerLMClient"]
 
 T = TypeVar("T")
 _sleep = time.sleep
+_MAX_CONCURRENT = 16  # requests of one batch in flight at once when the model takes one prompt each
 
 
 def _infer(conn: Connection, wire: WireRequest) -> dict[str, Array]:
@@ -69,10 +72,10 @@ class SteerLMClient(ClientBase):
                     else:
                         models = conn.model_index()
                 except SteerLMError as exc:
-                    wait.unreachable(conn.endpoint.url, exc)
+                    wait.unreachable(self._endpoints.url(index), exc)
                     continue
                 if config is None:
-                    wait.loading(conn.endpoint.url, models)
+                    wait.loading(self._endpoints.url(index), models)
                     continue
                 self._endpoints.succeeded(index)
                 core.install(config)
@@ -117,7 +120,7 @@ class SteerLMClient(ClientBase):
                 attempt += 1
                 _sleep(self._core.policy.pause(attempt, exc))
 
-    def _run(self, conn: Connection, request: PlannedRequest, stops: Sequence[str]) -> list[str]:
+    def _run(self, conn: Connection, request: PlannedRequest, stops: Sequence[str]) -> list[RawAnswer]:
         core = self._core
         if not core.decoupled:
             return core.decode(request, conn.infer(request.wire))
@@ -129,7 +132,7 @@ class SteerLMClient(ClientBase):
                     break
         finally:
             events.close()
-        return joiner.texts()
+        return joiner.answers()
 
     # ------------------------------------------------------------------ public
     def batch(self, prompts: Sequence[str], params: GenerationParams | None = None, *,
@@ -138,10 +141,14 @@ class SteerLMClient(ClientBase):
         core = self._core_ready()
         p = core.params(params)
         stops = core.stops(p)
-        texts: list[str] = []
-        for request in core.plan(prompts, p, stream=False, call=options):
-            texts.extend(self._call(partial(self._run, request=request, stops=stops)))
-        return core.completions(prompts, texts, stops)
+        calls = [partial(self._call, partial(self._run, request=r, stops=stops))
+                 for r in core.plan(prompts, p, stream=False, call=options)]
+        if len(calls) > 1 and core.unbatched:  # no batch dimension: the requests run concurrently
+            with ThreadPoolExecutor(max_workers=min(len(calls), _MAX_CONCURRENT)) as pool:
+                parts = list(pool.map(lambda call: call(), calls))
+        else:
+            parts = [call() for call in calls]
+        return core.completions(prompts, [a for part in parts for a in part], stops)
 
     def generate(self, prompt: str, params: GenerationParams | None = None, *,
                  options: CallOptions | None = None) -> Completion:

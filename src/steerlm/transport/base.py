@@ -13,8 +13,7 @@ from typing import Any, Literal, Protocol
 
 import numpy.typing as npt
 
-from steerlm.errors import RequestTimeoutError, SteerLMError, classify
-from steerlm.transport.urls import Endpoint
+from steerlm.errors import RequestTimeoutError, SteerLMError, classify, is_transport_error
 
 __all__ = [
     "Array",
@@ -134,7 +133,8 @@ class StreamEvent:
 
 
 class mapped_errors:
-    """Re-raise any non-steerlm exception as `classify(exc)`, keeping it as `__cause__`.
+    """Re-raise a transport exception as `classify(exc)`, keeping it as `__cause__`; any other exception
+    (a bug: KeyError, AttributeError, ...) propagates unchanged.
 
     A plain (class-based, so cheap) context manager: it works around `await` inside coroutines too.
     """
@@ -151,6 +151,8 @@ class mapped_errors:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> Literal[False]:
         if exc is None or isinstance(exc, SteerLMError) or not isinstance(exc, Exception):
+            return False
+        if not is_transport_error(exc):
             return False
         raise classify(exc, model=self._model) from exc
 
@@ -171,8 +173,6 @@ class Connection(Protocol):
     are raised as `SteerLMError`s (through `mapped_errors`).
     """
 
-    endpoint: Endpoint
-
     def model_ready(self, model: str) -> bool: ...
 
     def model_config(self, model: str) -> Mapping[str, Any]: ...
@@ -190,8 +190,6 @@ class Connection(Protocol):
 
 class AsyncConnection(Protocol):
     """An asyncio connection to one server (one URL); the methods of `Connection`, awaitable."""
-
-    endpoint: Endpoint
 
     async def model_ready(self, model: str) -> bool: ...
 

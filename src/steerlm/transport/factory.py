@@ -2,7 +2,7 @@
 
 `Transport.connect(endpoint, settings)` returns a blocking `Connection` and `aconnect` an asyncio
 `AsyncConnection` for one endpoint (one URL of `settings`). The default, `UrlTransport`, picks the
-connection class by the URL's scheme (Triton gRPC / HTTP, NeMo REST); further schemes plug in with
+connection class by the URL's scheme (Triton gRPC / HTTP, NeMo REST, OpenAI-compatible); further schemes plug in with
 `UrlTransport.register`. `steerlm.transport.memory.MemoryTransport` answers from a Python function,
 for tests without a server. Creating a connection never touches the network.
 """
@@ -42,6 +42,8 @@ class UrlTransport:
             "grpc": ("steerlm.transport.grpc_conn:GrpcConnection", "steerlm.transport.grpc_conn:AsyncGrpcConnection"),
             "http": ("steerlm.transport.http_conn:HttpConnection", "steerlm.transport.http_conn:AsyncHttpConnection"),
             "rest": ("steerlm.transport.rest:RestConnection", "steerlm.transport.rest:AsyncRestConnection"),
+            "openai": ("steerlm.transport.openai.sync:OpenAIConnection",
+                       "steerlm.transport.openai.aio:AsyncOpenAIConnection"),
         }
 
     def register(self, protocol: str, sync_class: str, async_class: str) -> None:

@@ -123,7 +123,8 @@ class _Common:
         self._timeout = options.timeout
         self._headers = {**dict(options.headers), "Content-Type": "application/json"}
         self._probe_timeout = options.probe_timeout
-        self._ssl = make_ssl_context(ssl, options.root_certificates, options.verify_ssl) if endpoint.ssl else None
+        self._ssl = make_ssl_context(ssl, options.root_certificates, options.verify_ssl, options.client_certificate,
+                                     options.client_key) if endpoint.ssl else None
 
     def _headers_for(self, request: WireRequest) -> dict[str, str]:
         if request.headers is None:
