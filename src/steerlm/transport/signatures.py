@@ -10,6 +10,7 @@ Each signature is a pair (prompt input → text/score output):
 | `trtllm_ensemble` | `text_input` → `text_output` |
 | `nemo_rest` | `sentences` → `sentences` |
 | `reward_model` | `sentences` → `rewards` |
+| `openai` | `prompt` → `text` (synthesised for OpenAI-compatible servers) |
 
 A model matches a signature when it declares both tensors (and the signature's marker inputs: Triton's
 vLLM backend is the `text_input` → `text_output` model that also takes `sampling_parameters`); the first
@@ -24,6 +25,7 @@ from steerlm.transport.base import ModelSpec
 from steerlm.transport.codecs import Codec
 from steerlm.transport.export_deploy import ExportDeployCodec
 from steerlm.transport.nemo_deploy import NemoDeployCodec
+from steerlm.transport.openai.codec import OpenAICodec
 from steerlm.transport.rest_codec import NemoRestCodec
 from steerlm.transport.reward_model import RewardCodec
 from steerlm.transport.trtllm_ensemble import TrtllmEnsembleCodec
@@ -33,7 +35,7 @@ __all__ = ["SIGNATURES", "detect", "make_codec"]
 
 SIGNATURES: dict[str, type[Codec]] = {
     codec.name: codec for codec in (NemoDeployCodec, ExportDeployCodec, VllmBackendCodec, TrtllmEnsembleCodec,
-                                    NemoRestCodec, RewardCodec)
+                                    NemoRestCodec, RewardCodec, OpenAICodec)
 }
 
 
