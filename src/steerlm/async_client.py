@@ -26,6 +26,7 @@ from steerlm.transport.core import (
     reloaded,
 )
 from steerlm.transport.session import ClientBase
+from steerlm.transport.tls import tls_refusal
 
 __all__ = ["AsyncSteerLMClient"]
 
@@ -57,7 +58,9 @@ class AsyncSteerLMClient(ClientBase):
                         return await self._conn(index).model_config(core.model)
                     wait.not_ready()
                 except SteerLMError as exc:
-                    wait.note(exc)
+                    ssl = core.endpoints[index].ssl
+                    wait.note(await asyncio.to_thread(tls_refusal, exc, core.endpoints[index], core.options)
+                              if ssl else exc)
             delay = wait.next_delay()
             if delay is None:
                 raise wait.failure(await self._conn(core.preferred).model_index())

@@ -26,6 +26,7 @@ from steerlm.transport.core import (
     reloaded,
 )
 from steerlm.transport.session import ClientBase
+from steerlm.transport.tls import tls_refusal
 
 __all__ = ["SteerLMClient"]
 
@@ -59,7 +60,7 @@ class SteerLMClient(ClientBase):
                         return self._conn(index).model_config(core.model)
                     wait.not_ready()
                 except SteerLMError as exc:
-                    wait.note(exc)
+                    wait.note(tls_refusal(exc, core.endpoints[index], core.options))
             delay = wait.next_delay()
             if delay is None:
                 raise wait.failure(self._conn(core.preferred).model_index())
