@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from steerlm.adapter_fields import check_client_kwargs
 from steerlm.attributes import AttributeSet, encode_labels
 from steerlm.client import AsyncSteerLMClient, SteerLMClient
 from steerlm.errors import ConfigurationError, PromptError
@@ -32,7 +33,7 @@ from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, get_profile
 from steerlm.prompts import Message, render, to_messages
 from steerlm.transport.base import Array, AsyncConnection, Connection, WireRequest
-from steerlm.transport.core import PlannedRequest
+from steerlm.transport.core import PlannedRequest, not_utf8
 from steerlm.transport.reward_model import RewardCodec, decode_rewards
 
 __all__ = [
@@ -114,7 +115,7 @@ class _Shared:
                 raise PromptError(f"conversation {number} has no assistant message to score")
             turns.append([i for i, _ in pairs])
             prompts.extend(p for _, p in pairs)
-        return turns, prompts
+        return turns, _utf8(prompts)
 
     def group(self, turns: list[list[int]], raws: list[tuple[float, ...]]) -> list[list[AttributeScores]]:
         out, position = [], 0
@@ -131,10 +132,18 @@ def _prompt_list(prompts: Sequence[str]) -> list[str]:
     if isinstance(prompts, str | bytes) or not all(isinstance(p, str) for p in prompts):
         raise ConfigurationError(f"score_prompts takes a list of rendered prompt strings, got {type(prompts).__name__}"
                                  "; for one prompt pass [prompt]")
-    return list(prompts)
+    return _utf8(list(prompts))
+
+
+def _utf8(prompts: list[str]) -> list[str]:
+    error = not_utf8(prompts)
+    if error is not None:
+        raise error
+    return prompts
 
 
 def _client_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    check_client_kwargs(kwargs, taken=("model", "url", "profile", "signature"), what="RewardModel()")
     return {**kwargs, "signature": RewardCodec.name, "profile": None}
 
 
