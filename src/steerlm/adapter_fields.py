@@ -98,15 +98,15 @@ def configuration_error(owner: str, exc: ValidationError) -> ConfigurationError:
     return ConfigurationError(f"invalid {owner}() argument(s): {'; '.join(parts.values())}")
 
 
-def check_client_kwargs(kwargs: Mapping[str, Any], *, taken: Iterable[str], what: str = "client_kwargs") -> None:
-    """ConfigurationError unless every key of `kwargs` is a client option the caller does not set itself."""
-    from steerlm.transport.session import ClientBase
+def check_client_kwargs(kwargs: Mapping[str, Any], *, taken: Iterable[str]) -> None:
+    """ConfigurationError unless every key of `client_kwargs` is a client option the adapter does not set."""
+    from steerlm.client.settings import ClientSettings
 
-    accepted = [n for n in inspect.signature(ClientBase.__init__).parameters if n not in {"self", *taken}]
+    accepted = [n for n in inspect.signature(ClientSettings.__init__).parameters if n not in {"self", *taken}]
     if not isinstance(kwargs, Mapping):
-        raise ConfigurationError(f"{what} must be a dict, got {type(kwargs).__name__}")
+        raise ConfigurationError(f"client_kwargs must be a dict, got {type(kwargs).__name__}")
     unknown = sorted(k for k in kwargs if k not in accepted)
     if unknown:
         hints = "".join(did_you_mean(k, accepted) for k in unknown)
-        raise ConfigurationError(f"{what}: unknown client option(s) {unknown}{hints}; accepted: "
-                                 f"{', '.join(accepted)}")
+        raise ConfigurationError(f"client_kwargs: unknown client option(s) {unknown}{hints}; accepted: "
+                                 f"{', '.join(accepted)} (the other settings are fields of their own)")

@@ -11,6 +11,7 @@ SteerLMError
     ├── ServerOverloadedError    retryable (.retry_after)
     ├── ModelNotFoundError
     ├── InvalidRequestError
+    │   └── AuthenticationError  401/403: missing or refused credentials
     └── StreamInterruptedError   (.partial_text)
 ```
 
@@ -19,6 +20,8 @@ urllib, ssl or the socket layer (or a transport error of steerlm's own) into one
 Anything else — a KeyError or AttributeError in steerlm or in the caller's code — is not a transport
 failure and is re-raised unchanged, so bugs surface as themselves (httpx's `map_httpcore_exceptions`
 does the same). Connections call it; nothing else maps errors.
+A transport's own status exception may widen the retryable statuses with a `retryable_statuses` set
+(the OpenAI-compatible transport: 409 and every 5xx but 501, as the OpenAI SDK does).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import socket
 from typing import ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "ConfigurationError",
     "ContextWindowExceededError",
     "InvalidRequestError",
@@ -114,6 +118,11 @@ class InvalidRequestError(TritonError):
     """The server rejected the request (400, INVALID_ARGUMENT, dtype/shape mismatch, in-band error)."""
 
 
+class AuthenticationError(InvalidRequestError):
+    """HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED: the server (or a proxy) refused the
+    credentials. Not retried; pass the right `api_key=` / `headers=`."""
+
+
 class StreamInterruptedError(TritonError):
     """A stream failed after at least one chunk arrived; `partial_text` holds what was received."""
 
@@ -143,7 +152,7 @@ _NOT_FOUND_HINTS = ("request for unknown model", "is not at ready state", "has n
 # error: Traceback ..."; in a decoupled stream the response's error_message is the bare traceback.
 _MODEL_ERROR_HINTS = ("failed to process the request", "model execute error", "traceback (most recent call")
 # PyTriton token-protects some endpoints: HTTP 403 "This API is restricted, expecting header ..." and
-# gRPC UNAVAILABLE "This protocol is restricted, expecting header ...". Not retryable.
+# gRPC UNAVAILABLE "This protocol is restricted, expecting header ...". AuthenticationError, not retryable.
 _RESTRICTED_HINT = "is restricted, expecting header"
 _CONNECTION_HINTS = ("connection refused", "connect call failed", "reset by peer", "failed to connect",
                      "cannot connect", "server disconnected", "broken pipe", "connection aborted",
@@ -166,6 +175,12 @@ _METADATA_HINT = "invalid metadata"
 # Exception families `classify` maps: the top-level module of a class in the exception's MRO.
 _TRANSPORT_MODULES = frozenset({"tritonclient", "grpc", "aiohttp", "geventhttpclient", "gevent", "http",
                                 "urllib", "ssl", "socket", "steerlm"})
+# OpenAI-compatible servers refuse an over-long prompt with HTTP 400: vLLM / OpenAI "This model's maximum
+# context length is 4096 tokens. However, you requested ...", code "context_length_exceeded";
+# trtllm-serve / TGI "... must be <= ... tokens" variants say "context length" or "max_seq_len".
+_CONTEXT_HINTS = ("maximum context length", "context_length_exceeded", "context length", "context window",
+                  "max_seq_len", "max_model_len")
+_AUTH_CODES = {"401", "403", "UNAUTHENTICATED", "PERMISSION_DENIED"}
 
 
 def _status_of(exc: BaseException) -> str | None:
@@ -224,7 +239,7 @@ def _from_message(message: str, model: str | None, status: str | None) -> SteerL
             "tokens and values printable ASCII without line breaks"
         )
     if _RESTRICTED_HINT in lowered:
-        return InvalidRequestError(f"the server refused access{where}: {message}", status=status, model=model)
+        return AuthenticationError(f"the server refused access{where}: {message}", status=status, model=model)
     if any(h in lowered for h in _MODEL_ERROR_HINTS):
         return InvalidRequestError(
             f"the model raised an error{where}: {_model_error_summary(message)}", status=status, model=model
@@ -251,12 +266,22 @@ def _from_status(status: str, message: str, model: str | None, exc: BaseExceptio
             f"request timed out{where}: {message}. Raise `timeout=` if the model needs longer.",
             status=code, model=model,
         )
+    if code in _AUTH_CODES:
+        return AuthenticationError(
+            f"the server refused the credentials{where} ({code}): {message}. Check `api_key=` / `headers=`.",
+            status=code, model=model,
+        )
+    if code in {"400", "INVALID_ARGUMENT"} and any(h in message.lower() for h in _CONTEXT_HINTS):
+        return ContextWindowExceededError(
+            f"the prompt does not fit the model's context window{where}: {message}. Shorten the conversation "
+            "or lower `max_tokens`."
+        )
     by_text = _from_message(message, model, code)
     if by_text is not None:
         return by_text
     if code in {"404", "NOT_FOUND"}:
         return ModelNotFoundError(f"model not found{where}: {message}", status=code, model=model)
-    if code in _RETRYABLE_HTTP or code in _RETRYABLE_GRPC:
+    if code in _RETRYABLE_HTTP or code in _RETRYABLE_GRPC or code in getattr(exc, "retryable_statuses", ()):
         return ServerUnavailableError(f"server unavailable{where}: {message}", status=code, model=model)
     if code in {"501", "UNIMPLEMENTED"}:
         return InvalidRequestError(f"the server cannot serve this request{where}: {message}",

@@ -14,6 +14,7 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from steerlm.errors import (
+    AuthenticationError,
     ConfigurationError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -72,8 +73,8 @@ CASES: list[tuple[BaseException, type[SteerLMError], str]] = [
          "expects 'INT64'", "400"), InvalidRequestError, "INT64"),
     (ise("got unexpected numpy array shape [1, 2], expected [1, 1]"), InvalidRequestError, "shape"),
     (ise("This protocol is restricted, expecting header 'triton-grpc-protocol-triton-access-token'",
-         "StatusCode.UNAVAILABLE"), InvalidRequestError, "restricted"),
-    (ise("This API is restricted, expecting header 'triton-access-token'", "403"), InvalidRequestError,
+         "StatusCode.UNAVAILABLE"), AuthenticationError, "restricted"),
+    (ise("This API is restricted, expecting header 'triton-access-token'", "403"), AuthenticationError,
      "restricted"),
     (ise("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), RequestTimeoutError, "Deadline"),
     (ise("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:18009: Failed to connect to "
@@ -100,7 +101,7 @@ CASES: list[tuple[BaseException, type[SteerLMError], str]] = [
     (ise("Invalid metadata", "StatusCode.INTERNAL"), ConfigurationError, "header"),
     (ise("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:40001: Ssl handshake failed "
          "(TSI_PROTOCOL_FAILURE): Hostname Verification Check failed.", "StatusCode.UNAVAILABLE"),
-     ConfigurationError, "names"),
+     ConfigurationError, "host"),
     (ise("Peer name 127.0.0.1 is not in peer certificate", "StatusCode.UNAVAILABLE"), ConfigurationError,
      "certificate"),
     (ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required (_ssl.c:2580)"),

@@ -20,12 +20,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from steerlm.errors import ConfigurationError, RequestTimeoutError, ServerUnavailableError, SteerLMError
-from steerlm.transport.base import ConnectionOptions
 from steerlm.transport.urls import Endpoint
+
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
 
 __all__ = ["PemInput", "handshake_refusal", "make_ssl_context", "probe_context", "read_client_pair",
            "read_root_certificates", "tls_refusal"]
@@ -150,7 +152,7 @@ def handshake_refusal(host: str, port: int, context: ssl.SSLContext, *, timeout:
         return None
 
 
-def probe_context(options: ConnectionOptions, alpn: str, *, tls12: bool = False) -> ssl.SSLContext:
+def probe_context(options: ClientSettings, alpn: str, *, tls12: bool = False) -> ssl.SSLContext:
     """A stdlib context with the client's TLS material for `handshake_refusal` (TLS 1.2 at most when
     `tls12`: then the server checks the client certificate inside the handshake and names its reason)."""
     context: ssl.SSLContext = make_ssl_context(ssl, options.root_certificates, options.verify_ssl,
@@ -161,7 +163,7 @@ def probe_context(options: ConnectionOptions, alpn: str, *, tls12: bool = False)
     return context
 
 
-def tls_refusal(exc: SteerLMError, endpoint: Endpoint, options: ConnectionOptions) -> SteerLMError:
+def tls_refusal(exc: SteerLMError, endpoint: Endpoint, options: ClientSettings) -> SteerLMError:
     """`exc`, or a ConfigurationError when the TLS server behind it refuses this client's certificate
     (see `handshake_refusal`). Blocking; the readiness wait calls it when a probe could not connect."""
     if not endpoint.ssl or not isinstance(exc, ServerUnavailableError) or isinstance(exc, RequestTimeoutError):
