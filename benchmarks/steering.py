@@ -25,7 +25,7 @@ from steerlm.client import SteerLMClient
 from steerlm.params import GenerationParams
 from steerlm.prompts import format_prompt
 from steerlm.serve.adapter import DEMO_MODEL
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "training"))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from steerlm.prompts import format_prompt
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 __all__ = ["DOCUMENTS", "QUESTION", "STEER_QUESTION", "Served", "main", "run"]
 

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from steerlm.serve.smollm import atomic_build, ensure_base_model, versions_key
+from steerlm.serve.smollm import ModelMissingError, atomic_build, ensure_base_model, versions_key
 from steerlm.serve.tiny_model import cache_root, quiet_transformers
 
 __all__ = ["ADAPTER_PATH", "DEMO_MODEL", "adapter_digest", "cpu_dtype", "demo_backend", "ensure_demo_model",
@@ -30,6 +30,10 @@ ADAPTER_FORMAT = "steerlm-lora-1"
 
 
 def adapter_digest(path: Path = ADAPTER_PATH) -> str:
+    """The adapter file's SHA-256 (part of the merged checkpoint's cache key)."""
+    if not path.is_file():
+        raise ModelMissingError(f"the SteerLM adapter {path} is missing: reinstall steerlm, or train it with "
+                                "training/train.py (see training/README.md)")
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

@@ -30,9 +30,22 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from steerlm.serve.reward import reply_of
+from steerlm.prompts import LABEL_START, TURN_START
 
-__all__ = ["VERBOSITY_KNOTS", "TextFeatureScorer", "rate", "verbosity_of"]
+__all__ = ["VERBOSITY_KNOTS", "TextFeatureScorer", "rate", "reply_of", "verbosity_of"]
+
+_ASSISTANT = f"{TURN_START}Assistant\n"
+
+
+def reply_of(sentence: str) -> str:
+    """The last assistant turn of a rendered reward-model prompt (the text before its closing
+    ``\n<extra_id_2>``), or the whole text when it has no assistant turn."""
+    body = sentence.removesuffix(LABEL_START)
+    start = body.rfind(_ASSISTANT)
+    if start == -1:
+        return body
+    return body[start + len(_ASSISTANT):].removesuffix(TURN_START).removesuffix("\n")
+
 
 VERBOSITY_KNOTS = ((0, -0.49), (20, 0.51), (35, 1.51), (60, 2.51), (90, 3.51), (150, 4.51))
 
