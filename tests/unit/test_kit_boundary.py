@@ -32,10 +32,14 @@ def test_product_never_imports_the_kit() -> None:
 
 
 def test_product_holds_no_prompt_directives_or_process_killing() -> None:
+    killers = []
     for path in PRODUCT.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not DIRECTIVES.search(text), path
-        assert "SIGKILL" not in text and "killpg" not in text, path
+        if "SIGKILL" in text or "killpg" in text:
+            killers.append(str(path.relative_to(PRODUCT)))
+    # only the server's cleanup watcher kills, and only processes that carry its own server's token
+    assert killers == ["serve/cleanup.py"]
 
 
 def _run(code: str) -> str:
