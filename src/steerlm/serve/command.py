@@ -12,7 +12,7 @@ from steerlm.serve.registry import DEFAULT_BACKEND, DEFAULT_PRESET, PRESETS, Mod
 from steerlm.serve.request_log import REQUEST_LOG_ENV
 
 if TYPE_CHECKING:
-    from steerlm.serve.server import ServerOptions
+    from steerlm.serve.server import GrpcTls, ServerOptions
 
 __all__ = ["add_arguments", "run"]
 
@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"append every request to this JSON-lines file (env: {REQUEST_LOG_ENV})")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop cleanly when the process that started the server exits")
+    parser.add_argument("--grpc-tls-cert", metavar="PEM", help="serve gRPC over TLS with this certificate file")
+    parser.add_argument("--grpc-tls-key", metavar="PEM", help="the private key file of --grpc-tls-cert")
+    parser.add_argument("--grpc-tls-client-ca", metavar="PEM",
+                        help="require gRPC clients to present a certificate signed by this CA (mutual TLS)")
     parser.add_argument("--log-file", metavar="PATH",
                         help="the full server log, Triton's output included (default: "
                              "steerlm-serve-<pid>.log in the temp directory)")
@@ -68,6 +72,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log PyTriton's progress, and show Triton's known-harmless messages, on stderr")
     # The backend of --model specs; a launcher that registers its own backends may change it.
     parser.set_defaults(model_backend=DEFAULT_BACKEND)
+
+
+def _grpc_tls(args: argparse.Namespace) -> GrpcTls | None:
+    from steerlm.serve.server import GrpcTls
+
+    if not (args.grpc_tls_cert or args.grpc_tls_key or args.grpc_tls_client_ca):
+        return None
+    if not (args.grpc_tls_cert and args.grpc_tls_key):
+        raise SystemExit("steerlm serve: --grpc-tls-cert and --grpc-tls-key go together")
+    return GrpcTls(args.grpc_tls_cert, args.grpc_tls_key, args.grpc_tls_client_ca)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,4 +122,5 @@ def _options(args: argparse.Namespace) -> ServerOptions:
         exit_with_parent=args.exit_with_parent,
         log_file=args.log_file,
         verbose=args.verbose,
+        grpc_tls=_grpc_tls(args),
     )
