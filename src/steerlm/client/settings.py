@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ __all__ = [
     "CallOptions",
     "ClientSettings",
     "Headers",
+    "SettingsMemo",
     "cached_settings",
 ]
 
@@ -263,6 +264,35 @@ class ClientSettings:
         if url is not None:
             options["url"] = url
         return cls(model, **options)
+
+
+class SettingsMemo:
+    """The last settings an adapter built, and the field values they were built from, compared by
+    identity: the per-call fast path (a few `is` checks) when the fields did not change. A copy starts
+    empty. Thread-safe (one tuple swapped atomically)."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[Any, ...], ClientSettings] | None = None
+
+    def get(self, values: tuple[Any, ...], build: Callable[[], ClientSettings]) -> ClientSettings:
+        last = self._last
+        if last is not None and len(last[0]) == len(values):
+            for old, new in zip(last[0], values, strict=True):
+                if old is not new:
+                    break
+            else:
+                return last[1]
+        settings = build()
+        self._last = (values, settings)
+        return settings
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SettingsMemo:
+        return SettingsMemo()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return SettingsMemo, ()
 
 
 _MEMO: dict[tuple[Any, ...], ClientSettings] = {}
