@@ -16,14 +16,13 @@ from langchain_core.language_models import LangSmithParams
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     CallOptions,
     ClientSettings,
-    SettingsMemo,
-    cached_settings,
 )
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields

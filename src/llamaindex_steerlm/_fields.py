@@ -9,13 +9,12 @@ from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     ClientSettings,
-    SettingsMemo,
-    cached_settings,
 )
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
