@@ -1,0 +1,147 @@
+"""Load balancing across the replicas of a URL list (pure logic, no I/O; shared by every transport).
+
+A client given several URLs treats them as replicas of one model. For each request the `Balancer`
+hands out an order of endpoint indexes; the client tries them in that order within one attempt
+(a retryable error moves on to the next index at once, as failover always did):
+
+* **least outstanding requests first**, ties broken round-robin (a cursor that moves past each pick);
+* a replica that failed with a connection error (`marks_down`) is **unhealthy**: it goes to the end of
+  the order, behind every healthy one, until its backoff (0.5 s doubling to 10 s per consecutive
+  failure) has passed; then exactly one request is sent to it first, as a **probe**. A probe that
+  works makes it healthy again; one that fails doubles the backoff (and the request fails over);
+* when every replica is unhealthy they are still all tried, soonest re-probe first — the balancer
+  never fails a request without trying.
+
+The counters are guarded by a lock, so one `Balancer` serves threads (the blocking client) and an
+event loop (the asyncio client: `order` and `lease` never await) alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from steerlm.errors import RequestTimeoutError, ServerUnavailableError, TritonError
+
+__all__ = ["FIRST_BACKOFF", "MAX_BACKOFF", "Balancer", "ReplicaState", "health_after", "marks_down"]
+
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 10.0
+_ONLY = (0,)
+
+
+def marks_down(exc: BaseException) -> bool:
+    """Whether `exc` says the replica is down: a connection error (refused, reset, HTTP 502/503/504,
+    gRPC UNAVAILABLE). A timeout is not one (the request may just be long), nor is an overloaded or
+    an answering server."""
+    return isinstance(exc, ServerUnavailableError) and not isinstance(exc, RequestTimeoutError)
+
+
+def health_after(exc: BaseException | None) -> bool | None:
+    """What a request's outcome says about its replica: True (it answered: success or a server-side
+    error), False (`marks_down`), None (nothing: a timeout, a cancellation, a client-side failure)."""
+    if exc is None:
+        return True
+    if marks_down(exc):
+        return False
+    if isinstance(exc, TritonError) and not isinstance(exc, RequestTimeoutError):
+        return True
+    return None
+
+
+@dataclass
+class ReplicaState:
+    """One replica's counters: requests in flight, health, and when it may be probed again."""
+
+    outstanding: int = 0
+    healthy: bool = True
+    failures: int = 0  # consecutive connection failures
+    probe_at: float = 0.0  # monotonic time of the next probe (unhealthy only)
+    served: int = 0  # requests the replica answered (successes and server-side errors)
+    epoch: int = 0  # bumped at each health change; outcomes of requests sent before it are stale
+
+
+class Balancer:
+    """Picks the endpoint order of each request among `size` replicas; thread-safe.
+
+    Example:
+        .. code-block:: python
+
+            balancer = Balancer(len(urls))
+            for index in balancer.order():
+                with balancer.lease(index):     # counts it in flight; marks health from the outcome
+                    return send(urls[index])
+    """
+
+    def __init__(self, size: int, *, first_backoff: float = FIRST_BACKOFF, max_backoff: float = MAX_BACKOFF,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if size < 1:
+            raise ValueError(f"a balancer needs at least one replica, got {size}")
+        self.size = size
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cursor = 0
+        self._replicas = [ReplicaState() for _ in range(size)]
+
+    def state(self, index: int) -> ReplicaState:
+        """A copy of replica `index`'s counters."""
+        with self._lock:
+            r = self._replicas[index]
+            return ReplicaState(r.outstanding, r.healthy, r.failures, r.probe_at, r.served, r.epoch)
+
+    def order(self) -> tuple[int, ...]:
+        """Every endpoint index, in the order one request should try them (see the module docstring)."""
+        if self.size == 1:
+            return _ONLY
+        with self._lock:
+            now, replicas, n = self._clock(), self._replicas, self.size
+            healthy = [i for i in range(n) if replicas[i].healthy]
+            down = sorted((i for i in range(n) if not replicas[i].healthy), key=lambda i: replicas[i].probe_at)
+            probe: list[int] = []
+            if down and replicas[down[0]].probe_at <= now:
+                probe = [down.pop(0)]
+                replicas[probe[0]].probe_at = now + self._backoff(replicas[probe[0]].failures)
+            cursor = self._cursor
+            healthy.sort(key=lambda i: (replicas[i].outstanding, (i - cursor) % n))
+            first = (probe or healthy or down)[0]
+            self._cursor = (first + 1) % n
+            return (*probe, *healthy, *down)
+
+    @contextmanager
+    def lease(self, index: int) -> Iterator[None]:
+        """Count one request in flight on `index` while the block runs; its outcome (`health_after`)
+        updates the replica's health unless the health changed meanwhile (then it is stale)."""
+        with self._lock:
+            replica = self._replicas[index]
+            replica.outstanding += 1
+            epoch = replica.epoch
+        try:
+            yield
+        except BaseException as exc:
+            self._finish(index, epoch, health_after(exc))
+            raise
+        self._finish(index, epoch, True)
+
+    def _finish(self, index: int, epoch: int, healthy: bool | None) -> None:
+        with self._lock:
+            replica = self._replicas[index]
+            replica.outstanding -= 1
+            if healthy:
+                replica.served += 1
+            if healthy is None or replica.epoch != epoch:
+                return
+            if healthy:
+                if not replica.healthy:
+                    replica.healthy, replica.failures, replica.epoch = True, 0, epoch + 1
+                return
+            replica.failures += 1
+            replica.probe_at = self._clock() + self._backoff(replica.failures)
+            replica.healthy, replica.epoch = False, epoch + 1
+
+    def _backoff(self, failures: int) -> float:
+        return float(min(self.first_backoff * 2 ** min(max(failures - 1, 0), 32), self.max_backoff))
