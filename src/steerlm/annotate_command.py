@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = ["HELP", "add_arguments", "run"]
 
+DEFAULT_URL = "http://127.0.0.1:5555"
 HELP = "label the assistant turns of NeMo chat jsonl files with a SteerLM reward model (resumable)"
 
 
@@ -18,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, metavar="IN.jsonl", help="NeMo conversation records")
     parser.add_argument("output", type=Path, metavar="OUT.jsonl",
                         help="annotated records (appended; an interrupted run resumes where it stopped)")
-    parser.add_argument("--url", default="http://127.0.0.1:5555",
-                        help="reward model server (NeMo-Aligner serves HTTP only; default: %(default)s)")
+    parser.add_argument("--url", action="append", default=None, metavar="URL",
+                        help=f"reward model server (NeMo-Aligner serves HTTP only; default: {DEFAULT_URL}); "
+                             "repeat it for replicas: requests are load-balanced across them")
     parser.add_argument("--model", default="reward_model", help="Triton model name (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=8, help="records in flight (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
@@ -60,7 +62,8 @@ async def _main(args: argparse.Namespace, bar: _Bar) -> int:
     def malformed(item: Any) -> None:
         print(f"{args.input}:{item.line}: malformed: {item.reason}", file=sys.stderr)
 
-    async with AsyncRewardModel(args.model, args.url, timeout=args.timeout, max_retries=args.max_retries,
+    urls = args.url or [DEFAULT_URL]
+    async with AsyncRewardModel(args.model, urls, timeout=args.timeout, max_retries=args.max_retries,
                                 ready_timeout=args.ready_timeout) as model:
         summary = await annotate_file(
             args.input, args.output, model.score_prompts, concurrency=args.concurrency,

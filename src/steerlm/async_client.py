@@ -52,15 +52,16 @@ class AsyncSteerLMClient(ClientBase):
         while True:
             for index in core.order():
                 try:
-                    if await self._conn(index).model_ready(core.model):
-                        core.preferred = index
+                    with core.balancer.lease(index):
+                        ready = await self._conn(index).model_ready(core.model)
+                    if ready:
                         return await self._conn(index).model_config(core.model)
                     wait.not_ready()
                 except SteerLMError as exc:
                     wait.note(exc)
             delay = wait.next_delay()
             if delay is None:
-                raise wait.failure(await self._conn(core.preferred).model_index())
+                raise wait.failure(await self._conn(core.order()[0]).model_index())
             await asyncio.sleep(delay)
 
     async def _ready(self) -> ClientCore:
@@ -75,14 +76,14 @@ class AsyncSteerLMClient(ClientBase):
         order = self._core.order()
         for n, index in enumerate(order):
             try:
-                result = await fn(self._conn(index))
+                with self._core.balancer.lease(index):
+                    result = await fn(self._conn(index))
             except ModelNotFoundError as exc:
                 await self._wait_ready()
                 raise reloaded(exc) from exc
             except TritonError as exc:
                 self._failover(n, order, exc)
                 continue
-            self._core.preferred = index
             return result
         raise AssertionError("unreachable")
 

@@ -54,15 +54,16 @@ class SteerLMClient(ClientBase):
         while True:
             for index in core.order():
                 try:
-                    if self._conn(index).model_ready(core.model):
-                        core.preferred = index
+                    with core.balancer.lease(index):
+                        ready = self._conn(index).model_ready(core.model)
+                    if ready:
                         return self._conn(index).model_config(core.model)
                     wait.not_ready()
                 except SteerLMError as exc:
                     wait.note(exc)
             delay = wait.next_delay()
             if delay is None:
-                raise wait.failure(self._conn(core.preferred).model_index())
+                raise wait.failure(self._conn(core.order()[0]).model_index())
             time.sleep(delay)
 
     def _ready(self) -> ClientCore:
@@ -76,14 +77,14 @@ class SteerLMClient(ClientBase):
         order = self._core.order()
         for n, index in enumerate(order):
             try:
-                result = fn(self._conn(index))
+                with self._core.balancer.lease(index):
+                    result = fn(self._conn(index))
             except ModelNotFoundError as exc:
                 self._wait_ready()
                 raise reloaded(exc) from exc
             except TritonError as exc:
                 self._failover(n, order, exc)
                 continue
-            self._core.preferred = index
             return result
         raise AssertionError("unreachable")
 

@@ -27,6 +27,7 @@ from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile
 from steerlm.retry import RetryPolicy
 from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk
+from steerlm.transport.balancer import Balancer
 from steerlm.transport.base import ConnectionOptions, FixedInputs, ModelSpec, WireRequest, spec_from_config
 from steerlm.transport.codecs import Codec
 from steerlm.transport.signatures import SIGNATURES, make_codec
@@ -47,7 +48,6 @@ __all__ = [
 
 logger = logging.getLogger("steerlm.client")
 _CACHE_SIZE = 64
-_ONLY = [0]
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class ClientCore:
         )
         self.spec: ModelSpec | None = None
         self.codec: Codec | None = None
-        self.preferred = 0
+        self.balancer = Balancer(len(self.endpoints))
         self._fixed: dict[tuple[GenerationParams, int, bool], FixedInputs] = {}
         self._warned: set[str] = set()
 
@@ -147,12 +147,10 @@ class ClientCore:
         """Whether the model is decoupled (streaming-only: every request goes out as a stream)."""
         return self.spec is not None and self.spec.decoupled
 
-    def order(self) -> list[int]:
-        """Endpoint indexes for one attempt: the last one that worked first, then the others."""
-        n = len(self.endpoints)
-        if n == 1:
-            return _ONLY
-        return [(self.preferred + k) % n for k in range(n)]
+    def order(self) -> tuple[int, ...]:
+        """Endpoint indexes for one attempt, in the order to try them: the URLs are load-balanced
+        replicas (`steerlm.transport.balancer`)."""
+        return self.balancer.order()
 
     def install(self, config: Mapping[str, Any]) -> None:
         """Read the model config once: spec, codec (detected unless `signature` was given)."""

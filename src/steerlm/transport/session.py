@@ -51,7 +51,7 @@ class ClientBase:
         return ReadyWait(core.model, core.ready_timeout, [e.url for e in core.endpoints])
 
     @staticmethod
-    def _failover(n: int, order: list[int], exc: TritonError) -> None:
+    def _failover(n: int, order: Sequence[int], exc: TritonError) -> None:
         """Re-raise unless another endpoint is left to try for this retryable error."""
         if n + 1 == len(order) or not is_retryable(exc):
             raise exc
