@@ -216,3 +216,28 @@ def test_async_tasks_share_one_balancer_evenly() -> None:
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least one replica"):
         Balancer(0)
+
+
+def test_health_changes_are_logged_with_the_replica_label(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    balancer = Balancer(2, labels=["grpc://a:1", "grpc://b:2"], first_backoff=1.0, clock=clock)
+    caplog.set_level("INFO", logger="steerlm.balancer")
+    fail(balancer, 1)
+    clock.now = balancer.state(1).probe_at
+    balancer.order()
+    fail(balancer, 1)
+    clock.now = balancer.state(1).probe_at
+    balancer.order()
+    succeed(balancer, 1)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "replica grpc://b:2 is unreachable, skipped until a re-probe in 1.0 s: "
+                    "ServerUnavailableError: connection refused"),
+        ("INFO", "replica grpc://b:2 is still unreachable; next probe in 2.0 s"),
+        ("INFO", "replica grpc://b:2 answers again; back in the rotation"),
+    ]
+
+
+def test_one_replica_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    balancer = Balancer(1)
+    fail(balancer, 0)
+    assert not caplog.records

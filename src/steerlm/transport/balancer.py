@@ -12,21 +12,26 @@ hands out an order of endpoint indexes; the client tries them in that order with
 * when every replica is unhealthy they are still all tried, soonest re-probe first — the balancer
   never fails a request without trying.
 
-The counters are guarded by a lock, so one `Balancer` serves threads (the blocking client) and an
-event loop (the asyncio client: `order` and `lease` never await) alike.
+Health changes of a list's replicas are logged on the ``steerlm.balancer`` logger: WARNING when a
+replica becomes unreachable, INFO for a failed probe and when it answers again. The counters are
+guarded by a lock, so one `Balancer` serves threads (the blocking client) and an event loop (the
+asyncio client: `order` and `lease` never await) alike.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from steerlm.errors import RequestTimeoutError, ServerUnavailableError, TritonError
 
 __all__ = ["FIRST_BACKOFF", "MAX_BACKOFF", "Balancer", "ReplicaState", "health_after", "marks_down"]
+
+logger = logging.getLogger("steerlm.balancer")
 
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 10.0
@@ -67,6 +72,8 @@ class ReplicaState:
 class Balancer:
     """Picks the endpoint order of each request among `size` replicas; thread-safe.
 
+    `labels` name the replicas in log messages (default: their indexes).
+
     Example:
         .. code-block:: python
 
@@ -76,11 +83,14 @@ class Balancer:
                     return send(urls[index])
     """
 
-    def __init__(self, size: int, *, first_backoff: float = FIRST_BACKOFF, max_backoff: float = MAX_BACKOFF,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, size: int, *, labels: Sequence[str] | None = None, first_backoff: float = FIRST_BACKOFF,
+                 max_backoff: float = MAX_BACKOFF, clock: Callable[[], float] = time.monotonic) -> None:
         if size < 1:
             raise ValueError(f"a balancer needs at least one replica, got {size}")
+        if labels is not None and len(labels) != size:
+            raise ValueError(f"{len(labels)} labels for {size} replicas")
         self.size = size
+        self.labels = tuple(labels) if labels is not None else tuple(str(i) for i in range(size))
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self._clock = clock
@@ -123,25 +133,35 @@ class Balancer:
         try:
             yield
         except BaseException as exc:
-            self._finish(index, epoch, health_after(exc))
+            self._finish(index, epoch, health_after(exc), exc)
             raise
-        self._finish(index, epoch, True)
+        self._finish(index, epoch, True, None)
 
-    def _finish(self, index: int, epoch: int, healthy: bool | None) -> None:
+    def _finish(self, index: int, epoch: int, healthy: bool | None, exc: BaseException | None) -> None:
         with self._lock:
             replica = self._replicas[index]
             replica.outstanding -= 1
             if healthy:
                 replica.served += 1
-            if healthy is None or replica.epoch != epoch:
+            if healthy is None or replica.epoch != epoch or (healthy and replica.healthy):
                 return
+            was_healthy, replica.epoch = replica.healthy, epoch + 1
             if healthy:
-                if not replica.healthy:
-                    replica.healthy, replica.failures, replica.epoch = True, 0, epoch + 1
-                return
-            replica.failures += 1
-            replica.probe_at = self._clock() + self._backoff(replica.failures)
-            replica.healthy, replica.epoch = False, epoch + 1
+                replica.healthy, replica.failures = True, 0
+            else:
+                replica.healthy, replica.failures = False, replica.failures + 1
+                wait = self._backoff(replica.failures)
+                replica.probe_at = self._clock() + wait
+        label = self.labels[index]
+        if self.size == 1:
+            return  # one URL: the retry log says it all
+        if healthy:
+            logger.info("replica %s answers again; back in the rotation", label)
+        elif was_healthy:
+            logger.warning("replica %s is unreachable, skipped until a re-probe in %.1f s: %s: %s", label, wait,
+                           type(exc).__name__, exc)
+        else:
+            logger.info("replica %s is still unreachable; next probe in %.1f s", label, wait)
 
     def _backoff(self, failures: int) -> float:
         return float(min(self.first_backoff * 2 ** min(max(failures - 1, 0), 32), self.max_backoff))

@@ -137,7 +137,7 @@ class ClientCore:
         )
         self.spec: ModelSpec | None = None
         self.codec: Codec | None = None
-        self.balancer = Balancer(len(self.endpoints))
+        self.balancer = Balancer(len(self.endpoints), labels=[e.url for e in self.endpoints])
         self._fixed: dict[tuple[GenerationParams, int, bool], FixedInputs] = {}
         self._warned: set[str] = set()
 
