@@ -128,7 +128,7 @@ def test_killed_replica_is_skipped_then_reprobed_when_restarted(pair: list[Local
         elapsed = time.monotonic() - started
         assert len(b.requests(CHAT)) == 20
         tries = [r for r in caplog.records if a.grpc_url in r.getMessage()]
-        assert tries[0].levelname == "WARNING" and "unreachable, skipped" in tries[0].getMessage()
+        assert tries[0].levelname == "WARNING" and "is down, skipped" in tries[0].getMessage()
         # round-robin alone would try a for every second request (10 times); skipped, it is tried once
         # plus one probe per backoff period
         assert len(tries) <= 1 + probes_within(elapsed) < 10, (len(tries), elapsed)

@@ -141,7 +141,7 @@ def test_a_late_success_sent_before_the_failure_does_not_revive_it() -> None:
     (RequestTimeoutError("deadline"), None),
     (ServerOverloadedError("429"), True),
     (InvalidRequestError("400"), True),
-    (ModelNotFoundError("unknown model"), True),
+    (ModelNotFoundError("unknown model"), False),
     (asyncio.CancelledError(), None),
     (KeyError("x"), None),
 ])
@@ -230,9 +230,9 @@ def test_health_changes_are_logged_with_the_replica_label(caplog: pytest.LogCapt
     balancer.order()
     succeed(balancer, 1)
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", "replica grpc://b:2 is unreachable, skipped until a re-probe in 1.0 s: "
+        ("WARNING", "replica grpc://b:2 is down, skipped until a re-probe in 1.0 s: "
                     "ServerUnavailableError: connection refused"),
-        ("INFO", "replica grpc://b:2 is still unreachable; next probe in 2.0 s"),
+        ("INFO", "replica grpc://b:2 is still down; next probe in 2.0 s"),
         ("INFO", "replica grpc://b:2 answers again; back in the rotation"),
     ]
 

@@ -5,15 +5,16 @@ hands out an order of endpoint indexes; the client tries them in that order with
 (a retryable error moves on to the next index at once, as failover always did):
 
 * **least outstanding requests first**, ties broken round-robin (a cursor that moves past each pick);
-* a replica that failed with a connection error (`marks_down`) is **unhealthy**: it goes to the end of
-  the order, behind every healthy one, until its backoff (0.5 s doubling to 10 s per consecutive
-  failure) has passed; then exactly one request is sent to it first, as a **probe**. A probe that
-  works makes it healthy again; one that fails doubles the backoff (and the request fails over);
-* when every replica is unhealthy they are still all tried, soonest re-probe first — the balancer
+* a replica that failed with a connection error or does not have the model loaded (`marks_down`) is
+  **down**: it goes to the end of the order, behind every healthy one, until its backoff (0.5 s
+  doubling to 10 s per consecutive failure) has passed; then exactly one request is sent to it first,
+  as a **probe**. A probe that works makes it healthy again; one that fails doubles the backoff (and
+  the request fails over);
+* when every replica is down they are still all tried, soonest re-probe first — the balancer
   never fails a request without trying.
 
 Health changes of a list's replicas are logged on the ``steerlm.balancer`` logger: WARNING when a
-replica becomes unreachable, INFO for a failed probe and when it answers again. The counters are
+replica goes down, INFO for a failed probe and when it answers again. The counters are
 guarded by a lock, so one `Balancer` serves threads (the blocking client) and an event loop (the
 asyncio client: `order` and `lease` never await) alike.
 """
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from steerlm.errors import RequestTimeoutError, ServerUnavailableError, TritonError
+from steerlm.errors import ModelNotFoundError, RequestTimeoutError, ServerUnavailableError, TritonError
 
 __all__ = ["FIRST_BACKOFF", "MAX_BACKOFF", "Balancer", "ReplicaState", "health_after", "marks_down"]
 
@@ -39,10 +40,12 @@ _ONLY = (0,)
 
 
 def marks_down(exc: BaseException) -> bool:
-    """Whether `exc` says the replica is down: a connection error (refused, reset, HTTP 502/503/504,
-    gRPC UNAVAILABLE). A timeout is not one (the request may just be long), nor is an overloaded or
-    an answering server."""
-    return isinstance(exc, ServerUnavailableError) and not isinstance(exc, RequestTimeoutError)
+    """Whether `exc` says the replica cannot serve now: a connection error (refused, reset, HTTP
+    502/503/504, gRPC UNAVAILABLE) or the model is not loaded there (a restarting server). A timeout is
+    not one (the request may just be long), nor is an overloaded server or any other answer."""
+    if isinstance(exc, RequestTimeoutError):
+        return False
+    return isinstance(exc, ServerUnavailableError | ModelNotFoundError)
 
 
 def health_after(exc: BaseException | None) -> bool | None:
@@ -64,7 +67,7 @@ class ReplicaState:
     outstanding: int = 0
     healthy: bool = True
     failures: int = 0  # consecutive connection failures
-    probe_at: float = 0.0  # monotonic time of the next probe (unhealthy only)
+    probe_at: float = 0.0  # monotonic time of the next probe (while down)
     served: int = 0  # requests the replica answered (successes and server-side errors)
     epoch: int = 0  # bumped at each health change; outcomes of requests sent before it are stale
 
@@ -158,10 +161,10 @@ class Balancer:
         if healthy:
             logger.info("replica %s answers again; back in the rotation", label)
         elif was_healthy:
-            logger.warning("replica %s is unreachable, skipped until a re-probe in %.1f s: %s: %s", label, wait,
+            logger.warning("replica %s is down, skipped until a re-probe in %.1f s: %s: %s", label, wait,
                            type(exc).__name__, exc)
         else:
-            logger.info("replica %s is still unreachable; next probe in %.1f s", label, wait)
+            logger.info("replica %s is still down; next probe in %.1f s", label, wait)
 
     def _backoff(self, failures: int) -> float:
         return float(min(self.first_backoff * 2 ** min(max(failures - 1, 0), 32), self.max_backoff))
