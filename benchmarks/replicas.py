@@ -32,7 +32,7 @@ from typing import Any
 
 from steerlm.client import AsyncSteerLMClient
 from steerlm.params import GenerationParams
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 MODEL = "replica"
 LATENCY_S = 0.05

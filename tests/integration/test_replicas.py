@@ -21,9 +21,9 @@ import pytest
 from steerlm.client import AsyncSteerLMClient, SteerLMClient
 from steerlm.prompts import format_prompt
 from steerlm.reward import AsyncRewardModel, RewardModel
-from steerlm.serve.rest_double import RestDouble
-from steerlm.serve.testing import LocalServer
 from steerlm.transport.balancer import FIRST_BACKOFF, MAX_BACKOFF
+from steerlm_testing import LocalServer
+from steerlm_testing.rest_double import RestDouble
 
 pytestmark = [pytest.mark.timeout(300)]
 
