@@ -241,3 +241,13 @@ def test_one_replica_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     balancer = Balancer(1)
     fail(balancer, 0)
     assert not caplog.records
+
+
+def test_a_ready_probe_brings_a_replica_back_without_counting_a_request() -> None:
+    balancer = Balancer(2)
+    fail(balancer, 0)
+    balancer.ready(0)
+    state = balancer.state(0)
+    assert state.healthy and state.failures == 0 and state.outstanding == 0 and state.served == 0
+    balancer.ready(1)
+    assert balancer.state(1).healthy

@@ -140,12 +140,19 @@ class Balancer:
             raise
         self._finish(index, epoch, True, None)
 
-    def _finish(self, index: int, epoch: int, healthy: bool | None, exc: BaseException | None) -> None:
+    def ready(self, index: int) -> None:
+        """A readiness probe found the model ready on `index`: it is healthy (again)."""
+        with self._lock:
+            epoch = self._replicas[index].epoch
+        self._finish(index, epoch, True, None, request=False)
+
+    def _finish(self, index: int, epoch: int, healthy: bool | None, exc: BaseException | None, *,
+                request: bool = True) -> None:
         with self._lock:
             replica = self._replicas[index]
-            replica.outstanding -= 1
-            if healthy:
-                replica.served += 1
+            if request:
+                replica.outstanding -= 1
+                replica.served += bool(healthy)
             if healthy is None or replica.epoch != epoch or (healthy and replica.healthy):
                 return
             was_healthy, replica.epoch = replica.healthy, epoch + 1
