@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from steerlm.errors import ModelNotFoundError, RequestTimeoutError, ServerUnavailableError, TritonError
 
@@ -104,8 +104,7 @@ class Balancer:
     def state(self, index: int) -> ReplicaState:
         """A copy of replica `index`'s counters."""
         with self._lock:
-            r = self._replicas[index]
-            return ReplicaState(r.outstanding, r.healthy, r.failures, r.probe_at, r.served, r.epoch)
+            return replace(self._replicas[index])
 
     def order(self) -> tuple[int, ...]:
         """Every endpoint index, in the order one request should try them (see the module docstring)."""
