@@ -21,9 +21,11 @@ from langchain_steerlm._params import SteerLMFields
 from langchain_steerlm.tools import ToolLike, bind_tool_kwargs, offer_tools, structured_output
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
+from steerlm.secrets import redact_params
 
 if TYPE_CHECKING:
-    from steerlm.client import StreamChunk
+    from steerlm.client import Completion, StreamChunk
+    from steerlm.usage import TokenUsage
 
 __all__ = ["ChatSteerLM"]
 
@@ -43,17 +45,19 @@ class _StreamState:
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
         self.text += chunk.text
         if chunk.finish_reason is not None:
-            return self.finish(chunk.text, chunk.finish_reason)
+            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
         if not chunk.text or self.prepared.tools_offered:
             return None  # a reply that may call tools is parsed whole, in the last chunk
         return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
 
-    def finish(self, delta: str = "", finish_reason: str = "stop") -> ChatGenerationChunk:
-        """The last chunk: metadata, usage (input tokens only here), tool calls when offered."""
+    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
+               ) -> ChatGenerationChunk:
+        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
         self.done = True
         p = self.prepared
         return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for(self.text), buffered=self.text if p.tools_offered else None
+            delta, p.metadata(finish_reason), p.usage_for(self.text, server),
+            buffered=self.text if p.tools_offered else None,
         ))
 
 
@@ -172,6 +176,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return self.ls_params(stop, kwargs, "chat")
 
+    def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """What callback handlers see as ``invocation_params``: secrets (api_key, credential headers) redacted."""
+        return redact_params(super()._get_invocation_params(stop, **kwargs))
+
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""
         profile = self.resolved_profile
@@ -191,22 +199,20 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
     @staticmethod
-    def _result(prepared: _run.Prepared, text: str, finish_reason: str) -> ChatResult:
-        message = ai_message(text, prepared.metadata(finish_reason), prepared.usage_for(text),
-                             tools_offered=prepared.tools_offered)
+    def _result(prepared: _run.Prepared, done: Completion) -> ChatResult:
+        message = ai_message(done.text, prepared.metadata(done.finish_reason, done.logprobs),
+                             prepared.usage_for(done.text, done.usage), tools_offered=prepared.tools_offered)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         prepared = self._prepare(messages, stop, kwargs)
-        done = _run.generate(prepared)
-        return self._result(prepared, done.text, done.finish_reason)
+        return self._result(prepared, _run.generate(prepared))
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         prepared = self._prepare(messages, stop, kwargs)
-        done = await _run.agenerate(prepared)
-        return self._result(prepared, done.text, done.finish_reason)
+        return self._result(prepared, await _run.agenerate(prepared))
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from steerlm.attributes import HELPSTEER, HELPSTEER2, OASST, AttributeSet, encode_labels, parse_labels
 from steerlm.errors import (
+    AuthenticationError,
     ConfigurationError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -27,9 +28,12 @@ from steerlm.output import StopMatcher, clean_completion, strip_echo
 from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
 from steerlm.prompts import Message, format_prompt, neutralize, render
+from steerlm.usage import TokenUsage
 
 if TYPE_CHECKING:
-    from steerlm.client import AsyncSteerLMClient, Completion, SteerLMClient, StreamChunk
+    from steerlm.client import AsyncSteerLMClient, CallOptions, ClientSettings, Completion, SteerLMClient, StreamChunk
+    from steerlm.reward import AsyncRewardModel, RewardModel
+    from steerlm.transport.memory import MemoryRequest, MemoryTransport
 
 __version__ = "0.1.0"
 
@@ -38,6 +42,10 @@ _LAZY = {
     "AsyncSteerLMClient": "steerlm.client",
     "Completion": "steerlm.client",
     "StreamChunk": "steerlm.client",
+    "ClientSettings": "steerlm.client",
+    "CallOptions": "steerlm.client",
+    "MemoryTransport": "steerlm.transport.memory",
+    "MemoryRequest": "steerlm.transport.memory",
     "RewardModel": "steerlm.reward",
     "AsyncRewardModel": "steerlm.reward",
 }
@@ -57,11 +65,16 @@ __all__ = [
     "AsyncRewardModel",
     "AsyncSteerLMClient",
     "AttributeSet",
+    "AuthenticationError",
+    "CallOptions",
+    "ClientSettings",
     "Completion",
     "ConfigurationError",
     "ContextWindowExceededError",
     "GenerationParams",
     "InvalidRequestError",
+    "MemoryRequest",
+    "MemoryTransport",
     "Message",
     "ModelNotFoundError",
     "ModelProfile",
@@ -75,6 +88,7 @@ __all__ = [
     "StopMatcher",
     "StreamChunk",
     "StreamInterruptedError",
+    "TokenUsage",
     "TritonError",
     "clean_completion",
     "encode_labels",

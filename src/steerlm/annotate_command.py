@@ -8,9 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from steerlm.client.settings import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READY_TIMEOUT,
+    DEFAULT_REWARD_URL,
+    DEFAULT_TIMEOUT,
+)
+
 __all__ = ["HELP", "add_arguments", "run"]
 
-DEFAULT_URL = "http://127.0.0.1:5555"
 HELP = "label the assistant turns of NeMo chat jsonl files with a SteerLM reward model (resumable)"
 
 
@@ -20,13 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path, metavar="OUT.jsonl",
                         help="annotated records (appended; an interrupted run resumes where it stopped)")
     parser.add_argument("--url", action="append", default=None, metavar="URL",
-                        help=f"reward model server (NeMo-Aligner serves HTTP only; default: {DEFAULT_URL}); "
+                        help=f"reward model server (NeMo-Aligner serves HTTP only; default: {DEFAULT_REWARD_URL}); "
                              "repeat it for replicas: requests are load-balanced across them")
     parser.add_argument("--model", default="reward_model", help="Triton model name (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=8, help="records in flight (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
-    parser.add_argument("--max-retries", type=int, default=2, help="retries of retryable errors (default: 2)")
-    parser.add_argument("--ready-timeout", type=float, default=30.0,
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds per request (default: %(default)s)")
+    parser.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
+                        help="retries of retryable errors (default: %(default)s)")
+    parser.add_argument("--ready-timeout", type=float, default=DEFAULT_READY_TIMEOUT,
                         help="seconds to wait for the model to become ready (default: %(default)s)")
     parser.add_argument("--skip-malformed", action="store_true",
                         help="report malformed input lines and go on (default: report them and stop)")
@@ -62,7 +70,7 @@ async def _main(args: argparse.Namespace, bar: _Bar) -> int:
     def malformed(item: Any) -> None:
         print(f"{args.input}:{item.line}: malformed: {item.reason}", file=sys.stderr)
 
-    urls = args.url or [DEFAULT_URL]
+    urls = args.url or [DEFAULT_REWARD_URL]
     async with AsyncRewardModel(args.model, urls, timeout=args.timeout, max_retries=args.max_retries,
                                 ready_timeout=args.ready_timeout) as model:
         summary = await annotate_file(

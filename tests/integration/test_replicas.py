@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from steerlm.client import AsyncSteerLMClient, SteerLMClient
+from steerlm.client.balancer import FIRST_BACKOFF, MAX_BACKOFF
 from steerlm.prompts import format_prompt
 from steerlm.reward import AsyncRewardModel, RewardModel
-from steerlm.transport.balancer import FIRST_BACKOFF, MAX_BACKOFF
 from steerlm_testing import LocalServer
 from steerlm_testing.rest_double import RestDouble
 

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from steerlm.client.balancer import Balancer, health_after, marks_down
 from steerlm.errors import (
     InvalidRequestError,
     ModelNotFoundError,
@@ -16,7 +17,6 @@ from steerlm.errors import (
     ServerOverloadedError,
     ServerUnavailableError,
 )
-from steerlm.transport.balancer import Balancer, health_after, marks_down
 
 DOWN = ServerUnavailableError("connection refused")
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.params import GenerationParams
 from steerlm.transport import make_codec, spec_from_config
+from steerlm.transport.assembly import Joiner, StreamAssembler
 from steerlm.transport.base import ModelSpec, StreamEvent, TensorSpec
-from steerlm.transport.core import Joiner, StreamAssembler
 from steerlm.transport.nemo_deploy import NemoDeployCodec, csv_stop_words
 from steerlm.transport.signatures import SIGNATURES, detect
 from steerlm.transport.trtllm_ensemble import TrtllmEnsembleCodec
@@ -110,14 +110,16 @@ def test_unknown_required_input_and_missing_signature_name_what_the_server_decla
     with pytest.raises(ConfigurationError, match=r"requires inputs steerlm cannot fill: \['secret'\]"):
         make_codec(spec({"prompts": "BYTES", "secret": ("INT64", False)}, {"outputs": "BYTES"}))
     with pytest.raises(ConfigurationError, match=r"nemo_deploy needs output 'outputs' with input 'prompts'.*"
-                                                  r"declares inputs \[prompts:BYTES\], outputs \[sentences:BYTES\]"):
-        make_codec(spec({"prompts": "BYTES"}, {"sentences": "BYTES"}))
+                                                  r"declares inputs \[prompts:BYTES\], outputs \[answer:BYTES\]"):
+        make_codec(spec({"prompts": "BYTES"}, {"answer": "BYTES"}))
     with pytest.raises(ConfigurationError, match=r"missing \['text_input', 'text_output'\].*declares inputs \[prompts"):
         make_codec(nemo_current(), "trtllm_ensemble")
 
 
 @pytest.mark.parametrize(("inputs", "outputs", "signature"), [
     (("prompts",), ("outputs",), "nemo_deploy"),
+    (("prompts",), ("sentences",), "export_deploy"),
+    (("text_input", "sampling_parameters"), ("text_output",), "vllm_backend"),
     (("text_input",), ("text_output", "cum_log_probs"), "trtllm_ensemble"),
     (("sentences",), ("sentences",), "nemo_rest"),
     (("sentences",), ("rewards",), "reward_model"),
@@ -151,7 +153,8 @@ def test_no_signature_matches_names_the_known_pairs_and_what_the_server_declares
 
 
 def test_signature_registry_does_not_depend_on_imports() -> None:
-    assert list(SIGNATURES) == ["nemo_deploy", "trtllm_ensemble", "nemo_rest", "reward_model"]
+    assert list(SIGNATURES) == ["nemo_deploy", "export_deploy", "vllm_backend", "trtllm_ensemble", "nemo_rest",
+                                "reward_model", "openai"]
     with pytest.raises(ConfigurationError, match="unknown signature 'nope'"):
         make_codec(nemo_current(), "nope")
     assert not make_codec(spec({"sentences": "BYTES"}, {"rewards": "FP32"})).generates_text
@@ -301,11 +304,11 @@ def test_joiner_whole_answers_strip_the_echo_and_ignore_stops_in_the_prompt(fina
 
 
 def test_core_plans_stream_false_for_whole_answers_and_one_prompt_per_http_stream() -> None:
-    from steerlm.transport.core import ClientCore
+    from steerlm.client.core import ClientCore
+    from steerlm.client.settings import ClientSettings
 
     def core(url: str, decoupled: bool) -> ClientCore:
-        made = ClientCore("ens", url, profile=None, timeout=5.0, stream_timeout=None, max_retries=0, headers=None,
-                          root_certificates=None, verify_ssl=True, ready_timeout=1.0, signature=None)
+        made = ClientCore(ClientSettings("ens", url, timeout=5.0, max_retries=0))
         made.install({"name": "ens", "max_batch_size": 8, "model_transaction_policy": {"decoupled": decoupled},
                       "input": [{"name": "text_input", "data_type": "TYPE_STRING", "dims": [1]},
                                 {"name": "max_tokens", "data_type": "TYPE_INT32", "dims": [1]},
@@ -327,10 +330,10 @@ def test_core_plans_stream_false_for_whole_answers_and_one_prompt_per_http_strea
 
 
 def test_a_text_client_refuses_a_detected_reward_model() -> None:
-    from steerlm.transport.core import ClientCore
+    from steerlm.client.core import ClientCore
+    from steerlm.client.settings import ClientSettings
 
-    made = ClientCore("rm", "http://h:1", profile=None, timeout=5.0, stream_timeout=None, max_retries=0,
-                      headers=None, root_certificates=None, verify_ssl=True, ready_timeout=1.0, signature=None)
+    made = ClientCore(ClientSettings("rm", "http://h:1", timeout=5.0, max_retries=0))
     config = {"name": "rm", "max_batch_size": 8, "input": [{"name": "sentences", "data_type": "TYPE_STRING"}],
               "output": [{"name": "rewards", "data_type": "TYPE_FP32"}]}
     with pytest.raises(ConfigurationError, match=r"reward_model signature \(sentences -> rewards\).*RewardModel"):
@@ -386,8 +389,8 @@ def test_grpc_stream_response_with_final_flag_on_data() -> None:
 
 @given(st.text(alphabet="ab<>ex_id1\n ", max_size=30), st.sampled_from([(), ("<extra_id_1>",), ("ab", "x\n")]))
 def test_clean_shortcut_matches_clean_completion(text: str, stops: tuple[str, ...]) -> None:
+    from steerlm.client.core import clean
     from steerlm.output import clean_completion
-    from steerlm.transport.core import clean
 
     assert clean(text, stops) == clean_completion(text, stops)
     assert clean(text + "<extra_id", stops) == clean_completion(text + "<extra_id", stops)

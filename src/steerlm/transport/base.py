@@ -13,13 +13,12 @@ from typing import Any, Literal, Protocol
 
 import numpy.typing as npt
 
-from steerlm.errors import RequestTimeoutError, SteerLMError, classify
+from steerlm.errors import RequestTimeoutError, SteerLMError, classify, is_transport_error
 
 __all__ = [
     "Array",
     "AsyncConnection",
     "Connection",
-    "ConnectionOptions",
     "FixedInputs",
     "ModelSpec",
     "StreamEvent",
@@ -112,11 +111,17 @@ class FixedInputs:
 
 @dataclass(frozen=True)
 class WireRequest:
-    """One inference request: the prompt-dependent arrays plus a shared `FixedInputs` block."""
+    """One inference request: the prompt-dependent arrays plus a shared `FixedInputs` block.
+
+    `timeout` and `headers` are the request's own (per-call options); None means the connection's
+    (the client settings'). `headers`, when set, is the complete set to send.
+    """
 
     model: str
     inputs: Mapping[str, Array]
     fixed: FixedInputs
+    timeout: float | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,18 +132,9 @@ class StreamEvent:
     final: bool
 
 
-@dataclass(frozen=True)
-class ConnectionOptions:
-    """Client-side settings every connection honours."""
-
-    timeout: float = 60.0
-    headers: Mapping[str, str] = field(default_factory=dict)
-    root_certificates: str | bytes | None = None
-    verify_ssl: bool = True
-
-
 class mapped_errors:
-    """Re-raise any non-steerlm exception as `classify(exc)`, keeping it as `__cause__`.
+    """Re-raise a transport exception as `classify(exc)`, keeping it as `__cause__`; any other exception
+    (a bug: KeyError, AttributeError, ...) propagates unchanged.
 
     A plain (class-based, so cheap) context manager: it works around `await` inside coroutines too.
     """
@@ -156,6 +152,8 @@ class mapped_errors:
     ) -> Literal[False]:
         if exc is None or isinstance(exc, SteerLMError) or not isinstance(exc, Exception):
             return False
+        if not is_transport_error(exc):
+            return False
         raise classify(exc, model=self._model) from exc
 
 
@@ -167,13 +165,19 @@ def silent_stream(model: str, timeout: float | None) -> RequestTimeoutError:
 
 
 class Connection(Protocol):
-    """A blocking connection to one server (one URL)."""
+    """A blocking connection to one server (one URL).
+
+    `model_ready` probes readiness; `model_config` reads the model's config (Triton JSON);
+    `model_index` lists the server's models with their states (``{"name": "READY", ...}``; None when
+    the server cannot list them); `infer` sends one request; `stream` one decoupled request. Failures
+    are raised as `SteerLMError`s (through `mapped_errors`).
+    """
 
     def model_ready(self, model: str) -> bool: ...
 
     def model_config(self, model: str) -> Mapping[str, Any]: ...
 
-    def model_index(self) -> list[str] | None: ...
+    def model_index(self) -> dict[str, str] | None: ...
 
     def infer(self, request: WireRequest) -> dict[str, Array]: ...
 
@@ -185,13 +189,13 @@ class Connection(Protocol):
 
 
 class AsyncConnection(Protocol):
-    """An asyncio connection to one server (one URL)."""
+    """An asyncio connection to one server (one URL); the methods of `Connection`, awaitable."""
 
     async def model_ready(self, model: str) -> bool: ...
 
     async def model_config(self, model: str) -> Mapping[str, Any]: ...
 
-    async def model_index(self) -> list[str] | None: ...
+    async def model_index(self) -> dict[str, str] | None: ...
 
     async def infer(self, request: WireRequest) -> dict[str, Array]: ...
 

@@ -1,6 +1,6 @@
 """The pure half of the client, shared by `SteerLMClient` and `AsyncSteerLMClient`.
 
-`ClientCore` validates the settings, owns the model spec and codec once they are read, plans
+`ClientCore` holds the settings (`ClientSettings`), owns the model spec and codec once they are read, plans
 requests (stop strings, parameter arrays cached per parameter set, batches split by the model's
 `max_batch_size`) and turns decoded text into `Completion`s. Stream events become chunks or whole
 texts in `steerlm.transport.assembly` (`StreamAssembler`, `Joiner`; re-exported here). None of it
@@ -10,29 +10,23 @@ does I/O.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from steerlm.errors import (
-    ConfigurationError,
-    ModelNotFoundError,
-    ServerUnavailableError,
-    StreamInterruptedError,
-    TritonError,
-)
+from steerlm.errors import ConfigurationError, PromptError, StreamInterruptedError, TritonError
 from steerlm.output import clean_completion
 from steerlm.params import GenerationParams
-from steerlm.profiles import ModelProfile, find_profile, get_profile
 from steerlm.retry import RetryPolicy
-from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk
-from steerlm.transport.balancer import Balancer
-from steerlm.transport.base import ConnectionOptions, FixedInputs, ModelSpec, WireRequest, spec_from_config
+from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk, finish_reason, server_cut
+from steerlm.transport.base import Array, FixedInputs, ModelSpec, WireRequest, spec_from_config
 from steerlm.transport.codecs import Codec
-from steerlm.transport.signatures import SIGNATURES, make_codec
-from steerlm.transport.tls import read_root_certificates
-from steerlm.transport.urls import parse_urls
+from steerlm.transport.reports import RawAnswer, ServerReport
+from steerlm.transport.signatures import make_codec
+from steerlm.usage import TokenUsage
+
+if TYPE_CHECKING:
+    from steerlm.client.settings import CallOptions, ClientSettings
 
 __all__ = [
     "ClientCore",
@@ -43,7 +37,6 @@ __all__ = [
     "StreamChunk",
     "clean",
     "interrupted",
-    "reloaded",
 ]
 
 logger = logging.getLogger("steerlm.client")
@@ -52,12 +45,19 @@ _CACHE_SIZE = 64
 
 @dataclass(frozen=True)
 class Completion:
-    """One finished generation: cleaned text, why it ended, the model and the prompt sent."""
+    """One finished generation: cleaned text, why it ended, the model and the prompt sent.
+
+    `usage` holds the server's token counts when it reports them (else None; a local tokenizer in the
+    adapters can count instead). `logprobs` holds the log-probability of each generated token when
+    they were asked for (`GenerationParams(logprobs=True)`) and the server's signature returns them.
+    """
 
     text: str
     finish_reason: str
     model: str
     prompt: str
+    usage: TokenUsage | None = None
+    logprobs: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,58 +86,34 @@ def interrupted(exc: TritonError, partial_text: str) -> StreamInterruptedError:
     )
 
 
-def reloaded(exc: ModelNotFoundError) -> ServerUnavailableError:
-    """A model that vanished mid-run and is ready again (server restart): retry the request."""
-    return ServerUnavailableError(f"the model was reloaded, retrying: {exc}", status=exc.status, model=exc.model)
-
-
-def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigurationError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                                 f"number of seconds, got {value!r}")
-    return float(value)
+def _not_utf8(prompts: Sequence[str]) -> PromptError:
+    """The error for a prompt holding a lone surrogate (text decoded with ``surrogateescape``, or cut mid-pair)."""
+    for index, prompt in enumerate(prompts):
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as bad:
+            return PromptError(
+                f"prompt {index} cannot be sent as UTF-8: it holds a lone surrogate (U+{ord(prompt[bad.start]):04X} "
+                f"at position {bad.start}); remove it, or decode the text with errors='replace'"
+            )
+    return PromptError("a prompt cannot be sent as UTF-8")
 
 
 class ClientCore:
     """Validated settings plus the per-model state (spec, codec, parameter-array cache)."""
 
-    def __init__(
-        self, model: str, url: str | Sequence[str], *, profile: str | ModelProfile | None, timeout: float,
-        stream_timeout: float | None, max_retries: int, headers: Mapping[str, str] | None,
-        root_certificates: str | bytes | None, verify_ssl: bool, ready_timeout: float, signature: str | None,
-    ) -> None:
-        if not isinstance(model, str) or not model.strip():
-            raise ConfigurationError(f"model must be the Triton model name, got {model!r}")
-        if signature is not None and signature not in SIGNATURES:
-            raise ConfigurationError(f"signature must be None (detect) or one of {sorted(SIGNATURES)}, "
-                                     f"got {signature!r}")
-        if headers is not None and not all(isinstance(k, str) and isinstance(v, str)
-                                           for k, v in dict(headers).items()):
-            raise ConfigurationError("headers must map header names to string values")
-        self.model = model
-        self.endpoints = parse_urls(url)
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self.endpoints = settings.endpoints
         self._http = any(e.protocol == "http" for e in self.endpoints)
-        self.profile = get_profile(profile) if profile is not None else find_profile(model)
-        self.timeout = _positive("timeout", timeout)
-        self.stream_timeout = self.timeout if stream_timeout is None else _positive("stream_timeout",
-                                                                                      stream_timeout)
-        self.ready_timeout = _positive("ready_timeout", ready_timeout, allow_zero=True)
-        self.policy = RetryPolicy(max_retries)
-        self.signature = signature
-        tls = any(e.ssl for e in self.endpoints)
-        if tls and not verify_ssl and any(e.ssl and e.protocol == "grpc" for e in self.endpoints):
-            raise ConfigurationError(
-                "verify_ssl=False is not available over gRPC (grpcio always verifies the server); pass "
-                "root_certificates= with the server's CA, or use https://"
-            )
-        self.options = ConnectionOptions(
-            timeout=self.timeout, headers=dict(headers or {}), verify_ssl=bool(verify_ssl),
-            root_certificates=read_root_certificates(root_certificates) if tls else None,
-        )
+        self.profile = settings.profile
+        self.stream_timeout = settings.stream_timeout
+        self.policy = RetryPolicy(settings.max_retries)
+        self.signature = settings.signature
         self.spec: ModelSpec | None = None
         self.codec: Codec | None = None
-        self.balancer = Balancer(len(self.endpoints), labels=[e.url for e in self.endpoints])
+        self.config: Mapping[str, Any] | None = None
         self._fixed: dict[tuple[GenerationParams, int, bool], FixedInputs] = {}
         self._warned: set[str] = set()
 
@@ -147,20 +123,26 @@ class ClientCore:
         """Whether the model is decoupled (streaming-only: every request goes out as a stream)."""
         return self.spec is not None and self.spec.decoupled
 
-    def order(self) -> tuple[int, ...]:
-        """Endpoint indexes for one attempt, in the order to try them: the URLs are load-balanced
-        replicas (`steerlm.transport.balancer`)."""
-        return self.balancer.order()
+    @property
+    def unbatched(self) -> bool:
+        """Whether each request carries one prompt (no batch dimension, or a decoupled model over HTTP):
+        a batch is then sent as concurrent requests."""
+        assert self.spec is not None
+        return self.spec.max_batch_size == 0 or (self.spec.decoupled and self._http)
 
     def install(self, config: Mapping[str, Any]) -> None:
-        """Read the model config once: spec, codec (detected unless `signature` was given)."""
+        """Read the model config: spec, codec (detected unless `signature` was given). A config equal to
+        the installed one (the same model after a restart) changes nothing."""
+        if config == self.config:
+            return
         spec = spec_from_config(config, self.model)
         codec = make_codec(spec, self.signature)
         if self.signature is None and not codec.generates_text:
             raise ConfigurationError(f"model {self.model!r} has the {codec.name} signature ({codec.prompt_input} -> "
                                      f"{codec.text_output}), not a text generator; score conversations with "
                                      "steerlm.RewardModel")
-        self.codec, self.spec = codec, spec
+        self.codec, self.spec, self.config = codec, spec, config
+        self._fixed = {}
         logger.debug("model %r: %s signature, decoupled=%s, max_batch_size=%d; %s", self.model,
                      self.codec.name, spec.decoupled, spec.max_batch_size, spec.describe())
 
@@ -186,7 +168,8 @@ class ClientCore:
         own = self.profile.stop_strings if self.profile is not None else ()
         return tuple(dict.fromkeys((*own, *params.stop)))
 
-    def plan(self, prompts: Sequence[str], params: GenerationParams, *, stream: bool) -> list[PlannedRequest]:
+    def plan(self, prompts: Sequence[str], params: GenerationParams, *, stream: bool,
+             call: CallOptions | None = None) -> list[PlannedRequest]:
         """The wire requests for `prompts` (split by max_batch_size), in order. A decoupled model with
         an HTTP endpoint gets one prompt per request: Triton's generate extension has no batching."""
         assert self.codec is not None and self.spec is not None
@@ -196,10 +179,25 @@ class ClientCore:
         out = []
         for start in range(0, len(prompts), size):
             chunk = tuple(prompts[start:start + size])
-            wire = WireRequest(self.model, self.codec.encode_prompts(chunk), self._fixed_for(params, len(chunk),
-                                                                                             stream))
+            try:
+                encoded = self.codec.encode_prompts(chunk)
+            except UnicodeEncodeError:
+                raise _not_utf8(chunk) from None
+            wire = WireRequest(self.model, encoded, self._fixed_for(params, len(chunk), stream), *self.per_call(call))
             out.append(PlannedRequest(chunk, wire, stream))
         return out
+
+    def per_call(self, call: CallOptions | None) -> tuple[float | None, Mapping[str, str] | None]:
+        """A request's own timeout and complete headers (None: the connection's)."""
+        if call is None:
+            return None, None
+        return call.timeout, (self.settings.headers.merged(call.headers) if call.headers is not None else None)
+
+    def raw(self, inputs: Mapping[str, Array], outputs: Sequence[str] | None, call: CallOptions | None) -> WireRequest:
+        """A request of caller-built tensors (`request()`); `outputs` None asks for every declared output."""
+        assert self.spec is not None
+        fixed = FixedInputs({}, tuple(self.spec.outputs if outputs is None else outputs))
+        return WireRequest(self.model, dict(inputs), fixed, *self.per_call(call))
 
     def _fixed_for(self, params: GenerationParams, rows: int, stream: bool) -> FixedInputs:
         key = (params, rows, stream)
@@ -212,7 +210,7 @@ class ClientCore:
                                "(the server's default applies)", self.model, name)
             if len(self._fixed) >= _CACHE_SIZE:
                 self._fixed.clear()
-            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs)
+            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs_for(params))
         return fixed
 
     def streams_natively(self) -> bool:
@@ -224,15 +222,23 @@ class ClientCore:
         return self.spec.decoupled
 
     # ------------------------------------------------------------------ results
-    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[str]:
+    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[RawAnswer]:
         assert self.codec is not None
-        return self.codec.decode(outputs, request.prompts)
+        texts = self.codec.decode(outputs, request.prompts)
+        reports = [ServerReport() for _ in texts]
+        self.codec.read_reports(outputs, reports)
+        return [RawAnswer(t, r) for t, r in zip(texts, reports, strict=True)]
 
-    def completions(self, prompts: Sequence[str], texts: Sequence[str], stops: Sequence[str]) -> list[Completion]:
+    def completions(
+        self, prompts: Sequence[str], answers: Sequence[RawAnswer], stops: Sequence[str]
+    ) -> list[Completion]:
+        assert self.codec is not None
         out = []
-        for prompt, raw in zip(prompts, texts, strict=True):
-            text, stopped = clean(raw, stops)
-            out.append(Completion(text, "stop" if stopped else "length", self.model, prompt))
+        for prompt, answer in zip(prompts, answers, strict=True):
+            report = answer.report
+            text, stopped = clean(answer.text + server_cut(self.codec, report, stops), stops)
+            logprobs = None if report.logprobs is None else tuple(report.logprobs)
+            out.append(Completion(text, finish_reason(stopped, report), self.model, prompt, report.usage, logprobs))
         return out
 
     def assembler(self, stops: Sequence[str]) -> StreamAssembler:
