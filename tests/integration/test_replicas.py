@@ -1,7 +1,7 @@
 """Replicas: a URL list is load-balanced. Two real local servers (their request logs show the spread,
 sync and async, gRPC and HTTP, unary and streaming); a killed replica is skipped and, once restarted,
-re-probed and back in the rotation; the same over two NeMo REST test doubles; `RewardModel` and
-``steerlm annotate --url A --url B`` over two reward-model servers."""
+re-probed and back in the rotation; the same over two NeMo REST and two OpenAI-compatible test doubles
+(and a 503); `RewardModel` and ``steerlm annotate --url A --url B`` over two reward-model servers."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from steerlm.client.balancer import FIRST_BACKOFF, MAX_BACKOFF
 from steerlm.prompts import format_prompt
 from steerlm.reward import AsyncRewardModel, RewardModel
 from steerlm_testing import LocalServer
+from steerlm_testing.openai_double import OpenAIDouble
 from steerlm_testing.rest_double import RestDouble
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -147,27 +148,58 @@ def test_killed_replica_is_skipped_then_reprobed_when_restarted(pair: list[Local
         assert served(pair) == [3, 3]  # back in the rotation
 
 
-# ----------------------------------------------------------------------------------------- NeMo REST
+# -------------------------------------------------------------------------- NeMo REST and OpenAI
+class Double:
+    """A NeMo REST or OpenAI-compatible test double seen the same way: URL, model, prompt, requests."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.server: RestDouble | OpenAIDouble = RestDouble() if kind == "rest" else OpenAIDouble()
+
+    @property
+    def model(self) -> str:
+        return REST_MODEL if isinstance(self.server, RestDouble) else self.server.model
+
+    @property
+    def url(self) -> str:
+        return f"nemo-rest://{self.server.address}" if isinstance(self.server, RestDouble) else self.server.url
+
+    def prompt(self) -> str:
+        return format_prompt([{"role": "user", "content": SAY}], profile=REST_MODEL if self.kind == "rest" else CHAT)
+
+    def served(self) -> int:
+        server = self.server
+        return len(server.requests) if isinstance(server, RestDouble) else len(server.completions())
+
+
 REST_MODEL = "SteerLM-Llama2-13B"
 
 
-def test_rest_replicas_spread_skip_and_reprobe(sync_or_async: Any) -> None:
+@pytest.mark.parametrize("kind", ["rest", "openai"])
+def test_http_doubles_spread_skip_and_reprobe(kind: str, sync_or_async: Any) -> None:
     drive = sync_or_async
-    prompt = format_prompt([{"role": "user", "content": SAY}], profile=REST_MODEL)
-    with RestDouble() as a, RestDouble() as b:
-        client = drive.track(client_class(drive)(REST_MODEL, [f"nemo-rest://{a.address}", f"nemo-rest://{b.address}"],
-                                                 max_retries=0))
+    a, b = Double(kind), Double(kind)
+    with a.server, b.server:
+        profile = REST_MODEL if kind == "rest" else CHAT
+        client = drive.track(client_class(drive)(a.model, [a.url, b.url], profile=profile, max_retries=0))
+        prompt = a.prompt()
         assert [drive(client.generate(prompt)).text for _ in range(4)] == ["Hello there"] * 4
-        assert (len(a.requests), len(b.requests)) == (2, 2)
-        a.stop()
+        assert (a.served(), b.served()) == (2, 2)
+        a.server.fail_next(3, 503)  # a is down for its next 3 requests (each is recorded)
+        started = time.monotonic()
         assert [drive(client.generate(prompt)).text for _ in range(6)] == ["Hello there"] * 6
-        assert len(b.requests) == 8
-        a.start()  # same port
+        tries = a.served() - 2
+        # max_retries=0: each 503 failed over to b within its one attempt
+        assert a.served() + b.served() == 4 + 6 + min(tries, 3)
+        assert 1 <= tries <= 1 + probes_within(time.monotonic() - started)  # skipped between probes
         deadline = time.monotonic() + 30
-        while len(a.requests) == 2 and time.monotonic() < deadline:
+        while a.served() < 2 + 3 + 1 and time.monotonic() < deadline:  # the probes use up the faults
             assert drive(client.generate(prompt)).text == "Hello there"
             time.sleep(0.05)
-        assert len(a.requests) == 3
+        assert a.served() == 6, "a was not re-probed"
+        before = (a.served(), b.served())
+        assert [drive(client.generate(prompt)).text for _ in range(4)] == ["Hello there"] * 4
+        assert (a.served() - before[0], b.served() - before[1]) == (2, 2)  # back in the rotation
 
 
 # ------------------------------------------------------------------------------------- reward model
