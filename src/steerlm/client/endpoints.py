@@ -44,6 +44,10 @@ class EndpointSelector:
 
     def failed(self, position: int, order: tuple[int, ...], exc: TritonError) -> None:
         """Request number `position` of `order` failed: return to try the next endpoint, or re-raise
-        `exc` when none is left or the error would be the same anywhere (not retryable)."""
+        `exc` when none is left or the error would be the same anywhere (not retryable). The error's
+        message names the endpoint's URL."""
+        url = self.endpoints[order[position]].url
+        if exc.args and isinstance(exc.args[0], str) and url not in exc.args[0]:
+            exc.args = (f"{exc.args[0]} [{url}]", *exc.args[1:])
         if position + 1 == len(order) or not (is_retryable(exc) or isinstance(exc, ModelNotFoundError)):
             raise exc

@@ -220,8 +220,9 @@ class ClientSettings:
             )
         tls = any(e.ssl for e in endpoints)
         pair = read_client_pair(certificate, key)
+        pem = read_root_certificates(roots)  # checked whatever the URL: a bad path is a mistake either way
         put(self, "verify_ssl", verify_ssl)
-        put(self, "root_certificates", read_root_certificates(roots) if tls else None)
+        put(self, "root_certificates", pem if tls else None)
         put(self, "client_certificate", pair[0] if tls else None)
         put(self, "client_key", pair[1] if tls else None)
 

@@ -40,12 +40,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Binding:
-    """What PyTriton needs to serve one model (batching settings are added by the server)."""
+    """What PyTriton needs to serve one model (batching settings are added by the server).
+
+    `batching=False` serves the model with ``max_batch_size`` 0: its tensors have no batch dimension.
+    """
 
     inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
     infer: Any  # a PyTriton infer function: list of requests -> list of output dicts (or yields them)
     decoupled: bool = False
+    batching: bool = True
 
 
 SignatureBuilder = Callable[[Any], Binding]
@@ -91,6 +95,11 @@ PRESETS: dict[str, tuple[ModelSpec, ...]] = {
     "hf": (
         ModelSpec("Llama2-70B-SteerLM-Chat", "current", "hf"),
         ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", "hf"),
+    ),
+    "demo": (  # SmolLM2-135M-Instruct with the SteerLM adapter (steerlm.serve.adapter)
+        ModelSpec("SteerLM-SmolLM2-135M", "current", "steerlm.serve.adapter:demo_backend"),
+        ModelSpec("SteerLM-SmolLM2-135M-streaming", "current_streaming", "steerlm.serve.adapter:demo_backend"),
+        ModelSpec("reward_model", "steerlm.serve.reward:bind", "steerlm.serve.text_scorer:TextFeatureScorer"),
     ),
     "none": (),
 }
