@@ -57,7 +57,7 @@ class SteerLMRewardScorer(RunnableSerializable[Any, dict[str, Any]]):
     """Runnable scoring a reply's 9 HelpSteer attributes with a SteerLM reward model (NeMo-Aligner)."""
 
     model: str = Field(default="reward_model", description="Triton model name of the reward model.")
-    url: str | list[str] = Field(default=DEFAULT_REWARD_URL, description="Server URL (HTTP; a list = failover).")
+    url: str | list[str] = Field(default=DEFAULT_REWARD_URL, description="Server URL (HTTP; a list = replicas).")
     timeout: float = Field(default=DEFAULT_TIMEOUT, description="Per-request timeout, seconds.")
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, description="Retries of retryable server errors.")
     model_config = ConfigDict(arbitrary_types_allowed=True)

@@ -39,7 +39,7 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     _settings_memo: SettingsMemo = PrivateAttr(default_factory=SettingsMemo)
 
     model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
-    url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = failover).")
+    url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = load-balanced replicas).")
     profile: str | None = Field(default=None, description="Prompt profile; defaults to `model`.")
     timeout: float = Field(default=DEFAULT_TIMEOUT, description="Per-request client timeout, seconds.")
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, description="Retries of retryable server errors.")
