@@ -251,10 +251,10 @@ def test_demo_streams_through_both_frameworks(hf_server: LocalServer, model_dir:
                                               capsys: pytest.CaptureFixture[str]) -> None:
     from steerlm_demo import demo
 
-    demo.run(hf_server, model_dir, max_tokens=8)
+    demo.run(hf_server, demo.Served("Llama2-70B-SteerLM-Chat", model_dir, max_tokens=8))
     out = capsys.readouterr().out
-    assert out.count("streamed chunks") == 2
-    assert out.count("It is identical to steerlm.format_prompt") == 2, out
+    assert out.count("streamed chunks") == 4  # verbosity 0 and 4, the RAG chain, the LlamaIndex query
+    assert out.count("It is identical to steerlm.format_prompt") == 3, out
     assert demo.expected_prompt() in out
 
 
