@@ -24,6 +24,7 @@ from steerlm.errors import (
     ServerOverloadedError,
 )
 from steerlm_testing.directives import tokenize
+from steerlm_testing.openai_answers import token_logprob
 from steerlm_testing.openai_double import OpenAIDouble
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -116,6 +117,19 @@ def test_usage_comes_from_the_server_without_a_tokenizer(double: OpenAIDouble, m
 
 
 @MODES
+def test_logprobs_of_the_generated_tokens(double: OpenAIDouble, mode: str) -> None:
+    reply = invoke(chat(double, logprobs=True), mode, TURN)
+    assert reply.content == "Hello there."
+    assert double.completions()[-1].body["logprobs"] == 1
+    # the tokens the server generated before its stop: "Hello ", "there.", "\n"
+    assert reply.response_metadata["logprobs"]["token_logprobs"] == [token_logprob(t) for t in ("Hello ", "there.",
+                                                                                                  "\n")]
+    done = complete(llama(double, logprobs=True), mode, TURN)
+    assert done.text == "Hello there." and done.raw["logprobs"] == [token_logprob(t) for t in ("Hello ", "there.",
+                                                                                                 "\n")]
+
+
+@MODES
 def test_a_batch_is_one_list_request(double: OpenAIDouble, mode: str) -> None:
     model = chat(double)
     inputs = [f"[[say=answer {i}]]" for i in range(3)]
@@ -163,7 +177,7 @@ def test_api_key_is_sent_as_bearer_and_a_wrong_one_is_an_authentication_error(mo
         assert isinstance(info.value, AuthenticationError) and "sk-wrong" not in str(info.value)
         assert not double.requests[-1].authorized and len(double.completions()) == 1  # refused at readiness
         with pytest.raises(AuthenticationError):
-            complete(llama(double, headers={"Authorization": "Bearer sk-wrong"}), mode, "[[say=out]]")
+            complete(llama(double, api_key="sk-wrong"), mode, "[[say=out]]")
 
 
 @MODES
