@@ -6,6 +6,7 @@ trailing-slash route that ignores ``stop`` and ``stream``. Sync and async for ea
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -230,3 +231,13 @@ def test_nemo_ray_trailing_slash_route_is_learned_once(mode: str) -> None:
         chat_reply = (llm.chat([ChatMessage(role="user", content="[[say=four]]")]) if mode == "sync"
                       else asyncio.run(llm.achat([ChatMessage(role="user", content="[[say=four]]")])))
         assert chat_reply.message.content == "four"
+
+
+@MODES
+def test_a_url_list_fails_over_to_the_server_that_answers(double: OpenAIDouble, mode: str) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"openai+http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    model = ChatSteerLM(model=double.model, url=[dead, double.url], profile=PROFILE, max_retries=0,
+                        client_kwargs={"ready_timeout": 5.0})
+    assert invoke(model, mode, "[[say=over here]]").content == "over here"
