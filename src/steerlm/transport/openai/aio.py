@@ -15,18 +15,10 @@ from typing import Any
 
 import aiohttp
 
-from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.generate_ext import SseParser
 from steerlm.transport.openai.common import PROBE_TIMEOUT, Target, merge_outputs
-from steerlm.transport.openai.wire import (
-    ChunkReader,
-    RequestParts,
-    error_message,
-    list_refused,
-    model_ids,
-    read_answer,
-)
+from steerlm.transport.openai.wire import ChunkReader, RequestParts, model_ids
 from steerlm.transport.urls import Endpoint
 
 __all__ = ["AsyncOpenAIConnection"]
@@ -88,12 +80,7 @@ class AsyncOpenAIConnection:
         return model_ids(raw) if status == 200 else None
 
     async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        status, headers, raw = await self._post(parts.body(prompt))
-        self.target.check(status, headers, raw, model)
-        outputs = read_answer(raw, 1, model)
-        if outputs is None:
-            raise InvalidRequestError("the server answered one prompt with several choices", model=model)
-        return outputs
+        return self.target.single_answer(*await self._post(parts.body(prompt)), model)
 
     async def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         answers = await asyncio.gather(*(self._single(parts, p, model) for p in parts.prompts))
@@ -101,18 +88,14 @@ class AsyncOpenAIConnection:
 
     async def infer(self, request: WireRequest) -> dict[str, Array]:
         parts = RequestParts(request)
-        t = self.target
+        rows = len(parts.prompts)
         with mapped_errors(request.model):
-            if len(parts.prompts) == 1 or t.lists is False:
-                return await self._singles(parts, request.model)
-            status, headers, raw = await self._post(parts.body(parts.prompts))
-            if t.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
-                t.lists = False
-                return await self._singles(parts, request.model)
-            t.check(status, headers, raw, request.model)
-            outputs = read_answer(raw, len(parts.prompts), request.model)
-            t.lists = outputs is not None
-            return outputs if outputs is not None else await self._singles(parts, request.model)
+            if rows > 1 and self.target.lists is not False:
+                answer = await self._post(parts.body(parts.prompts))
+                outputs = self.target.list_answer(*answer, rows, request.model)
+                if outputs is not None:
+                    return outputs
+            return await self._singles(parts, request.model)
 
     async def stream(
         self, request: WireRequest, inactivity_timeout: float | None

@@ -23,7 +23,7 @@ import numpy as np
 from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array, ConnectionOptions
 from steerlm.transport.openai.codec import OPENAI_CONFIG
-from steerlm.transport.openai.wire import OpenAIStatusError, error_message
+from steerlm.transport.openai.wire import OpenAIStatusError, error_message, list_refused, read_answer
 from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
@@ -88,3 +88,22 @@ class Target:
                 "serve", status=status, model=model,
             )
         raise OpenAIStatusError(status, message, headers)
+
+    def single_answer(self, status: int, headers: Any, raw: bytes, model: str) -> dict[str, Array]:
+        """The outputs of the answer to a one-prompt request (raises for an error answer)."""
+        self.check(status, headers, raw, model)
+        outputs = read_answer(raw, 1, model)
+        if outputs is None:
+            raise InvalidRequestError("the server answered one prompt with several choices", model=model)
+        return outputs
+
+    def list_answer(self, status: int, headers: Any, raw: bytes, rows: int, model: str) -> dict[str, Array] | None:
+        """The outputs of the answer to a list of `rows` prompts, or None when the server does not take
+        lists (then, and from then on, send one prompt per request). Raises for other error answers."""
+        if self.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
+            self.lists = False
+            return None
+        self.check(status, headers, raw, model)
+        outputs = read_answer(raw, rows, model)
+        self.lists = outputs is not None
+        return outputs

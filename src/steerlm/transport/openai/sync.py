@@ -16,18 +16,10 @@ from collections.abc import Generator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.generate_ext import SseParser
 from steerlm.transport.openai.common import PROBE_TIMEOUT, Target, merge_outputs
-from steerlm.transport.openai.wire import (
-    ChunkReader,
-    RequestParts,
-    error_message,
-    list_refused,
-    model_ids,
-    read_answer,
-)
+from steerlm.transport.openai.wire import ChunkReader, RequestParts, model_ids
 from steerlm.transport.urls import Endpoint
 
 __all__ = ["OpenAIConnection"]
@@ -90,7 +82,7 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _post(self, body: bytes, model: str) -> Answer:
+    def _post(self, body: bytes) -> Answer:
         status, headers, raw = self._exchange("POST", self.target.completions, body)
         if self.target.moved(status, headers, raw):
             status, headers, raw = self._exchange("POST", self.target.completions, body)
@@ -117,12 +109,7 @@ class OpenAIConnection:
         return model_ids(raw) if status == 200 else None
 
     def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        status, headers, raw = self._post(parts.body(prompt), model)
-        self.target.check(status, headers, raw, model)
-        outputs = read_answer(raw, 1, model)
-        if outputs is None:
-            raise InvalidRequestError("the server answered one prompt with several choices", model=model)
-        return outputs
+        return self.target.single_answer(*self._post(parts.body(prompt)), model)
 
     def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         if len(parts.prompts) == 1:
@@ -136,18 +123,13 @@ class OpenAIConnection:
 
     def infer(self, request: WireRequest) -> dict[str, Array]:
         parts = RequestParts(request)
-        t = self.target
+        rows = len(parts.prompts)
         with mapped_errors(request.model):
-            if len(parts.prompts) == 1 or t.lists is False:
-                return self._singles(parts, request.model)
-            status, headers, raw = self._post(parts.body(parts.prompts), request.model)
-            if t.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
-                t.lists = False
-                return self._singles(parts, request.model)
-            t.check(status, headers, raw, request.model)
-            outputs = read_answer(raw, len(parts.prompts), request.model)
-            t.lists = outputs is not None
-            return outputs if outputs is not None else self._singles(parts, request.model)
+            if rows > 1 and self.target.lists is not False:
+                outputs = self.target.list_answer(*self._post(parts.body(parts.prompts)), rows, request.model)
+                if outputs is not None:
+                    return outputs
+            return self._singles(parts, request.model)
 
     def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Generator[StreamEvent, None, None]:
         """One prompt's events: SSE chunks as they arrive (a whole answer when `stream` was not set)."""
