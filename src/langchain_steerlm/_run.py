@@ -40,7 +40,7 @@ class Prepared:
     @property
     def key(self) -> tuple[Any, ...]:
         """Identifies the request in a batch's prefetched completions."""
-        return (self.spec.client, self.prompt, self.spec.params)
+        return (self.spec.client, self.spec.call, self.prompt, self.spec.params)
 
     def metadata(self, finish_reason: str, logprobs: Sequence[float] | None = None) -> dict[str, Any]:
         meta = reply_metadata(self.spec.model, finish_reason, self.spec.profile, self.spec.attributes)
@@ -74,7 +74,8 @@ def _prefetched(prepared: Prepared) -> Completion | None:
 def generate(prepared: Prepared) -> Completion:
     with mapped_errors():
         found = _prefetched(prepared)
-        return found or sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params)
+        return found or sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params,
+                                                                 options=prepared.spec.call)
 
 
 async def agenerate(prepared: Prepared) -> Completion:
@@ -83,14 +84,14 @@ async def agenerate(prepared: Prepared) -> Completion:
         if found is not None:
             return found
         client = await async_client(prepared.spec.client)
-        return await client.generate(prepared.prompt, prepared.spec.params)
+        return await client.generate(prepared.prompt, prepared.spec.params, options=prepared.spec.call)
 
 
 def stream(prepared: Prepared) -> Generator[StreamChunk, None, None]:
     """The core stream, errors mapped; closing it (early) closes the server stream."""
     with mapped_errors():
         client = sync_client(prepared.spec.client)
-        with closing(client.stream(prepared.prompt, prepared.spec.params)) as pieces:
+        with closing(client.stream(prepared.prompt, prepared.spec.params, options=prepared.spec.call)) as pieces:
             yield from pieces
 
 
@@ -98,7 +99,7 @@ async def astream(prepared: Prepared) -> AsyncGenerator[StreamChunk, None]:
     """Async `stream`."""
     with mapped_errors():
         client = await async_client(prepared.spec.client)
-        async with aclosing(client.stream(prepared.prompt, prepared.spec.params)) as pieces:
+        async with aclosing(client.stream(prepared.prompt, prepared.spec.params, options=prepared.spec.call)) as pieces:
             async for piece in pieces:
                 yield piece
 
@@ -106,13 +107,13 @@ async def astream(prepared: Prepared) -> AsyncGenerator[StreamChunk, None]:
 def batch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
     """One batched request (split by the model's max_batch_size) for prompts of one call spec."""
     with mapped_errors():
-        return sync_client(spec.client).batch(list(prompts), spec.params)
+        return sync_client(spec.client).batch(list(prompts), spec.params, options=spec.call)
 
 
 async def abatch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
     with mapped_errors():
         client = await async_client(spec.client)
-        return await client.batch(list(prompts), spec.params)
+        return await client.batch(list(prompts), spec.params, options=spec.call)
 
 
 def prefetch(prepared: Sequence[Prepared], results: Sequence[Completion] | BaseException) -> Prefetched:

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from steerlm.client import AsyncSteerLMClient, SteerLMClient
+from steerlm.client.settings import ClientSettings
 from steerlm.errors import InvalidRequestError, RequestTimeoutError, ServerUnavailableError
 from steerlm.params import GenerationParams
 from steerlm.prompts import format_prompt
-from steerlm.transport.base import ConnectionOptions, FixedInputs, WireRequest
+from steerlm.transport.base import FixedInputs, WireRequest
 from steerlm.transport.rest import AsyncRestConnection, RestConnection
-from steerlm.transport.urls import parse_url
 from steerlm_testing.rest_double import RestDouble
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -99,7 +99,8 @@ def _raw_request(rows: int, **scalars: Any) -> WireRequest:
 )
 def test_refusals_are_invalid_requests(drive: Any, double: RestDouble, rows: int, scalars: dict[str, Any],
                                        message: str) -> None:
-    endpoint, options = parse_url(f"nemo-rest://{double.address}"), ConnectionOptions(timeout=5.0)
+    options = ClientSettings("m", f"nemo-rest://{double.address}", timeout=5.0)
+    endpoint = options.endpoints[0]
     conn = AsyncRestConnection(endpoint, options) if drive.mode == "async" else RestConnection(endpoint, options)
     with pytest.raises(InvalidRequestError) as info:
         drive(conn.infer(_raw_request(rows, **scalars)))

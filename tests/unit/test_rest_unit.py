@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from steerlm.client.core import ClientCore
+from steerlm.client.settings import ClientSettings
 from steerlm.errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -18,7 +20,6 @@ from steerlm.errors import (
 from steerlm.params import GenerationParams
 from steerlm.prompts import format_prompt
 from steerlm.transport.base import spec_from_config
-from steerlm.transport.core import ClientCore
 from steerlm.transport.rest import REST_CONFIG, NemoRestCodec, RestStatusError, parse_reply, request_body
 from steerlm.transport.urls import parse_url
 
@@ -26,9 +27,7 @@ PROFILE = "SteerLM-Llama2-13B"
 
 
 def core() -> ClientCore:
-    client = ClientCore(PROFILE, "nemo-rest://127.0.0.1:5555", profile=None, timeout=5.0, stream_timeout=None,
-                        max_retries=0, headers=None, root_certificates=None, verify_ssl=True, ready_timeout=1.0,
-                        signature=None)
+    client = ClientCore(ClientSettings(PROFILE, "nemo-rest://127.0.0.1:5555", timeout=5.0, max_retries=0))
     client.install({**REST_CONFIG, "name": PROFILE})
     return client
 

@@ -172,7 +172,7 @@ def serve(models: Sequence[ModelSpec], options: ServerOptions, out: TextIO | Non
                 inputs=list(binding.inputs),
                 outputs=list(binding.outputs),
                 config=ModelConfig(
-                    batching=True,
+                    batching=binding.batching,
                     max_batch_size=options.max_batch_size,
                     batcher=DynamicBatcher(max_queue_delay_microseconds=options.queue_delay_us),
                     decoupled=binding.decoupled,
