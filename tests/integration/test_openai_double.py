@@ -241,3 +241,17 @@ def test_a_url_list_fails_over_to_the_server_that_answers(double: OpenAIDouble, 
     model = ChatSteerLM(model=double.model, url=[dead, double.url], profile=PROFILE, max_retries=0,
                         client_kwargs={"ready_timeout": 5.0})
     assert invoke(model, mode, "[[say=over here]]").content == "over here"
+
+
+@MODES
+def test_per_call_headers_and_api_key_go_with_that_request_only(mode: str) -> None:
+    with OpenAIDouble(api_key="sk-right") as double:
+        model = chat(double, api_key="sk-right", headers={"x-team": "a"})
+        assert invoke(model, mode, "[[say=one]]", headers={"x-trace": "t1"}).content == "one"
+        sent = double.completions()[-1]
+        assert sent.authorized and sent.headers["x-trace"] == "t1" and sent.headers["x-team"] == "a"
+        with pytest.raises(AuthenticationError):
+            invoke(model, mode, "[[say=two]]", api_key="sk-other")
+        assert not double.completions()[-1].authorized
+        assert invoke(model, mode, "[[say=three]]").content == "three"  # the client's own key again
+        assert "x-trace" not in double.completions()[-1].headers

@@ -48,24 +48,28 @@ class AsyncOpenAIConnection:
             self._loop = loop
         return self._session
 
-    async def _exchange(self, method: str, path: str, body: bytes | None = None, *,
-                        probe: bool = False) -> Answer:
-        async with self._get().request(
-            method, self.target.origin + path, data=body, headers=self.target.headers, allow_redirects=False,
-            timeout=self._probe_timeout if probe else self._timeout,
-        ) as answer:
+    async def _exchange(self, method: str, path: str, body: bytes | None = None,
+                        parts: RequestParts | None = None) -> Answer:
+        """One request; without `parts` a readiness probe (the probe timeout)."""
+        if parts is None:
+            headers, timeout = self.target.headers, self._probe_timeout
+        else:
+            headers = self.target.headers_for(parts)
+            timeout = self._timeout if parts.timeout is None else aiohttp.ClientTimeout(total=parts.timeout)
+        async with self._get().request(method, self.target.origin + path, data=body, headers=headers,
+                                       allow_redirects=False, timeout=timeout) as answer:
             return answer.status, answer.headers, await answer.read()
 
-    async def _post(self, body: bytes) -> Answer:
-        status, headers, raw = await self._exchange("POST", self.target.completions, body)
+    async def _post(self, body: bytes, parts: RequestParts) -> Answer:
+        status, headers, raw = await self._exchange("POST", self.target.completions, body, parts)
         if self.target.moved(status, headers, raw):
-            status, headers, raw = await self._exchange("POST", self.target.completions, body)
+            status, headers, raw = await self._exchange("POST", self.target.completions, body, parts)
         return status, headers, raw
 
     # ------------------------------------------------------------------ AsyncConnection protocol
     async def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
-            status, headers, raw = await self._exchange("GET", self.target.models, probe=True)
+            status, headers, raw = await self._exchange("GET", self.target.models)
             if status == 404:  # no model listing: the server is up, the first request will tell
                 return True
             self.target.check(status, headers, raw, model)
@@ -77,14 +81,14 @@ class AsyncOpenAIConnection:
 
     async def model_index(self) -> dict[str, str] | None:
         try:
-            status, _, raw = await self._exchange("GET", self.target.models, probe=True)
+            status, _, raw = await self._exchange("GET", self.target.models)
         except Exception:
             return None
         ids = model_ids(raw) if status == 200 else None
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        return self.target.single_answer(*await self._post(parts.body(prompt)), model)
+        return self.target.single_answer(*await self._post(parts.body(prompt), parts), model)
 
     async def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         answers = await asyncio.gather(*(self._single(parts, p, model) for p in parts.prompts))
@@ -95,7 +99,7 @@ class AsyncOpenAIConnection:
         rows = len(parts.prompts)
         with mapped_errors(request.model):
             if rows > 1 and self.target.lists is not False:
-                answer = await self._post(parts.body(parts.prompts))
+                answer = await self._post(parts.body(parts.prompts), parts)
                 outputs = self.target.list_answer(*answer, rows, request.model)
                 if outputs is not None:
                     return outputs
@@ -119,7 +123,7 @@ class AsyncOpenAIConnection:
                         async with asyncio.timeout(inactivity_timeout):
                             response = await self._get().post(
                                 self.target.origin + self.target.completions, data=body,
-                                headers=self.target.stream_headers, allow_redirects=False,
+                                headers=self.target.headers_for(parts), allow_redirects=False,
                                 timeout=self._stream_timeout)
                             kind = (response.headers.get("Content-Type") or "").lower()
                             if response.status == 200 and kind.startswith("text/event-stream"):

@@ -23,7 +23,7 @@ import numpy as np
 from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array
 from steerlm.transport.openai.codec import OPENAI_CONFIG
-from steerlm.transport.openai.wire import OpenAIStatusError, error_message, list_refused, read_answer
+from steerlm.transport.openai.wire import OpenAIStatusError, RequestParts, error_message, list_refused, read_answer
 from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
@@ -60,6 +60,13 @@ class Target:
             ssl, options.root_certificates, options.verify_ssl, options.client_certificate, options.client_key,
         ) if endpoint.ssl else None
         self.lists: bool | None = None  # None: not known yet
+
+    def headers_for(self, parts: RequestParts) -> dict[str, str]:
+        """The headers of one request: its own complete set (per-call options) or the connection's."""
+        if parts.headers is None:
+            return self.stream_headers if parts.stream else self.headers
+        extra = {"Accept": "text/event-stream"} if parts.stream else {}
+        return {**parts.headers, "Content-Type": "application/json", **extra}
 
     def config(self, model: str) -> dict[str, Any]:
         """The synthesised model config (`OPENAI_CONFIG`) under the served model's name."""

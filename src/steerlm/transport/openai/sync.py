@@ -58,12 +58,17 @@ class OpenAIConnection:
                 self._open.append(conn)
         return conn
 
-    def _exchange(self, method: str, path: str, body: bytes | None = None) -> Answer:
-        """One request on this thread's keep-alive connection (resent once if the server had closed it)."""
+    def _exchange(self, body: bytes, parts: RequestParts) -> Answer:
+        """One POST on this thread's keep-alive connection (resent once if the server had closed it)."""
         conn = self._conn()
-        fresh = conn.sock is None
+        timeout = parts.timeout or self.target.timeout
+        if conn.timeout != timeout:
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+        headers, fresh = self.target.headers_for(parts), conn.sock is None
         try:
-            return _send(conn, method, path, body, self.target.headers)
+            return _send(conn, "POST", self.target.completions, body, headers)
         except _STALE:
             conn.close()
             if fresh:
@@ -72,7 +77,7 @@ class OpenAIConnection:
             conn.close()
             raise
         try:
-            return _send(conn, method, path, body, self.target.headers)
+            return _send(conn, "POST", self.target.completions, body, headers)
         except BaseException:
             conn.close()
             raise
@@ -85,10 +90,10 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _post(self, body: bytes) -> Answer:
-        status, headers, raw = self._exchange("POST", self.target.completions, body)
+    def _post(self, body: bytes, parts: RequestParts) -> Answer:
+        status, headers, raw = self._exchange(body, parts)
         if self.target.moved(status, headers, raw):
-            status, headers, raw = self._exchange("POST", self.target.completions, body)
+            status, headers, raw = self._exchange(body, parts)
         return status, headers, raw
 
     # ------------------------------------------------------------------ Connection protocol
@@ -113,7 +118,7 @@ class OpenAIConnection:
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        return self.target.single_answer(*self._post(parts.body(prompt)), model)
+        return self.target.single_answer(*self._post(parts.body(prompt), parts), model)
 
     def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         if len(parts.prompts) == 1:
@@ -130,7 +135,8 @@ class OpenAIConnection:
         rows = len(parts.prompts)
         with mapped_errors(request.model):
             if rows > 1 and self.target.lists is not False:
-                outputs = self.target.list_answer(*self._post(parts.body(parts.prompts)), rows, request.model)
+                answer = self._post(parts.body(parts.prompts), parts)
+                outputs = self.target.list_answer(*answer, rows, request.model)
                 if outputs is not None:
                     return outputs
             return self._singles(parts, request.model)
@@ -147,7 +153,7 @@ class OpenAIConnection:
         try:
             with mapped_errors(request.model):
                 try:
-                    status, headers, raw, response = self._open_stream(conn, parts.body(parts.prompts[0]))
+                    status, headers, raw, response = self._open_stream(conn, parts)
                     self.target.check(status, headers, raw, request.model)
                     if response is None:
                         yield reader.whole(raw)
@@ -164,11 +170,12 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _open_stream(self, conn: http.client.HTTPConnection, body: bytes) -> tuple[
+    def _open_stream(self, conn: http.client.HTTPConnection, parts: RequestParts) -> tuple[
             int, Any, bytes, http.client.HTTPResponse | None]:
         """Post a stream request; the open response for an SSE answer, else the whole body read."""
+        body, headers = parts.body(parts.prompts[0]), self.target.headers_for(parts)
         for _ in range(2):
-            conn.request("POST", self.target.completions, body=body, headers=self.target.stream_headers)
+            conn.request("POST", self.target.completions, body=body, headers=headers)
             response = conn.getresponse()
             kind = (response.getheader("Content-Type") or "").lower()
             if response.status == 200 and kind.startswith("text/event-stream"):
