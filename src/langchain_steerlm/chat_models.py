@@ -85,8 +85,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         verbosity (HelpSteer, 0–4), violence, not_appropriate (OASST, 0–9), attributes (a dict).
 
     Key init args — client params:
-        model (Triton model name), url (`grpc://`, `http://`, `https://`, `grpcs://`; a bare
-        `host:port` means gRPC), profile (prompt profile; defaults to `model`), timeout, max_retries,
+        model (Triton model name, or the served model id on an OpenAI-compatible server), url
+        (`grpc://`, `http://`, `https://`, `grpcs://`; a bare `host:port` means gRPC;
+        `openai+http://host:8000/v1` for vLLM, trtllm-serve, NIM and other OpenAI-compatible servers),
+        profile (prompt profile; defaults to `model`), timeout, max_retries,
         headers, api_key (sent as `authorization: Bearer`), verify_ssl, root_certificates, tokenizer
         (local tokenizer.json: usage metadata and a context-window guard), streaming.
 

@@ -183,12 +183,13 @@ def test_api_key_is_sent_as_bearer_and_a_wrong_one_is_an_authentication_error(mo
 
 @MODES
 def test_an_unknown_model_is_model_not_found_listing_the_served_ids(double: OpenAIDouble, mode: str) -> None:
-    with pytest.raises(lc.ModelNotFoundError, match="the server has: steerlm-double"):
-        invoke(chat(double, model="no-such-model", client_kwargs={"ready_timeout": 0.3}), mode, "hi")
-    llm = SteerLM(model="no-such-model", url=double.url, profile=PROFILE, max_retries=0,
-                  client_kwargs={"ready_timeout": 0.3})
+    started = time.monotonic()
+    with pytest.raises(lc.ModelNotFoundError, match="the server has: steerlm-double; did you mean"):
+        invoke(chat(double, model="steerlm-doubel", client_kwargs={}), mode, "hi")
+    llm = SteerLM(model="no-such-model", url=double.url, profile=PROFILE, max_retries=0)
     with pytest.raises(ModelNotFoundError, match="steerlm-double"):
         complete(llm, mode, "hi")
+    assert time.monotonic() - started < 20  # refused at once, not after the 30 s ready_timeout
     assert double.completions() == []
 
 
