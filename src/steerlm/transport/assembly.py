@@ -1,10 +1,11 @@
 """Stream assembly, shared by every transport that streams (gRPC, HTTP generate extension), sync and async.
 
 `StreamAssembler` turns the events of one prompt's stream into `StreamChunk` deltas through the
-StopMatcher, so nothing past a stop string is ever yielded. `Joiner` collects a decoupled stream of one
-request (one or more prompts) into whole texts for `generate` / `batch`. The codec's stream decoder
-does the signature-specific part (cumulative NeMo text diffed to deltas, TRT-LLM deltas passed
-through). Pure: no I/O.
+StopMatcher, so nothing past a stop string is ever yielded; it keeps the deltas (joined only when the
+partial text of an interrupted stream is asked for), never a growing copy of the text. `Joiner`
+collects a decoupled stream of one request (one or more prompts) into whole texts for `generate` /
+`batch`. The codec's stream decoder does the signature-specific part (cumulative NeMo text diffed to
+deltas, TRT-LLM deltas passed through). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ class StreamAssembler:
     def __init__(self, codec: Codec, stops: Sequence[str]) -> None:
         self._decoder = codec.stream_decoder(1)
         self._matcher = StopMatcher(stops)
-        self.text = ""
+        self._parts: list[str] = []
         self.done = False
+
+    @property
+    def text(self) -> str:
+        """Everything yielded so far (the partial text of an interrupted stream)."""
+        return "".join(self._parts)
 
     def feed(self, event: StreamEvent) -> list[StreamChunk]:
         """Chunks for one event; after a stop string or the final response, `done` is True."""
@@ -44,7 +50,7 @@ class StreamAssembler:
             return [self._close(safe)]
         if not safe:
             return []
-        self.text += safe
+        self._parts.append(safe)
         return [StreamChunk(safe)]
 
     def end(self) -> StreamChunk:
@@ -55,7 +61,7 @@ class StreamAssembler:
         stopped = self._matcher.stopped
         text = safe if stopped else safe + self._matcher.finish()
         stopped = stopped or self._matcher.stopped
-        self.text += text
+        self._parts.append(text)
         self.done = True
         return StreamChunk(text, "stop" if stopped else "length")
 
