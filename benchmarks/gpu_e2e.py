@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import tritonclient.grpc as grpcclient
 
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 MODEL = "Llama2-70B-SteerLM-Chat"
 STREAMING = f"{MODEL}-streaming"
@@ -47,13 +47,13 @@ RESULTS = Path(__file__).parent / "results" / "gpu_e2e.json"
 TARGETS = {"throughput_ratio_min": 0.98, "ttft_delta_ms_max": 1.0}
 QUESTIONS = [f"Question {i}: how does dynamic batching change the latency of request number {i}?" for i in range(64)]
 NUMPY = {"INT64": np.int64, "INT32": np.int32, "FP32": np.float32, "BOOL": np.bool_}
-# The server process is started with this launcher instead of ``-m steerlm.cli`` when --stub-venv is given:
+# The server process is started with this launcher instead of ``-m steerlm_testing.serve`` when --stub-venv is given:
 # PyTriton's Python-backend stub then runs in that (numpy < 2) environment (REFERENCE §8).
 STUB_LAUNCHER = (
     "import os, pathlib, sys\n"
     "import pytriton.server.triton_server as ts\n"
     "ts.get_triton_python_backend_python_env = lambda: pathlib.Path(os.environ['STEERLM_STUB_VENV'])\n"
-    "from steerlm.cli import main\n"
+    "from steerlm_testing.serve import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 

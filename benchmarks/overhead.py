@@ -33,7 +33,7 @@ import tritonclient.http as httpclient
 
 from steerlm.client import AsyncSteerLMClient, SteerLMClient
 from steerlm.params import GenerationParams
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 MODEL = "Llama2-70B-SteerLM-Chat"
 PROMPT = "[[say=ok]]"

@@ -202,7 +202,7 @@ def main() -> int:
         print(json.dumps(worker(json.loads(args.worker))), flush=True)
         os._exit(0)  # leave hung peer threads behind
 
-    from steerlm.serve.testing import LocalServer
+    from steerlm_testing import LocalServer
 
     results = []
     with LocalServer(preset="ensemble", models=EXTRA_MODELS, request_log=False) as server:

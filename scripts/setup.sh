@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create (or update) the project environment in .venv/ at the repository root.
 # Python 3.11 or 3.12 is required (PyTriton pins numpy<2).
+# A second run on an unchanged tree returns in about a second: the install is skipped while the hash of
+# pyproject.toml and this script matches the one recorded in .venv/.steerlm-setup (delete it to force).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-}
@@ -13,10 +15,21 @@ if [ -z "$PYTHON" ]; then
   done
 fi
 [ -n "$PYTHON" ] || { echo "need Python 3.11 or 3.12 on PATH (or set PYTHON=...)" >&2; exit 1; }
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=.venv/.steerlm-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "env ready (unchanged since the last setup; delete $stamp to reinstall)"
+  exit 0
+fi
+[ -x .venv/bin/python ] || { echo "creating .venv with $PYTHON"; "$PYTHON" -m venv .venv; }
 .venv/bin/python -m pip install -q --upgrade pip
 # CPU torch first: the machine's local wheel (a plain `torch` requirement would pull a CUDA build).
 # Elsewhere, install a CPU build of torch yourself before running this script.
-.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[langchain,llamaindex,server,hf,test]"
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  echo "installing torch (CPU build, about 1-2 minutes) ..."
+  .venv/bin/python -m pip install -q --progress-bar on "torch==2.13.0"
+fi
+echo "installing steerlm with the langchain, llamaindex, server, hf, docs and test extras (about 1-2 minutes the first time) ..."
+.venv/bin/python -m pip install -q -e ".[langchain,llamaindex,server,hf,docs,test]"
 .venv/bin/python -c "import numpy, sys; assert numpy.__version__ < '2', numpy.__version__; print('env ready:', sys.version.split()[0], 'numpy', numpy.__version__)"
+echo "$want" > "$stamp"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from steerlm.prompts import format_prompt
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 __all__ = ["DOCUMENTS", "QUESTION", "main", "run"]
 

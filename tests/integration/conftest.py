@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ import pytest
 
 from steerlm.attributes import HELPSTEER
 from steerlm.reward import annotation_prompts, to_scores
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -36,7 +36,7 @@ def record(i: int, sleep: float = 0.0) -> dict[str, Any]:
 
 def expected_line(data: dict[str, Any]) -> str:
     """What Aligner's rules give with the scripted scorer (computed locally, no server)."""
-    from steerlm.serve.reward import reply_of, scripted_rewards
+    from steerlm_testing.reward_scorer import reply_of, scripted_rewards
 
     out = json.loads(json.dumps(data))
     messages = [{"role": "user" if t["from"] == "User" else "assistant", "content": t["value"]}

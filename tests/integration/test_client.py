@@ -31,7 +31,7 @@ from steerlm.errors import (
     StreamInterruptedError,
 )
 from steerlm.params import GenerationParams
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 pytestmark = [pytest.mark.timeout(120)]
 

@@ -17,7 +17,7 @@ import pytest
 from langchain_steerlm import ChatSteerLM, aclose_clients
 from llamaindex_steerlm import SteerLM
 from steerlm.client import AsyncSteerLMClient
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 MODEL = "Llama2-70B-SteerLM-Chat"
 

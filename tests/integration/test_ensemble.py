@@ -17,7 +17,7 @@ from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.params import GenerationParams
 from steerlm.prompts import format_prompt
 from steerlm.serve.ensemble import NOT_DECOUPLED_MESSAGE
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 pytestmark = [pytest.mark.timeout(180)]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from steerlm.errors import ConfigurationError
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 pytestmark = [pytest.mark.timeout(180)]
 

@@ -22,7 +22,7 @@ import pytest
 from steerlm.client import AsyncSteerLMClient, Completion, SteerLMClient
 from steerlm.errors import StreamInterruptedError, TritonError
 from steerlm.params import GenerationParams
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

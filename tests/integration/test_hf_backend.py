@@ -26,8 +26,8 @@ import tritonclient.http as httpclient
 from steerlm.serve.backend import SamplingRequest
 from steerlm.serve.hf import HFBackend, load_pretrained, random_backend
 from steerlm.serve.hf_stream import Detokenizer, Sampling
-from steerlm.serve.testing import LocalServer
 from steerlm.serve.tiny_model import END_OF_TURN, ensure_tiny_model
+from steerlm_testing import LocalServer
 
 CHAT = "Llama2-70B-SteerLM-Chat"
 STREAMING = f"{CHAT}-streaming"

@@ -25,8 +25,8 @@ from steerlm.client import AsyncSteerLMClient, SteerLMClient, StreamChunk
 from steerlm.errors import PromptError, RequestTimeoutError
 from steerlm.params import GenerationParams
 from steerlm.profiles import STEERLM_SYSTEM_PROMPT
-from steerlm.serve.testing import LocalServer
 from steerlm.tokens import load_token_counter
+from steerlm_testing import LocalServer
 
 MODEL = "Llama2-70B-SteerLM-Chat"
 STREAMING = "Llama2-70B-SteerLM-Chat-streaming"

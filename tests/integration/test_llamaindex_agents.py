@@ -16,8 +16,8 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.tools import FunctionTool
 
 from llamaindex_steerlm import SteerLM
-from steerlm.serve.testing import LocalServer
 from steerlm.tools import extract_offered_tools
+from steerlm_testing import LocalServer
 
 # FunctionAgent's workflow runs inspect.getmembers() over itself, touching deprecated pydantic attributes.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")

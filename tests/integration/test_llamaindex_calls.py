@@ -22,8 +22,8 @@ from llama_index_instrumentation import get_dispatcher
 
 from llamaindex_steerlm import SteerLM
 from steerlm import ConfigurationError, ContextWindowExceededError, format_prompt
-from steerlm.serve.testing import LocalServer
 from steerlm.tools import extract_offered_tools
+from steerlm_testing import LocalServer
 
 CHAT = "Llama2-70B-SteerLM-Chat"
 STREAMING = "Llama2-70B-SteerLM-Chat-streaming"

@@ -18,7 +18,7 @@ from llama_index.core.base.llms.types import ChatMessage
 
 from llamaindex_steerlm import SteerLM
 from steerlm import InvalidRequestError, ModelNotFoundError, ServerUnavailableError, format_prompt
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 CHAT = "Llama2-70B-SteerLM-Chat"
 STREAMING = "Llama2-70B-SteerLM-Chat-streaming"

@@ -22,7 +22,7 @@ from llamaindex_steerlm import SteerLM, closed_qa_templates
 from llamaindex_steerlm.prompts import REFINE_QUESTION
 from steerlm import format_prompt
 from steerlm.prompts import CLOSED_QA_INSTRUCTION, closed_qa_text
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 CHAT = "Llama2-70B-SteerLM-Chat"
 STREAMING = "Llama2-70B-SteerLM-Chat-streaming"

@@ -20,8 +20,8 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from steerlm.serve.backend import SamplingRequest
-from steerlm.serve.scripted import ScriptedBackend
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
+from steerlm_testing.scripted import ScriptedBackend
 
 CHAT = "Llama2-70B-SteerLM-Chat"
 STREAMING = "Llama2-70B-SteerLM-Chat-streaming"

@@ -14,10 +14,10 @@ from steerlm.client import AsyncSteerLMClient, SteerLMClient
 from steerlm.errors import InvalidRequestError, RequestTimeoutError, ServerUnavailableError
 from steerlm.params import GenerationParams
 from steerlm.prompts import format_prompt
-from steerlm.serve.rest_double import RestDouble
 from steerlm.transport.base import ConnectionOptions, FixedInputs, WireRequest
 from steerlm.transport.rest import AsyncRestConnection, RestConnection
 from steerlm.transport.urls import parse_url
+from steerlm_testing.rest_double import RestDouble
 
 pytestmark = [pytest.mark.timeout(60)]
 

@@ -13,7 +13,7 @@ from steerlm.attributes import HELPSTEER
 from steerlm.client import SteerLMClient
 from steerlm.errors import ConfigurationError, InvalidRequestError, ModelNotFoundError, ServerUnavailableError
 from steerlm.reward import AsyncRewardModel, RewardModel, annotation_prompts, to_scores
-from steerlm.serve.testing import LocalServer
+from steerlm_testing import LocalServer
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -43,7 +43,7 @@ def model(drive: Any, server: LocalServer, name: str = "reward_model", **kwargs:
 
 
 def expected(conversation: list[dict[str, str]]) -> list[tuple[int, dict[str, int], list[float]]]:
-    from steerlm.serve.reward import reply_of, scripted_rewards
+    from steerlm_testing.reward_scorer import reply_of, scripted_rewards
 
     out = []
     for turn, text in annotation_prompts(conversation):

@@ -126,7 +126,7 @@ def test_a_reward_model_is_not_a_rest_model() -> None:
 
 
 def test_double_validation_matches_nemo() -> None:
-    from steerlm.serve.rest_double import validate
+    from steerlm_testing.rest_double import validate
 
     ok = {"sentences": ["a"]}
     assert validate(ok) is None

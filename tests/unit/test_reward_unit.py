@@ -107,7 +107,7 @@ def test_reward_codec_sends_only_sentences_and_refuses_text_decoding() -> None:
 
 
 def test_scripted_scorer_features() -> None:
-    from steerlm.serve.reward import ScriptedScorer, reply_of, scripted_rewards
+    from steerlm_testing.reward_scorer import ScriptedScorer, reply_of, scripted_rewards
 
     prompt = annotation_prompts([{"role": "user", "content": "q"},
                                  {"role": "assistant", "content": "Haha, what a stupid joke. Maybe."}])[0][1]
@@ -125,7 +125,7 @@ def test_scripted_scorer_features() -> None:
 
 
 def test_steered_backend_length_follows_verbosity() -> None:
-    from steerlm.serve.steered import steered_length
+    from steerlm_testing.steered import steered_length
 
     assert steered_length("x<extra_id_2>quality:4,verbosity:1\n") == 9
     assert steered_length("x<extra_id_2>quality:4,verbosity:4\n") == 27

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from steerlm.serve.backend import Backend, SamplingRequest, ServerFault
-from steerlm.serve.directives import parse_directives, tokenize, unescape
-from steerlm.serve.scripted import VOCABULARY, ScriptedBackend, ScriptedError
-from steerlm.serve.scripted_tools import build_arguments, last_user_turn
+from steerlm_testing.directives import parse_directives, tokenize, unescape
+from steerlm_testing.scripted import VOCABULARY, ScriptedBackend, ScriptedError
+from steerlm_testing.scripted_tools import build_arguments, last_user_turn
 
 
 class Fatal(Exception):

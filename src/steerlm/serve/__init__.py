@@ -1,11 +1,12 @@
-"""A local Triton server (PyTriton) with NeMo deploy's signature, for tests, demos and real models.
+"""A local Triton server (PyTriton) with NeMo deploy's signature and the other served signatures.
 
 * ``steerlm serve`` / `steerlm.serve.server.serve` runs it (see docs/local-server.md);
-* `Backend` / `SamplingRequest` are the contract for the model behind a signature;
-* `ScriptedBackend` is the deterministic test model steered by ``[[directives]]`` in the prompt;
-* `steerlm.serve.testing.LocalServer` starts one in a subprocess for tests;
+* `Backend` / `SamplingRequest` are the contract for the text model behind a signature (the Hugging
+  Face backend, `steerlm.serve.hf`, is the one shipped here);
 * `registry` holds signatures, backends and presets by name.
 
+Test models (the scripted backend, fault injection, `LocalServer`) live in the separate
+``steerlm_testing`` package, which registers them here; nothing in `steerlm` imports it.
 Importing this package does not import pytriton; starting a server does.
 """
 
@@ -17,14 +18,12 @@ from steerlm.serve.registry import (
     register_model,
     register_signature,
 )
-from steerlm.serve.scripted import ScriptedBackend
 
 __all__ = [
     "PRESETS",
     "Backend",
     "ModelSpec",
     "SamplingRequest",
-    "ScriptedBackend",
     "ServerFault",
     "register_backend",
     "register_model",

@@ -33,7 +33,7 @@ class SamplingRequest:
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (used by the scripted model's ``[[echo]]``)."""
+        """A JSON-ready view of the parameters (for logs and test models that echo them)."""
         return {
             "max_tokens": self.max_tokens,
             "top_k": self.top_k,

@@ -6,13 +6,12 @@ import argparse
 import logging
 import os
 
-from steerlm.serve.registry import DEFAULT_PRESET, PRESETS, ModelSpec, resolve_models
+from steerlm.serve.registry import DEFAULT_BACKEND, DEFAULT_PRESET, PRESETS, ModelSpec, resolve_models
 from steerlm.serve.request_log import REQUEST_LOG_ENV
 
 __all__ = ["add_arguments", "run"]
 
-HELP = "run a local Triton server (PyTriton) with scripted or real models"
-SERVE_PRESET = "hf"  # a real model (the embedded tiny Llama unless --checkpoint is given)
+HELP = "run a local Triton server (PyTriton) with a Hugging Face model"
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -29,15 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-port", type=int, default=0, help="HTTP port (default: a free port)")
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default: a free port)")
     parser.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: a free port)")
-    parser.add_argument("--preset", default=SERVE_PRESET, choices=sorted(PRESETS),
-                        help=f"models to serve (default: {SERVE_PRESET}, a Hugging Face model; "
-                             f"{DEFAULT_PRESET}: scripted test models)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+                        help="models to serve (default: %(default)s)")
     parser.add_argument("--model", action="append", default=[], type=_key_value, metavar="NAME=SIGNATURE",
                         help="serve one more model (or replace a preset model of that name); SIGNATURE "
                              "is a registered name (current, current_streaming, v2_0, legacy_2310) "
                              "or module:attribute")
     parser.add_argument("--backend", default=None,
-                        help="backend for every model (default: each model's own, 'scripted')")
+                        help="backend for every model (default: each model's own; "
+                             f"{DEFAULT_BACKEND} for --model)")
     parser.add_argument("--backend-option", action="append", default=[], type=_key_value,
                         metavar="KEY=VALUE", help="keyword argument for the backend factory (repeatable)")
     parser.add_argument("--checkpoint", metavar="DIR",
@@ -58,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop cleanly when the process that started the server exits")
     parser.add_argument("--verbose", action="store_true", help="log PyTriton's progress to stderr")
+    # The backend of --model specs; a launcher that registers its own backends may change it.
+    parser.set_defaults(model_backend=DEFAULT_BACKEND)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    extra = [ModelSpec(name, signature) for name, signature in args.model]
+    extra = [ModelSpec(name, signature, args.model_backend) for name, signature in args.model]
     models = resolve_models(args.preset, extra)
     hf_options = {key: value for key, value in (("model", args.checkpoint), ("device", args.device),
                                                  ("dtype", args.dtype)) if value}

@@ -19,11 +19,11 @@ no prompt; the LAST DATA response carries the final flag (`steerlm.serve.final_f
 sends it (``bind_int32_streaming_empty_final``: PyTriton's usual separate EMPTY final response instead,
 as a BLS or PyTriton front end may send). ``stream=false`` on the decoupled twin gives one final response
 with the whole echoed text; ``stream=true`` on the unary model fails like TRT-LLM ("Streaming is only
-supported if model is deployed using decoupled mode."). Text comes from the scripted `Backend`
-(directives work as for NeMo); errors are Triton errors (TRT-LLM has no in-band error text). Requests
-merged by the dynamic batcher are streamed in lockstep: a request that has finished gets empty deltas
-until all have. To know which response is the last, a stream looks one token ahead, so each delta
-leaves the server one token's time late (the whole stream ends on time).
+supported if model is deployed using decoupled mode."). Text comes from the `Backend` behind it (any
+text model); errors are Triton errors (TRT-LLM has no in-band error text). Requests merged by the
+dynamic batcher are streamed in lockstep: a request that has finished gets empty deltas until all have.
+To know which response is the last, a stream looks one token ahead, so each delta leaves the server one
+token's time late (the whole stream ends on time).
 """
 
 from __future__ import annotations

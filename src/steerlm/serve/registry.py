@@ -4,9 +4,10 @@ Adding a model signature (e.g. a reward model or the TensorRT-LLM ``ensemble``) 
 preset's tuple below: a `ModelSpec` whose ``signature``/``backend`` are ``"module:attribute"``
 references, resolved only when a server starts (so heavy imports such as torch stay lazy)::
 
-    ModelSpec("my-model", "steerlm.serve.my_module:bind", "steerlm.serve.my_module:Backend"),
+    ModelSpec("my-model", "my_package.my_module:bind", "my_package.my_module:Backend"),
 
-or `register_signature` / `register_backend` / `register_model` from code that runs before `serve()`.
+or `register_signature` / `register_backend` / `register_model` from code that runs before `serve()`
+(the test kit, ``steerlm_testing``, registers its scripted backends and presets that way).
 A signature builder takes the backend object and returns a `Binding`; a backend factory takes the
 ``--backend-option`` strings as keyword arguments.
 """
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_BACKEND",
     "DEFAULT_PRESET",
     "PRESETS",
     "SIGNATURES",
@@ -50,13 +52,17 @@ SignatureBuilder = Callable[[Any], Binding]
 BackendFactory = Callable[..., Any]
 
 
+DEFAULT_BACKEND = "hf"  # a real model: the embedded tiny Llama unless a checkpoint is given
+DEFAULT_PRESET = "hf"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A Triton model to serve: its name, its signature and the backend behind it."""
 
     name: str
     signature: str
-    backend: str = "scripted"
+    backend: str = DEFAULT_BACKEND
 
 
 def _nemo(variant: str, *, streaming: bool = False) -> SignatureBuilder:
@@ -78,22 +84,10 @@ SIGNATURES: dict[str, SignatureBuilder | str] = {
     "legacy_2310": _nemo("legacy_2310"),
 }
 BACKENDS: dict[str, BackendFactory | str] = {
-    "scripted": "steerlm.serve.scripted:ScriptedBackend",
     "hf": "steerlm.serve.hf:HFBackend",
     "hf-random": "steerlm.serve.hf:random_backend",
 }
-DEFAULT_PRESET = "test"
 PRESETS: dict[str, tuple[ModelSpec, ...]] = {
-    "test": (
-        ModelSpec("Llama2-70B-SteerLM-Chat", "current"),
-        ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming"),
-        ModelSpec("nemo-v2.0", "v2_0"),
-        ModelSpec("nemo-2310", "legacy_2310"),
-    ),
-    "minimal": (
-        ModelSpec("Llama2-70B-SteerLM-Chat", "current"),
-        ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming"),
-    ),
     "hf": (
         ModelSpec("Llama2-70B-SteerLM-Chat", "current", "hf"),
         ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", "hf"),
@@ -139,4 +133,4 @@ def resolve_models(preset: str | None, extra: Sequence[ModelSpec] = ()) -> list[
         raise ValueError("no models to serve: choose a preset or add --model NAME=SIGNATURE")
     return list(models.values())
 
-import steerlm.serve.seed_servers  # noqa: E402, F401  (reward-model and TensorRT-LLM ensemble signatures and presets)
+import steerlm.serve.seed_servers  # noqa: E402, F401  (reward-model and TensorRT-LLM ensemble signatures)

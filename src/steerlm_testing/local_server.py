@@ -5,10 +5,11 @@
         ...
         server.last_request("nemo-v2.0")["inputs"]["prompts"]["data"]
 
-The subprocess runs ``python -m steerlm.cli serve`` in its own session (process group), so `stop`
-(SIGTERM, then SIGKILL of the group after `stop_timeout`) and `kill` (SIGKILL of the group at once)
-reach tritonserver and its stubs too. Every wait is bounded, and the server stops by itself when the
-process that started it exits (``--exit-with-parent``), even if that process is killed.
+The subprocess runs ``python -m steerlm_testing.serve`` (``steerlm serve`` with the kit's scripted
+models registered) in its own session (process group), so `stop` (SIGTERM, then SIGKILL of the group
+after `stop_timeout`) and `kill` (SIGKILL of the group at once) reach tritonserver and its stubs too.
+Every wait is bounded, and the server stops by itself when the process that started it exits
+(``--exit-with-parent``), even if that process is killed.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from steerlm.serve.registry import DEFAULT_PRESET
 from steerlm.serve.server import READY_PREFIX, free_port
+from steerlm_testing.presets import TEST_PRESET
 
 __all__ = ["LocalServer", "ServerStartError"]
 
@@ -40,10 +41,12 @@ class ServerStartError(RuntimeError):
     """The server exited or did not announce readiness in time; the message ends with its log."""
 
 
-def _package_root() -> str:
+def _package_roots() -> list[str]:
     import steerlm
+    import steerlm_testing
 
-    return str(Path(steerlm.__file__).resolve().parent.parent)
+    roots = (Path(module.__file__ or "").resolve().parent.parent for module in (steerlm, steerlm_testing))
+    return list(dict.fromkeys(str(root) for root in roots))
 
 
 class LocalServer:
@@ -52,7 +55,7 @@ class LocalServer:
     def __init__(
         self,
         *,
-        preset: str = DEFAULT_PRESET,
+        preset: str = TEST_PRESET,
         models: Sequence[str] = (),
         request_log: bool | str | os.PathLike[str] = True,
         host: str = "127.0.0.1",
@@ -90,7 +93,7 @@ class LocalServer:
 
     # ----- lifecycle -------------------------------------------------------------------------------
     def _command(self) -> list[str]:
-        command = [sys.executable, "-m", "steerlm.cli", "serve", "--host", self.host, "--preset", self.preset,
+        command = [sys.executable, "-m", "steerlm_testing.serve", "--host", self.host, "--preset", self.preset,
                    "--exit-with-parent"]
         for name in ("http", "grpc", "metrics"):
             command += [f"--{name}-port", str(self.ports[name])]
@@ -102,7 +105,7 @@ class LocalServer:
 
     def _environment(self) -> dict[str, str]:
         env = {**os.environ, **self.env}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_package_root(), env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (*_package_roots(), env.get("PYTHONPATH")) if p)
         env.pop("STEERLM_REQUEST_LOG", None)
         return env
 

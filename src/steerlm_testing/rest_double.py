@@ -15,7 +15,7 @@ It implements the documented protocol of ``nemo/collections/nlp/modules/common/t
 * faults for tests: `fail_next(n, status)` answers the next n requests with that HTTP status.
 
 ``RestDouble`` runs it in a thread (``with RestDouble() as server: server.url``); ``python -m
-steerlm.serve.rest_double --port 5555`` runs it in the foreground.
+steerlm_testing.rest_double --port 5555`` runs it in the foreground.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from types import TracebackType
 from typing import Any
 
 from steerlm.serve.backend import SamplingRequest
-from steerlm.serve.directives import tokenize
-from steerlm.serve.scripted import ScriptedBackend
+from steerlm_testing.directives import tokenize
+from steerlm_testing.scripted import ScriptedBackend
 
 __all__ = ["MAX_SENTENCES", "RestDouble", "validate"]
 

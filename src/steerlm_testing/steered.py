@@ -15,8 +15,8 @@ from typing import Any
 from steerlm.attributes import parse_labels
 from steerlm.errors import ConfigurationError
 from steerlm.serve.backend import SamplingRequest
-from steerlm.serve.directives import Directives
-from steerlm.serve.scripted import ScriptedBackend
+from steerlm_testing.directives import Directives
+from steerlm_testing.scripted import ScriptedBackend
 
 __all__ = ["SteeredBackend", "steered_length"]
 

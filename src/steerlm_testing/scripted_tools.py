@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from itertools import cycle
 from typing import Any
 
-from steerlm.serve.directives import strip_directives
+from steerlm_testing.directives import strip_directives
 
 __all__ = ["build_arguments", "last_user_turn", "tool_reply"]
 

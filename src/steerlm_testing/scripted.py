@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from steerlm.serve.backend import SamplingRequest, ServerFault
-from steerlm.serve.directives import Directives, parse_directives, tokenize
-from steerlm.serve.faults import kill_server_hard
-from steerlm.serve.scripted_tools import tool_reply
+from steerlm_testing.directives import Directives, parse_directives, tokenize
+from steerlm_testing.faults import kill_server_hard
+from steerlm_testing.scripted_tools import tool_reply
 
 __all__ = ["END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
 

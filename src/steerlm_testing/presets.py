@@ -1,0 +1,66 @@
+"""The kit's backends and presets, registered into the product's server registry.
+
+Backends: ``scripted`` (`ScriptedBackend`, steered by ``[[directives]]``), ``scripted-steered``
+(`SteeredBackend`, reply length follows ``verbosity``) and ``scripted-reward`` (`ScriptedScorer`, for
+the reward signatures). Presets:
+
+* ``test`` (the kit's default): ``Llama2-70B-SteerLM-Chat`` and its ``-streaming`` twin (NeMo deploy's
+  current signature), ``nemo-v2.0`` and ``nemo-2310`` (older signatures);
+* ``minimal``: the first two of ``test``;
+* ``reward``: ``reward_model`` (current NeMo-Aligner signature), ``reward_model_v0_1`` and a
+  ``Llama2-70B-SteerLM-Chat`` whose reply length follows ``verbosity``;
+* ``ensemble``: the TensorRT-LLM ``ensemble`` variants: ``ensemble`` (INT32, unary),
+  ``ensemble-streaming`` (INT32, decoupled, final flag on the last data response),
+  ``ensemble-streaming-empty-final`` (the same ending in an empty final response),
+  ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6) and ``ensemble-v0.5``.
+
+`register` is idempotent; `steerlm_testing.serve` calls it before serving. Nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+from steerlm.serve.registry import ModelSpec, register_backend, register_model
+
+__all__ = ["PRESET_MODELS", "SCRIPTED", "TEST_PRESET", "register"]
+
+SCRIPTED = "scripted"
+TEST_PRESET = "test"
+_BACKENDS = {
+    SCRIPTED: "steerlm_testing.scripted:ScriptedBackend",
+    "scripted-steered": "steerlm_testing.steered:SteeredBackend",
+    "scripted-reward": "steerlm_testing.reward_scorer:ScriptedScorer",
+}
+_CHAT = (
+    ModelSpec("Llama2-70B-SteerLM-Chat", "current", SCRIPTED),
+    ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", SCRIPTED),
+)
+PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
+    TEST_PRESET: (
+        *_CHAT,
+        ModelSpec("nemo-v2.0", "v2_0", SCRIPTED),
+        ModelSpec("nemo-2310", "legacy_2310", SCRIPTED),
+    ),
+    "minimal": _CHAT,
+    "reward": (
+        ModelSpec("reward_model", "reward", "scripted-reward"),
+        ModelSpec("reward_model_v0_1", "reward_v0_1", "scripted-reward"),
+        ModelSpec("Llama2-70B-SteerLM-Chat", "current", "scripted-steered"),
+    ),
+    "ensemble": (
+        ModelSpec("ensemble", "trtllm", SCRIPTED),
+        ModelSpec("ensemble-streaming", "trtllm_streaming", SCRIPTED),
+        ModelSpec("ensemble-streaming-empty-final", "trtllm_streaming_empty_final", SCRIPTED),
+        ModelSpec("ensemble-uint32", "trtllm_uint32", SCRIPTED),
+        ModelSpec("ensemble-uint32-streaming", "trtllm_uint32_streaming", SCRIPTED),
+        ModelSpec("ensemble-v0.5", "trtllm_v0_5", SCRIPTED),
+    ),
+}
+
+
+def register() -> None:
+    """Add the kit's backends and presets to the server registry."""
+    for name, factory in _BACKENDS.items():
+        register_backend(name, factory)
+    for preset, models in PRESET_MODELS.items():
+        for spec in models:
+            register_model(preset, spec)
