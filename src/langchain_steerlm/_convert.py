@@ -110,10 +110,6 @@ def usage(input_tokens: int | None, output_tokens: int | None) -> UsageMetadata 
                          total_tokens=input_tokens + output_tokens)
 
 
-def _split(text: str, tools_offered: bool) -> ParsedReply:
-    return parse_tool_reply(text) if tools_offered else ParsedReply(content=text)
-
-
 def _calls(parsed: ParsedReply) -> dict[str, Any]:
     return {
         "tool_calls": [tool_call(name=c.name, args=dict(c.arguments), id=c.id) for c in parsed.tool_calls],
@@ -124,10 +120,14 @@ def _calls(parsed: ParsedReply) -> dict[str, Any]:
 
 def ai_message(text: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
                tools_offered: bool) -> AIMessage:
-    """The AIMessage of a whole reply."""
-    parsed = _split(text, tools_offered)
-    return AIMessage(content=parsed.content, response_metadata=metadata, usage_metadata=usage_metadata,
-                     **_calls(parsed))
+    """The AIMessage of a whole reply (only the fields that are set are passed: each costs validation)."""
+    fields: dict[str, Any] = {"response_metadata": metadata}
+    if usage_metadata is not None:
+        fields["usage_metadata"] = usage_metadata
+    if not tools_offered:
+        return AIMessage(content=text, **fields)
+    parsed = parse_tool_reply(text)
+    return AIMessage(content=parsed.content, **fields, **_calls(parsed))
 
 
 def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,

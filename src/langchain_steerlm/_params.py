@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import LangSmithParams
-from pydantic import ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_steerlm._client import ClientOptions
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
-from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, resolve_options
+from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, RequestOptions, refine_options, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
 from steerlm.transport.urls import parse_urls
 
@@ -31,9 +31,32 @@ DEFAULT_URL = "grpc://127.0.0.1:8001"
 ATTRIBUTES_KEY = "steerlm_attributes"  # response_metadata / generation_info key of the labels used
 CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "headers", "api_key")
 CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
+_OPTION_SET = frozenset(OPTION_NAMES)
 # Framework noise, harmless. LangChain pops `ls_structured_output_format` before `_generate`, but a
 # batch's kwargs still carry it when `_batch_plan` renders the inputs.
 IGNORED_KWARGS = frozenset({"stream", "parallel_tool_calls", "strict", "ls_structured_output_format"})
+
+
+def _unresolved() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """The fields resolved once: profile, options, client settings, identifying params; `owner` is the
+    id of the model they belong to (a copy made by `model_copy` resolves its own)."""
+
+    owner: int
+    profile: ModelProfile
+    options: RequestOptions
+    client: ClientOptions
+    identifying: Mapping[str, Any]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Resolved:
+        return self  # immutable; a copy of the model re-resolves anyway (another owner)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _unresolved, ()  # pickled models resolve again when loaded
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,8 @@ class SteerLMFields(SteeringFields):
             data["steerlm_profile"] = data.pop("profile")
         return data
 
+    _resolved: _Resolved | None = PrivateAttr(default=None)
+
     def __init__(self, **data: Any) -> None:
         """Validate profile, URL, parameters and attributes (ConfigurationError); no network I/O."""
         super().__init__(**data)
@@ -112,7 +137,22 @@ class SteerLMFields(SteeringFields):
             hash(tuple(self.client_kwargs.items()))
         except TypeError:
             raise ConfigurationError("client_kwargs values must be hashable (numbers, strings, bytes)") from None
-        resolve_options(self.resolved_profile, self.option_layer())
+        self._fields()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._resolved = None  # a field changed: resolve the fields again on the next call
+
+    def _fields(self) -> _Resolved:
+        """The fields resolved and validated once (again after a field is assigned or the model copied)."""
+        resolved = self._resolved
+        if resolved is None or resolved.owner != id(self):
+            profile = self.resolved_profile
+            resolved = self._resolved = _Resolved(
+                owner=id(self), profile=profile, options=resolve_options(profile, self.option_layer()),
+                client=self._client_options(self.model, profile, {}), identifying=self._identifying())
+        return resolved
 
     # ------------------------------------------------------------------ resolution
 
@@ -133,33 +173,33 @@ class SteerLMFields(SteeringFields):
     def resolve_call(self, stop: list[str] | None, kwargs: Mapping[str, Any], *,
                      extra_names: frozenset[str] = frozenset()) -> CallSpec:
         """Validate per-call kwargs and merge them over the fields (ConfigurationError on bad input)."""
-        unknown = set(kwargs) - CALL_NAMES - IGNORED_KWARGS - extra_names
+        unknown = kwargs.keys() - CALL_NAMES - IGNORED_KWARGS - extra_names if kwargs else None
         if unknown:
             raise ConfigurationError(
                 f"unknown argument(s) {sorted(unknown)}; per-call options are the constructor fields "
                 f"({', '.join((*CONNECTION_NAMES, *PARAM_NAMES))}, 'attributes', the steering attributes "
                 f"{list(ATTRIBUTE_NAMES)}), 'context'{''.join(', ' + repr(n) for n in sorted(extra_names))}"
             )
-        call = {k: v for k, v in kwargs.items() if k in OPTION_NAMES}
+        fields = self._fields()
+        call = {k: v for k, v in kwargs.items() if k in _OPTION_SET}
         if stop is not None:
             call["stop"] = stop
+        context = kwargs.get("context")
+        if context is not None and not isinstance(context, str):
+            raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
+        extra = {k: v for k, v in kwargs.items() if k in extra_names} if extra_names else {}
+        if not any(kwargs.get(name) is not None for name in CONNECTION_NAMES):  # the fields' model and client
+            options = refine_options(fields.options, fields.profile, call)
+            return CallSpec(fields.profile, options.attributes, options.params, fields.client, context, extra)
         model = kwargs.get("model") or self.model
         explicit = kwargs.get("profile")
         if explicit is None and kwargs.get("model"):
             explicit = find_profile(model) or self.resolved_profile
         profile = self.resolved_profile if explicit is None else _profile_for(explicit, model)
-        options = resolve_options(profile, self.option_layer(), call)
-        context = kwargs.get("context")
-        if context is not None and not isinstance(context, str):
-            raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
-        return CallSpec(
-            profile=profile,
-            attributes=options.attributes,
-            params=options.params,
-            client=self._client_options(model, profile, kwargs),
-            context=context,
-            extra={k: v for k, v in kwargs.items() if k in extra_names},
-        )
+        options = (refine_options(fields.options, profile, call) if profile is fields.profile
+                   else resolve_options(profile, self.option_layer(), call))
+        client = self._client_options(model, profile, kwargs)
+        return CallSpec(profile, options.attributes, options.params, client, context, extra)
 
     def _client_options(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientOptions:
         def pick(name: str) -> Any:
@@ -199,7 +239,10 @@ class SteerLMFields(SteeringFields):
         return params
 
     def identifying(self) -> dict[str, Any]:
-        """`_identifying_params`: what distinguishes two configured models."""
+        """`_identifying_params`: what distinguishes two configured models (LangChain asks per call)."""
+        return dict(self._fields().identifying)
+
+    def _identifying(self) -> dict[str, Any]:
         profile = self.steerlm_profile
         return {
             "model": self.model,

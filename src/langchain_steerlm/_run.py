@@ -10,19 +10,23 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator, Sequence
 from contextlib import aclosing, closing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from langchain_core.messages import BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 
-from langchain_steerlm._batch import Prefetched, take_prefetched
+from langchain_steerlm._batch import Prefetched, batch_running, messages_key, take_prefetched
 from langchain_steerlm._client import async_client, sync_client
 from langchain_steerlm._convert import reply_metadata, usage
 from langchain_steerlm._errors import mapped_errors
 from langchain_steerlm._params import CallSpec
-from steerlm.client import Completion, StreamChunk
 from steerlm.tokens import TokenCounter, guard_prompt
 
-__all__ = ["Prepared", "abatch", "agenerate", "astream", "batch", "generate", "prefetch", "prepare", "stream"]
+if TYPE_CHECKING:  # the client modules load on the first call (transport, retry)
+    from steerlm.client import Completion, StreamChunk
+
+__all__ = ["Prepared", "abatch", "agenerate", "astream", "batch", "generate", "parked", "prefetch", "prepare",
+           "stream"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,24 @@ def prepare(spec: CallSpec, prompt: str, counter: TokenCounter | None, *, tools_
 
 
 def _prefetched(prepared: Prepared) -> Completion | None:
-    found = take_prefetched(prepared.key)
-    if isinstance(found, BaseException):
-        raise found
-    return found  # type: ignore[no-any-return]
+    found = take_prefetched(request=prepared.key) if batch_running() else None
+    if found is None:
+        return None
+    done = found[1]
+    if isinstance(done, BaseException):
+        raise done
+    return done  # type: ignore[no-any-return]
+
+
+def parked(messages: Sequence[BaseMessage]) -> tuple[Prepared, Completion] | None:
+    """A native batch's input, found by its message objects: rendered and sent already (errors raised)."""
+    found = take_prefetched(messages=messages_key(messages)) if batch_running() else None
+    if found is None:
+        return None
+    prepared, done = found
+    if isinstance(done, BaseException):
+        raise done
+    return prepared, done
 
 
 def generate(prepared: Prepared) -> Completion:
@@ -107,9 +125,11 @@ async def abatch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
         return await client.batch(list(prompts), spec.params)
 
 
-def prefetch(prepared: Sequence[Prepared], results: Sequence[Completion] | BaseException) -> Prefetched:
-    """Park a batch's completions (or its one error, for every input) for the per-input runs."""
+def prefetch(plan: Sequence[tuple[Sequence[BaseMessage], Prepared]],
+             results: Sequence[Completion] | BaseException) -> Prefetched:
+    """Park a batch's requests with their completions (or its one error, for every input) for the runs."""
     scope = Prefetched()
-    for index, item in enumerate(prepared):
-        scope.add(item.key, results if isinstance(results, BaseException) else results[index])
+    for index, (messages, item) in enumerate(plan):
+        done = results if isinstance(results, BaseException) else results[index]
+        scope.add(messages_key(messages), item.key, (item, done))
     return scope

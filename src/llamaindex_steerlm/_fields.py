@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
@@ -12,13 +13,32 @@ from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
 from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
-from steerlm.requests import ATTRIBUTE_NAMES, resolve_options
+from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
 from steerlm.transport.urls import parse_urls
 
 __all__ = ["DEFAULT_URL", "SteerLMFields"]
 
 DEFAULT_URL = "grpc://localhost:8001"
+
+
+def _unresolved() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """The fields resolved once; `owner` is the id of the model they belong to (copies resolve their own)."""
+
+    owner: int
+    profile: ModelProfile
+    options: RequestOptions
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Resolved:
+        return self  # immutable; a copy of the model re-resolves anyway (another owner)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _unresolved, ()  # pickled models resolve again when loaded
 
 
 class SteerLMFields(SteeringFields, FunctionCallingLLM):
@@ -48,6 +68,8 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
                            description="Local tokenizer.json / HF tokenizer dir / object: usage + window guard.")
     closed_qa: bool = Field(default=True, description="Use the closed-QA template in query engines.")
 
+    _resolved: _Resolved | None = PrivateAttr(default=None)
+
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         if self.timeout <= 0:
@@ -55,8 +77,22 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
         if self.max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries!r}")
         parse_urls(self.url)
-        resolve_options(self.resolved_profile, self.default_options())
+        self.fields()
         _ = self.token_counter
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._resolved = None  # a field changed: resolve the fields again on the next call
+
+    def fields(self) -> _Resolved:
+        """The fields resolved and validated once (again after a field is assigned or the model copied)."""
+        resolved = self._resolved
+        if resolved is None or resolved.owner != id(self):
+            profile = self.resolved_profile
+            resolved = self._resolved = _Resolved(id(self), profile,
+                                                  resolve_options(profile, self.default_options()))
+        return resolved
 
     @property
     def resolved_profile(self) -> ModelProfile:
