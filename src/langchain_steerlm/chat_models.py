@@ -37,11 +37,13 @@ class _StreamState:
 
     def __init__(self, prepared: _run.Prepared) -> None:
         self.prepared = prepared
-        self.parts: list[str] = []  # the deltas; joined once, for the last chunk
+        self.parts: list[str] = []  # the deltas, kept when the last chunk needs the whole text
+        self._keep = prepared.tools_offered or prepared.counter is not None
         self.done = False
 
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
-        self.parts.append(chunk.text)
+        if self._keep:
+            self.parts.append(chunk.text)
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason)
         if not chunk.text or self.prepared.tools_offered:
@@ -52,7 +54,7 @@ class _StreamState:
         """The last chunk: metadata, usage (input tokens only here), tool calls when offered."""
         self.done = True
         p = self.prepared
-        text = "".join(self.parts) if p.tools_offered or p.counter is not None else ""
+        text = "".join(self.parts)
         return ChatGenerationChunk(message=final_chunk(
             delta, p.metadata(finish_reason), p.usage_for(text), buffered=text if p.tools_offered else None
         ))
@@ -212,7 +214,7 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        found = _run.parked(messages)
+        found = await _run.aparked(messages)
         if found is None:
             prepared = self._prepare(messages, stop, kwargs)
             found = prepared, await _run.agenerate(prepared)
@@ -253,17 +255,14 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size).
 
         Inputs that share one config run in one `generate` call (a callback run per input, no thread
-        pool); see `langchain_steerlm._batch`.
+        pool), started while the request is on its way; see `langchain_steerlm._batch`.
         """
         plan = plan_batch(self, inputs, config, kwargs, async_api=False)
         sendable = ready(plan)
         if not sendable:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        try:
-            results: Sequence[Any] | BaseException = _run.batch(sendable[0][1].spec, [p.prompt for _, p in sendable])
-        except Exception as exc:  # every input's run reports it through its callbacks
-            results = exc
-        with prefetch_scope(_run.prefetch(sendable, results)):
+        pending = _run.send(sendable[0][1].spec, [p.prompt for _, p in sendable])
+        with prefetch_scope(_run.prefetch(sendable, pending)):
             if one_run(plan, config, return_exceptions):
                 return replies(self.generate([m for m, _ in plan], **generate_args(config, kwargs)))
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
@@ -275,12 +274,8 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         sendable = ready(plan)
         if not sendable:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        try:
-            results: Sequence[Any] | BaseException = await _run.abatch(sendable[0][1].spec,
-                                                                       [p.prompt for _, p in sendable])
-        except Exception as exc:  # reported by every input's run
-            results = exc
-        with prefetch_scope(_run.prefetch(sendable, results)):
+        pending = _run.asend(sendable[0][1].spec, [p.prompt for _, p in sendable])
+        with prefetch_scope(_run.prefetch(sendable, pending)):
             if one_run(plan, config, return_exceptions):
                 return replies(await self.agenerate([m for m, _ in plan], **generate_args(config, kwargs)))
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]

@@ -32,7 +32,7 @@ class StreamAssembler:
     """Stream events of one prompt → delta chunks, cut at the first stop string."""
 
     def __init__(self, codec: Codec, stops: Sequence[str]) -> None:
-        self._decoder = codec.stream_decoder(1)
+        self._decoder = codec.stream_decoder(1, keep_texts=False)  # the text is kept here, once
         self._matcher = StopMatcher(stops)
         self._parts: list[str] = []
         self.done = False
@@ -44,7 +44,7 @@ class StreamAssembler:
 
     def feed(self, event: StreamEvent) -> list[StreamChunk]:
         """Chunks for one event; after a stop string or the final response, `done` is True."""
-        delta = self._decoder.feed(event.outputs, final=event.final)[0]
+        delta = self._decoder.feed_one(event.outputs, final=event.final)
         safe = self._matcher.feed(delta)
         if self._matcher.stopped or event.final:
             return [self._close(safe)]

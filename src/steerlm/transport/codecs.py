@@ -216,8 +216,8 @@ class Codec:
         with one whole (echoed) response instead of per-token deltas."""
         return "stream" in self.spec.inputs
 
-    def stream_decoder(self, rows: int) -> StreamDecoder:
-        return StreamDecoder(self, rows)
+    def stream_decoder(self, rows: int, *, keep_texts: bool = True) -> StreamDecoder:
+        return StreamDecoder(self, rows, keep_texts=keep_texts)
 
 
 class StreamDecoder:
@@ -229,9 +229,11 @@ class StreamDecoder:
     and the length emitted so far, never a growing copy of the whole text.
     """
 
-    def __init__(self, codec: Codec, rows: int) -> None:
+    def __init__(self, codec: Codec, rows: int, *, keep_texts: bool = True) -> None:
         self._codec = codec
+        self._key = codec.text_output
         self._cumulative = codec.cumulative_stream
+        self._keep = keep_texts  # False: the caller keeps the text (`texts` stays empty)
         self._parts: list[list[str]] = [[] for _ in range(rows)]
         self._emitted = [0] * rows
         self._seen = [""] * rows
@@ -243,7 +245,8 @@ class StreamDecoder:
 
     def _emit(self, row: int, delta: str) -> str:
         if delta:
-            self._parts[row].append(delta)
+            if self._keep:
+                self._parts[row].append(delta)
             self._emitted[row] += len(delta)
         return delta
 
@@ -254,17 +257,29 @@ class StreamDecoder:
             return self.flush() if final else [""] * rows_count
         rows = rows_to_text(outputs[self._codec.text_output])
         self._codec.check_in_band(rows)
-        deltas = []
-        for i, text in enumerate(rows[:rows_count]):
-            if not self._cumulative:
-                deltas.append(self._emit(i, text))
-                continue
-            self._seen[i] = text
-            safe = text if final else text.rstrip("\ufffd")
-            # a rewritten earlier part cannot be retracted: best effort
-            deltas.append(self._emit(i, safe[self._emitted[i]:]))
+        deltas = [self._delta(i, text, final) for i, text in enumerate(rows[:rows_count])]
         deltas.extend("" for _ in range(rows_count - len(deltas)))
         return deltas
+
+    def feed_one(self, outputs: Mapping[str, Array], *, final: bool = False) -> str:
+        """`feed` for a one-row stream (the per-token hot path of `StreamAssembler`): the row's delta."""
+        array = outputs.get(self._key)
+        if array is None or getattr(array, "size", 0) != 1 or len(self._parts) != 1:
+            return self.feed(outputs, final=final)[0]
+        raw = array.item()
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if text.startswith(IN_BAND_ERROR_PREFIX):
+            self._codec.check_in_band((text,))
+        if not self._cumulative and not self._keep:
+            return text
+        return self._delta(0, text, final)
+
+    def _delta(self, row: int, text: str, final: bool) -> str:
+        if not self._cumulative:
+            return self._emit(row, text)
+        self._seen[row] = text
+        safe = text if final else text.rstrip("\ufffd")
+        return self._emit(row, safe[self._emitted[row]:])  # a rewritten earlier part cannot be retracted
 
     def flush(self) -> list[str]:
         """At the end of the stream: release any held-back text."""
