@@ -56,12 +56,12 @@ class SteerLMModelNotFoundError(core.ModelNotFoundError, lc.ModelNotFoundError):
     """Unknown or not-ready Triton model name."""
 
 
-class SteerLMAuthenticationError(core.InvalidRequestError, lc.ModelAuthenticationError):
-    """HTTP 401 / UNAUTHENTICATED from a proxy in front of Triton."""
+class SteerLMAuthenticationError(core.AuthenticationError, lc.ModelAuthenticationError):
+    """HTTP 401 / UNAUTHENTICATED: a missing or wrong `api_key` (OpenAI-compatible server, proxy)."""
 
 
-class SteerLMPermissionDeniedError(core.InvalidRequestError, lc.ModelPermissionDeniedError):
-    """HTTP 403 / PERMISSION_DENIED from a proxy in front of Triton."""
+class SteerLMPermissionDeniedError(core.AuthenticationError, lc.ModelPermissionDeniedError):
+    """HTTP 403 / PERMISSION_DENIED: the credentials are not allowed to use this model or server."""
 
 
 class SteerLMInvalidRequestError(core.InvalidRequestError, lc.ModelInvalidRequestError):
@@ -101,9 +101,11 @@ def _target(exc: core.SteerLMError) -> type[core.SteerLMError] | None:
     if isinstance(exc, core.StreamInterruptedError):
         return SteerLMStreamInterruptedError
     if isinstance(exc, core.InvalidRequestError):
-        if status in _AUTH:
+        if status in _DENIED:
+            return SteerLMPermissionDeniedError
+        if status in _AUTH or isinstance(exc, core.AuthenticationError):
             return SteerLMAuthenticationError
-        return SteerLMPermissionDeniedError if status in _DENIED else SteerLMInvalidRequestError
+        return SteerLMInvalidRequestError
     if isinstance(exc, core.TritonError):
         return SteerLMAPIError
     return None  # ConfigurationError / PromptError stay plain ValueErrors

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import LangSmithParams
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from langchain_steerlm._client import ClientOptions
+from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
-from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
+from steerlm.profiles import ModelProfile, find_profile, profile_for
 from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, RequestOptions, refine_options, resolve_options
+from steerlm.secrets import auth_headers, secret_text
+from steerlm.suggest import did_you_mean
 from steerlm.tokens import TokenCounter, load_token_counter
 from steerlm.transport.urls import parse_urls
 
@@ -30,6 +33,9 @@ DEFAULT_MODEL = "Llama2-70B-SteerLM-Chat"
 DEFAULT_URL = "grpc://127.0.0.1:8001"
 ATTRIBUTES_KEY = "steerlm_attributes"  # response_metadata / generation_info key of the labels used
 CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "headers", "api_key")
+# Client settings the adapter sets from its own fields (so not accepted in `client_kwargs`).
+_CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers", "verify_ssl", "root_certificates",
+                  "client_certificate", "client_key")
 CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
 _OPTION_SET = frozenset(OPTION_NAMES)
 # Framework noise, harmless. LangChain pops `ls_structured_output_format` before `_generate`, but a
@@ -75,8 +81,9 @@ class CallSpec:
         return self.client.model
 
 
-class SteerLMFields(SteeringFields):
-    """Constructor fields common to the chat model and the string LLM (steering ones: `SteeringFields`)."""
+class SteerLMFields(SteeringFields, SecureFields):
+    """Constructor fields common to the chat model and the string LLM (steering ones: `SteeringFields`,
+    credentials and TLS: `SecureFields`)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
@@ -91,13 +98,6 @@ class SteerLMFields(SteeringFields):
     )
     timeout: float = Field(default=60.0, gt=0, description="Client-side timeout per request, seconds.")
     max_retries: int = Field(default=2, ge=0, description="Retries of retryable errors (0 disables).")
-    headers: dict[str, str] | None = Field(default=None, description="Extra HTTP headers / gRPC metadata.")
-    api_key: SecretStr | None = Field(
-        default=None,
-        description="Sent as `authorization: Bearer <key>` (Triton itself has no auth; for proxies).",
-    )
-    verify_ssl: bool = Field(default=True, description="Verify TLS certificates (https://, grpcs://).")
-    root_certificates: str | None = Field(default=None, description="CA bundle path for TLS.")
     client_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Other SteerLMClient options (stream_timeout, ready_timeout, ...)."
     )
@@ -108,6 +108,8 @@ class SteerLMFields(SteeringFields):
     seed: int | None = None
     repetition_penalty: float | None = None
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
+    logprobs: bool | None = Field(
+        default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     streaming: bool = Field(default=False, description="Stream internally for invoke().")
     tokenizer: Any = Field(
         default=None,
@@ -130,13 +132,19 @@ class SteerLMFields(SteeringFields):
     _resolved: _Resolved | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
-        """Validate profile, URL, parameters and attributes (ConfigurationError); no network I/O."""
-        super().__init__(**data)
+        """Validate every argument (ConfigurationError saying what to fix); no network I/O."""
+        check_keywords(type(self), data, also=("profile",))
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise configuration_error(type(self).__name__, exc) from None
         parse_urls(self.url)
+        check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
         try:
             hash(tuple(self.client_kwargs.items()))
         except TypeError:
             raise ConfigurationError("client_kwargs values must be hashable (numbers, strings, bytes)") from None
+        self.check_secure_fields()
         self._fields()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -153,6 +161,10 @@ class SteerLMFields(SteeringFields):
                 owner=id(self), profile=profile, options=resolve_options(profile, self.option_layer()),
                 client=self._client_options(self.model, profile, {}), identifying=self._identifying())
         return resolved
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "STEERLM_API_KEY", "client_key": "STEERLM_CLIENT_KEY"}
 
     # ------------------------------------------------------------------ resolution
 
@@ -175,8 +187,9 @@ class SteerLMFields(SteeringFields):
         """Validate per-call kwargs and merge them over the fields (ConfigurationError on bad input)."""
         unknown = kwargs.keys() - CALL_NAMES - IGNORED_KWARGS - extra_names if kwargs else None
         if unknown:
+            hints = "".join(did_you_mean(k, [*CALL_NAMES, *extra_names]) for k in sorted(unknown))
             raise ConfigurationError(
-                f"unknown argument(s) {sorted(unknown)}; per-call options are the constructor fields "
+                f"unknown argument(s) {sorted(unknown)}{hints}; per-call options are the constructor fields "
                 f"({', '.join((*CONNECTION_NAMES, *PARAM_NAMES))}, 'attributes', the steering attributes "
                 f"{list(ATTRIBUTE_NAMES)}), 'context'{''.join(', ' + repr(n) for n in sorted(extra_names))}"
             )
@@ -205,11 +218,7 @@ class SteerLMFields(SteeringFields):
         def pick(name: str) -> Any:
             return kwargs[name] if kwargs.get(name) is not None else getattr(self, name)
 
-        headers = dict(pick("headers") or {})
-        key = pick("api_key")
-        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
-        if secret and not any(k.lower() == "authorization" for k in headers):
-            headers["authorization"] = f"Bearer {secret}"
+        headers = auth_headers(pick("headers"), pick("api_key"))
         url = pick("url")
         return ClientOptions(
             model=model,
@@ -219,6 +228,8 @@ class SteerLMFields(SteeringFields):
             max_retries=pick("max_retries"),
             headers=tuple(sorted(headers.items())),
             extra=tuple(sorted({"verify_ssl": self.verify_ssl, "root_certificates": self.root_certificates,
+                                "client_certificate": self.client_certificate,
+                                "client_key": secret_text(self.client_key, what="client_key"),
                                 **self.client_kwargs}.items())),
         )
 
@@ -253,16 +264,7 @@ class SteerLMFields(SteeringFields):
 
 
 def _profile_for(explicit: str | ModelProfile | None, model: str) -> ModelProfile:
-    if explicit is not None:
-        profile = get_profile(explicit)
-    else:
-        found = find_profile(model)
-        if found is None:
-            raise ConfigurationError(
-                f"model {model!r} does not name a steerlm profile, so the prompt template is unknown; "
-                f"pass profile= one of: {', '.join(list_profiles())}"
-            )
-        profile = found
+    profile = profile_for(explicit, model)
     if profile.family == "reward":
         raise ConfigurationError(
             f"{profile.name!r} is a reward model; use steerlm.RewardModel to score answers"

@@ -2,7 +2,8 @@
 
 `prepare` takes a resolved `CallSpec` and the rendered prompt, counts the prompt's tokens when a
 tokenizer is configured and applies the context-window guard (raising LangChain's
-`ContextOverflowError` twin) before anything is sent.
+`ContextOverflowError` twin) before anything is sent. Usage comes from the server when it reports
+token counts, else from the tokenizer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from langchain_steerlm._convert import reply_metadata, usage
 from langchain_steerlm._errors import mapped_errors
 from langchain_steerlm._params import CallSpec
 from steerlm.tokens import TokenCounter, guard_prompt
+from steerlm.usage import TokenUsage
 
 if TYPE_CHECKING:  # the client modules load on the first call (transport, retry)
     from steerlm.client import Completion, StreamChunk
@@ -47,10 +49,16 @@ class Prepared:
         """Identifies the request in a batch's prefetched completions."""
         return (self.spec.client, self.prompt, self.spec.params)
 
-    def metadata(self, finish_reason: str) -> dict[str, Any]:
-        return reply_metadata(self.spec.model, finish_reason, self.spec.profile, self.spec.attributes)
+    def metadata(self, finish_reason: str, logprobs: Sequence[float] | None = None) -> dict[str, Any]:
+        meta = reply_metadata(self.spec.model, finish_reason, self.spec.profile, self.spec.attributes)
+        if logprobs is not None:
+            meta["logprobs"] = {"token_logprobs": list(logprobs)}
+        return meta
 
-    def usage_for(self, text: str) -> UsageMetadata | None:
+    def usage_for(self, text: str, server: TokenUsage | None = None) -> UsageMetadata | None:
+        """The server's counts when it reported them, else the tokenizer's (None without either)."""
+        if server is not None:
+            return usage(server.input_tokens, server.output_tokens)
         return usage(self.prompt_tokens, None if self.counter is None else self.counter.count(text))
 
 

@@ -20,10 +20,12 @@ from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
 from langchain_steerlm._params import SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
+from steerlm.secrets import redact_params
 
 if TYPE_CHECKING:
     from langchain_steerlm.tools import ToolLike
-    from steerlm.client import StreamChunk
+    from steerlm.client import Completion, StreamChunk
+    from steerlm.usage import TokenUsage
 
 __all__ = ["ChatSteerLM"]
 
@@ -45,18 +47,20 @@ class _StreamState:
         if self._keep:
             self.parts.append(chunk.text)
         if chunk.finish_reason is not None:
-            return self.finish(chunk.text, chunk.finish_reason)
+            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
         if not chunk.text or self.prepared.tools_offered:
             return None  # a reply that may call tools is parsed whole, in the last chunk
         return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
 
-    def finish(self, delta: str = "", finish_reason: str = "stop") -> ChatGenerationChunk:
-        """The last chunk: metadata, usage (input tokens only here), tool calls when offered."""
+    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
+               ) -> ChatGenerationChunk:
+        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
         self.done = True
         p = self.prepared
         text = "".join(self.parts)
         return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for(text), buffered=text if p.tools_offered else None
+            delta, p.metadata(finish_reason), p.usage_for(text, server),
+            buffered=text if p.tools_offered else None,
         ))
 
 
@@ -175,6 +179,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return self.ls_params(stop, kwargs, "chat")
 
+    def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """What callback handlers see as ``invocation_params``: secrets (api_key, credential headers) redacted."""
+        return redact_params(super()._get_invocation_params(stop, **kwargs))
+
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""
         profile = self.resolved_profile
@@ -198,9 +206,9 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
     @staticmethod
-    def _result(prepared: _run.Prepared, text: str, finish_reason: str) -> ChatResult:
-        message = ai_message(text, prepared.metadata(finish_reason), prepared.usage_for(text),
-                             tools_offered=prepared.tools_offered)
+    def _result(prepared: _run.Prepared, done: Completion) -> ChatResult:
+        message = ai_message(done.text, prepared.metadata(done.finish_reason, done.logprobs),
+                             prepared.usage_for(done.text, done.usage), tools_offered=prepared.tools_offered)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -209,8 +217,7 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         if found is None:
             prepared = self._prepare(messages, stop, kwargs)
             found = prepared, _run.generate(prepared)
-        prepared, done = found
-        return self._result(prepared, done.text, done.finish_reason)
+        return self._result(*found)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -218,8 +225,7 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         if found is None:
             prepared = self._prepare(messages, stop, kwargs)
             found = prepared, await _run.agenerate(prepared)
-        prepared, done = found
-        return self._result(prepared, done.text, done.finish_reason)
+        return self._result(*found)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:

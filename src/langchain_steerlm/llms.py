@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import aclosing, closing
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseLLM, LangSmithParams
+from langchain_core.language_models import BaseLLM, LangSmithParams, LanguageModelInput
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from langchain_core.runnables import RunnableConfig
 from pydantic import Field
 
 from langchain_steerlm import _run
 from langchain_steerlm._params import ATTRIBUTES_KEY, SteerLMFields
-from steerlm.client import Completion
+from steerlm.client import Completion, StreamChunk
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import Message, render
+from steerlm.secrets import hide_secrets
+from steerlm.usage import TokenUsage
 
 __all__ = ["SteerLM"]
 
@@ -82,6 +85,16 @@ class SteerLM(SteerLMFields, BaseLLM):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return self.ls_params(stop, kwargs, "llm")
 
+    # BaseLLM.stream/astream put the per-call kwargs into the callbacks' ``invocation_params`` as they are:
+    # wrap api_key / headers so that no handler (or LangSmith) sees a secret.
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> Iterator[str]:
+        return super().stream(input, config, stop=stop, **hide_secrets(kwargs))
+
+    def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[str]:
+        return super().astream(input, config, stop=stop, **hide_secrets(kwargs))
+
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids from `tokenizer=` when configured (else LangChain's GPT-2 approximation)."""
         counter = self.token_counter
@@ -95,11 +108,12 @@ class SteerLM(SteerLMFields, BaseLLM):
         prompt = text if raw else render(spec.profile, [Message("user", text)], spec.attributes, context=spec.context)
         return _run.prepare(spec, prompt, self.token_counter)
 
-    def _info(self, prepared: _run.Prepared, finish_reason: str, text: str) -> dict[str, Any]:
-        info = prepared.metadata(finish_reason)
+    def _info(self, prepared: _run.Prepared, finish_reason: str, text: str, server: TokenUsage | None = None,
+              logprobs: Sequence[float] | None = None) -> dict[str, Any]:
+        info = prepared.metadata(finish_reason, logprobs)
         if self._is_raw(prepared):
             info.pop(ATTRIBUTES_KEY, None)  # a verbatim prompt carries its own labels
-        used = prepared.usage_for(text)
+        used = prepared.usage_for(text, server)
         if used is not None:
             info["usage_metadata"] = dict(used)
         return info
@@ -108,7 +122,8 @@ class SteerLM(SteerLMFields, BaseLLM):
         return bool(prepared.spec.extra.get("raw_prompt", self.raw_prompt))
 
     def _result(self, prepared: list[_run.Prepared], done: list[Completion]) -> LLMResult:
-        generations = [[Generation(text=c.text, generation_info=self._info(p, c.finish_reason, c.text))]
+        generations = [[Generation(text=c.text, generation_info=self._info(p, c.finish_reason, c.text, c.usage,
+                                                                           c.logprobs))]
                        for p, c in zip(prepared, done, strict=True)]
         llm_output: dict[str, Any] = {"model_name": prepared[0].spec.model}
         usages = [g[0].generation_info.get("usage_metadata") for g in generations if g[0].generation_info]
@@ -137,10 +152,11 @@ class SteerLM(SteerLMFields, BaseLLM):
             prepared[0].spec, [p.prompt for p in prepared])
         return self._result(prepared, done)
 
-    def _chunk(self, prepared: _run.Prepared, text: str, delta: str, finish_reason: str | None) -> GenerationChunk:
-        if finish_reason is None:
-            return GenerationChunk(text=delta)
-        return GenerationChunk(text=delta, generation_info=self._info(prepared, finish_reason, text))
+    def _chunk(self, prepared: _run.Prepared, text: str, piece: StreamChunk) -> GenerationChunk:
+        if piece.finish_reason is None:
+            return GenerationChunk(text=piece.text)
+        return GenerationChunk(text=piece.text, generation_info=self._info(prepared, piece.finish_reason, text,
+                                                                           piece.usage))
 
     def _stream(self, prompt: str, stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
@@ -149,7 +165,7 @@ class SteerLM(SteerLMFields, BaseLLM):
         with closing(_run.stream(prepared)) as pieces:
             for piece in pieces:
                 text += piece.text
-                chunk = self._chunk(prepared, text, piece.text, piece.finish_reason)
+                chunk = self._chunk(prepared, text, piece)
                 if run_manager is not None:
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
@@ -162,7 +178,7 @@ class SteerLM(SteerLMFields, BaseLLM):
         async with aclosing(_run.astream(prepared)) as pieces:
             async for piece in pieces:
                 text += piece.text
-                chunk = self._chunk(prepared, text, piece.text, piece.finish_reason)
+                chunk = self._chunk(prepared, text, piece)
                 if run_manager is not None:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
@@ -170,5 +186,8 @@ class SteerLM(SteerLMFields, BaseLLM):
 
 def _joined(prepared: _run.Prepared, chunks: list[GenerationChunk]) -> Completion:
     """A streamed reply as one Completion (for invoke with ``streaming=True``)."""
-    finish = (chunks[-1].generation_info or {}).get("finish_reason", "stop") if chunks else "stop"
-    return Completion("".join(c.text for c in chunks), finish, prepared.spec.model, prepared.prompt)
+    info = (chunks[-1].generation_info or {}) if chunks else {}
+    used = info.get("usage_metadata")
+    server = TokenUsage(used["input_tokens"], used["output_tokens"]) if used else None
+    return Completion("".join(c.text for c in chunks), info.get("finish_reason", "stop"), prepared.spec.model,
+                      prepared.prompt, server)

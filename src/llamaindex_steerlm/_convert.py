@@ -30,6 +30,7 @@ from steerlm.prompts import Message, Role
 from steerlm.requests import RequestOptions
 from steerlm.tokens import TokenCounter
 from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
+from steerlm.usage import TokenUsage
 
 __all__ = [
     "PreparedRequest",
@@ -152,26 +153,36 @@ class PreparedRequest:
     prompt_tokens: int | None = None
 
 
-def _metadata(request: PreparedRequest, text: str, finish: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _metadata(request: PreparedRequest, text: str, finish: str | None, server: TokenUsage | None,
+              logprobs: Sequence[float] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Usage is the server's token counts when it reported them, else the tokenizer's (when configured)."""
     usage = None
-    if finish is not None and request.counter is not None and request.prompt_tokens is not None:
+    if server is not None:
+        usage = {"prompt_tokens": server.input_tokens, "completion_tokens": server.output_tokens,
+                 "total_tokens": server.total_tokens}
+    elif finish is not None and request.counter is not None and request.prompt_tokens is not None:
         output = request.counter.count(text)
         usage = {"prompt_tokens": request.prompt_tokens, "completion_tokens": output,
                  "total_tokens": request.prompt_tokens + output}
-    return reply_metadata(model=request.model, prompt=request.prompt, text=text, finish_reason=finish,
-                          attributes=request.attributes, usage=usage)
+    extra, raw = reply_metadata(model=request.model, prompt=request.prompt, text=text, finish_reason=finish,
+                                attributes=request.attributes, usage=usage)
+    if logprobs is not None:
+        extra["logprobs"] = raw["logprobs"] = list(logprobs)
+    return extra, raw
 
 
-def chat_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None) -> ChatResponse:
+def chat_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
+                  usage: TokenUsage | None = None, logprobs: Sequence[float] | None = None) -> ChatResponse:
     """A chat response; `text` is the whole reply so far, parsed for tool calls once finished."""
     reply = parse_tool_reply(text) if request.tools and finish is not None else None
-    extra, raw = _metadata(request, text, finish)
+    extra, raw = _metadata(request, text, finish, usage, logprobs)
     return ChatResponse(message=assistant_message(text, request.attributes, reply), delta=delta, raw=raw,
                         additional_kwargs=extra)
 
 
-def completion_response(request: PreparedRequest, text: str, finish: str | None,
-                        delta: str | None = None) -> CompletionResponse:
+def completion_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
+                        usage: TokenUsage | None = None,
+                        logprobs: Sequence[float] | None = None) -> CompletionResponse:
     """A completion response; `text` is the whole reply so far."""
-    extra, raw = _metadata(request, text, finish)
+    extra, raw = _metadata(request, text, finish, usage, logprobs)
     return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, ValidationError
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
+from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
-from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
+from steerlm.profiles import ModelProfile, profile_for
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
 from steerlm.transport.urls import parse_urls
@@ -20,6 +21,8 @@ from steerlm.transport.urls import parse_urls
 __all__ = ["DEFAULT_URL", "SteerLMFields"]
 
 DEFAULT_URL = "grpc://localhost:8001"
+_CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers", "verify_ssl", "root_certificates",
+                  "client_certificate", "client_key")
 
 
 def _unresolved() -> None:
@@ -41,10 +44,12 @@ class _Resolved:
         return _unresolved, ()  # pickled models resolve again when loaded
 
 
-class SteerLMFields(SteeringFields, FunctionCallingLLM):
+class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     """Fields shared by every call; validated for the profile at construction (ConfigurationError).
 
-    The steering-attribute fields come from the core's `SteeringFields` mixin.
+    The steering-attribute fields come from the core's `SteeringFields` mixin, the credential and TLS
+    ones (``headers``, ``api_key``, ``root_certificates``, ``client_certificate``, ``client_key``,
+    ``verify_ssl``; secrets redacted in repr and ``to_dict()``) from `SecureFields`.
     """
 
     model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
@@ -59,9 +64,8 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
     seed: int | None = Field(default=None, description="Random seed.")
     repetition_penalty: float | None = Field(default=None, description="Repetition penalty (>= 1).")
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
-    headers: dict[str, str] | None = Field(default=None, description="Extra request headers.")
-    verify_ssl: bool = Field(default=True, description="Verify TLS certificates (https/grpcs).")
-    root_certificates: str | None = Field(default=None, description="CA bundle path for TLS.")
+    logprobs: bool | None = Field(
+        default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     client_kwargs: dict[str, Any] = Field(default_factory=dict,
                                           description="Other SteerLMClient options (stream_timeout, ...).")
     tokenizer: Any = Field(default=None, exclude=True,
@@ -71,7 +75,13 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
     _resolved: _Resolved | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
-        super().__init__(**data)
+        check_keywords(type(self), data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise configuration_error(type(self).__name__, exc) from None
+        check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
+        self.check_secure_fields()
         if self.timeout <= 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.max_retries < 0:
@@ -97,14 +107,7 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
     @property
     def resolved_profile(self) -> ModelProfile:
         """The profile: `profile` if given, else the one named like `model`."""
-        if self.profile is not None:
-            return get_profile(self.profile)
-        found = find_profile(self.model)
-        if found is None:
-            raise ConfigurationError(
-                f"model {self.model!r} is not a profile name; pass profile= one of: {', '.join(list_profiles())}"
-            )
-        return found
+        return profile_for(self.profile, self.model)
 
     @property
     def token_counter(self) -> TokenCounter | None:
@@ -119,6 +122,5 @@ class SteerLMFields(SteeringFields, FunctionCallingLLM):
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for `SteerLMClient` / `AsyncSteerLMClient`."""
         return {"model": self.model, "url": self.url, "profile": self.resolved_profile.name,
-                "timeout": self.timeout, "max_retries": self.max_retries, "headers": self.headers,
-                "verify_ssl": self.verify_ssl, "root_certificates": self.root_certificates,
+                "timeout": self.timeout, "max_retries": self.max_retries, **self.secure_client_options(),
                 **self.client_kwargs}

@@ -191,24 +191,26 @@ class SteerLM(SteerLMFields):
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         request = self._prepare_chat(messages, kwargs)
         completion = self._sync_client().generate(request.prompt, request.options.params)
-        return chat_response(request, completion.text, completion.finish_reason)
+        return chat_response(request, completion.text, completion.finish_reason, usage=completion.usage,
+                             logprobs=completion.logprobs)
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         request = self._prepare_complete(prompt, formatted, kwargs)
         completion = self._sync_client().generate(request.prompt, request.options.params)
-        return completion_response(request, completion.text, completion.finish_reason)
+        return completion_response(request, completion.text, completion.finish_reason, usage=completion.usage,
+                             logprobs=completion.logprobs)
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         request = self._prepare_chat(messages, kwargs)
-        return (chat_response(request, text, c.finish_reason, c.text)
+        return (chat_response(request, text, c.finish_reason, c.text, usage=c.usage)
                 for text, c in _texts(self._sync_client(), request))
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
-        return (completion_response(request, text, c.finish_reason, c.text)
+        return (completion_response(request, text, c.finish_reason, c.text, usage=c.usage)
                 for text, c in _texts(self._sync_client(), request))
 
     # ------------------------------------------------------------------ async
@@ -217,27 +219,30 @@ class SteerLM(SteerLMFields):
         request = self._prepare_chat(messages, kwargs)
         client = await self._async_client()
         completion = await client.generate(request.prompt, request.options.params)
-        return chat_response(request, completion.text, completion.finish_reason)
+        return chat_response(request, completion.text, completion.finish_reason, usage=completion.usage,
+                             logprobs=completion.logprobs)
 
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         request = self._prepare_complete(prompt, formatted, kwargs)
         client = await self._async_client()
         completion = await client.generate(request.prompt, request.options.params)
-        return completion_response(request, completion.text, completion.finish_reason)
+        return completion_response(request, completion.text, completion.finish_reason, usage=completion.usage,
+                             logprobs=completion.logprobs)
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         request = self._prepare_chat(messages, kwargs)
         client = await self._async_client()
-        return (chat_response(request, text, c.finish_reason, c.text) async for text, c in _atexts(client, request))
+        return (chat_response(request, text, c.finish_reason, c.text, usage=c.usage)
+                async for text, c in _atexts(client, request))
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False,
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
         client = await self._async_client()
-        return (completion_response(request, text, c.finish_reason, c.text)
+        return (completion_response(request, text, c.finish_reason, c.text, usage=c.usage)
                 async for text, c in _atexts(client, request))
 
     # ------------------------------------------------------------------ closed QA in query engines

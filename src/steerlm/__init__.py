@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from steerlm.attributes import HELPSTEER, HELPSTEER2, OASST, AttributeSet, encode_labels, parse_labels
 from steerlm.errors import (
+    AuthenticationError,
     ConfigurationError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -27,6 +28,7 @@ from steerlm.output import StopMatcher, clean_completion, strip_echo
 from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile, list_profiles
 from steerlm.prompts import Message, format_prompt, neutralize, render
+from steerlm.usage import TokenUsage
 
 if TYPE_CHECKING:
     from steerlm.client import AsyncSteerLMClient, Completion, SteerLMClient, StreamChunk
@@ -57,6 +59,7 @@ __all__ = [
     "AsyncRewardModel",
     "AsyncSteerLMClient",
     "AttributeSet",
+    "AuthenticationError",
     "Completion",
     "ConfigurationError",
     "ContextWindowExceededError",
@@ -75,6 +78,7 @@ __all__ = [
     "StopMatcher",
     "StreamChunk",
     "StreamInterruptedError",
+    "TokenUsage",
     "TritonError",
     "clean_completion",
     "encode_labels",

@@ -25,6 +25,7 @@ from steerlm.transport.core import (
     interrupted,
     reloaded,
 )
+from steerlm.transport.reports import RawAnswer
 from steerlm.transport.session import ClientBase
 
 __all__ = ["AsyncSteerLMClient"]
@@ -99,7 +100,7 @@ class AsyncSteerLMClient(ClientBase):
                 return await self._round(fn)
         raise AssertionError("unreachable")
 
-    async def _run(self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str]) -> list[str]:
+    async def _run(self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str]) -> list[RawAnswer]:
         core = self._core
         if not core.decoupled:
             return core.decode(request, await conn.infer(request.wire))
@@ -111,7 +112,7 @@ class AsyncSteerLMClient(ClientBase):
                     break
         finally:
             await events.aclose()
-        return joiner.texts()
+        return joiner.answers()
 
     async def batch(self, prompts: Sequence[str], params: GenerationParams | None = None) -> list[Completion]:
         """One completion per prompt, in order; the requests of one batch run concurrently."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steerlm.errors import ConfigurationError
+from steerlm.suggest import did_you_mean
 
 __all__ = [
     "HELPSTEER",
@@ -43,7 +44,7 @@ class AttributeSet:
         for key, value in values.items():
             if key not in self.names:
                 raise ConfigurationError(
-                    f"unknown steering attribute {key!r} for model {model!r}; "
+                    f"unknown steering attribute {key!r} for model {model!r}{did_you_mean(key, self.names)}; "
                     f"its attributes are: {', '.join(self.names)}"
                 )
             if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
@@ -103,6 +104,9 @@ def parse_labels(line: str) -> dict[str, int]:
 
     Raises ConfigurationError on a malformed pair, a non-integer value or a repeated name.
     """
+    if not isinstance(line, str):
+        raise ConfigurationError(f"parse_labels takes a label line string such as 'quality:4,verbosity:2', "
+                                 f"got {type(line).__name__}")
     body = line.strip().removeprefix("<extra_id_2>").strip()
     result: dict[str, int] = {}
     if not body:

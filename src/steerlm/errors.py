@@ -11,11 +11,17 @@ SteerLMError
     ├── ServerOverloadedError    retryable (.retry_after)
     ├── ModelNotFoundError
     ├── InvalidRequestError
+    │   └── AuthenticationError  401/403: missing or refused credentials
     └── StreamInterruptedError   (.partial_text)
 ```
 
-`classify(exc)` turns any exception raised by tritonclient, grpc, aiohttp, geventhttpclient or the
-socket layer into one of the `TritonError` classes. Connections call it; nothing else maps errors.
+`classify(exc)` turns an exception raised by tritonclient, grpc, aiohttp, geventhttpclient, http.client,
+urllib, ssl or the socket layer (or a transport error of steerlm's own) into one of the classes above.
+Anything else — a KeyError or AttributeError in steerlm or in the caller's code — is not a transport
+failure and is re-raised unchanged, so bugs surface as themselves (httpx's `map_httpcore_exceptions`
+does the same). Connections call it; nothing else maps errors.
+A transport's own status exception may widen the retryable statuses with a `retryable_statuses` set
+(the OpenAI-compatible transport: 409 and every 5xx but 501, as the OpenAI SDK does).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import socket
 from typing import ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "ConfigurationError",
     "ContextWindowExceededError",
     "InvalidRequestError",
@@ -38,6 +45,7 @@ __all__ = [
     "StreamInterruptedError",
     "TritonError",
     "classify",
+    "is_transport_error",
 ]
 
 MAX_RETRY_AFTER_S = 120.0
@@ -110,6 +118,11 @@ class InvalidRequestError(TritonError):
     """The server rejected the request (400, INVALID_ARGUMENT, dtype/shape mismatch, in-band error)."""
 
 
+class AuthenticationError(InvalidRequestError):
+    """HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED: the server (or a proxy) refused the
+    credentials. Not retried; pass the right `api_key=` / `headers=`."""
+
+
 class StreamInterruptedError(TritonError):
     """A stream failed after at least one chunk arrived; `partial_text` holds what was received."""
 
@@ -139,7 +152,7 @@ _NOT_FOUND_HINTS = ("request for unknown model", "is not at ready state", "has n
 # error: Traceback ..."; in a decoupled stream the response's error_message is the bare traceback.
 _MODEL_ERROR_HINTS = ("failed to process the request", "model execute error", "traceback (most recent call")
 # PyTriton token-protects some endpoints: HTTP 403 "This API is restricted, expecting header ..." and
-# gRPC UNAVAILABLE "This protocol is restricted, expecting header ...". Not retryable.
+# gRPC UNAVAILABLE "This protocol is restricted, expecting header ...". AuthenticationError, not retryable.
 _RESTRICTED_HINT = "is restricted, expecting header"
 _CONNECTION_HINTS = ("connection refused", "connect call failed", "reset by peer", "failed to connect",
                      "cannot connect", "server disconnected", "broken pipe", "connection aborted",
@@ -150,7 +163,24 @@ _CONNECTION_HINTS = ("connection refused", "connect call failed", "reset by peer
 _CONNECTION_CLASSES = {"ClientConnectionError", "ClientPayloadError", "IncompleteRead"}
 # TLS: grpc "Tls handshake failed ... CERTIFICATE_VERIFY_FAILED: self signed certificate", Python ssl /
 # aiohttp "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...". A configuration problem.
-_TLS_HINT = "certificate_verify_failed"
+# grpc: "Hostname Verification Check failed" (older: "Peer name x is not in peer certificate"); a server that
+# requires a client certificate answers the handshake with an alert. All configuration problems.
+_TLS_HINTS = ("certificate_verify_failed", "certificate verify failed", "hostname verification check failed",
+              "is not in peer certificate")
+_CLIENT_CERT_HINTS = ("alert certificate required", "alert bad certificate", "alert unknown ca",
+                      "alert certificate expired", "alert certificate unknown", "peer did not return a certificate")
+# grpc refuses a header name or value it cannot send (CR/LF, non-ASCII, upper case) with INTERNAL
+# "Invalid metadata" — before sending anything. steerlm validates headers at construction; this is the backstop.
+_METADATA_HINT = "invalid metadata"
+# Exception families `classify` maps: the top-level module of a class in the exception's MRO.
+_TRANSPORT_MODULES = frozenset({"tritonclient", "grpc", "aiohttp", "geventhttpclient", "gevent", "http",
+                                "urllib", "ssl", "socket", "steerlm"})
+# OpenAI-compatible servers refuse an over-long prompt with HTTP 400: vLLM / OpenAI "This model's maximum
+# context length is 4096 tokens. However, you requested ...", code "context_length_exceeded";
+# trtllm-serve / TGI "... must be <= ... tokens" variants say "context length" or "max_seq_len".
+_CONTEXT_HINTS = ("maximum context length", "context_length_exceeded", "context length", "context window",
+                  "max_seq_len", "max_model_len")
+_AUTH_CODES = {"401", "403", "UNAUTHENTICATED", "PERMISSION_DENIED"}
 
 
 def _status_of(exc: BaseException) -> str | None:
@@ -192,13 +222,24 @@ def _from_message(message: str, model: str | None, status: str | None) -> SteerL
     """Classes decided by the server's text whatever the status (model errors, restricted, not found)."""
     lowered = message.lower()
     where = _where(model)
-    if _TLS_HINT in lowered:
+    if any(h in lowered for h in _TLS_HINTS):
         return ConfigurationError(
-            f"certificate verify failed{where}: {message}. Pass root_certificates= (a PEM file path or PEM "
-            "text) with the server's CA, or verify_ssl=False (https:// only)"
+            f"certificate verify failed{where}: {message}. The server's certificate must name the URL's host, "
+            "be unexpired and be signed by a CA you trust: pass root_certificates= (a PEM file path or PEM "
+            "text) with that CA (or verify_ssl=False, https:// only)"
+        )
+    if any(h in lowered for h in _CLIENT_CERT_HINTS):
+        return ConfigurationError(
+            f"the server refused the TLS client certificate{where}: {message}. Pass client_certificate= and "
+            "client_key= (PEM file paths or PEM text) signed by a CA the server trusts, and not expired"
+        )
+    if _METADATA_HINT in lowered:
+        return ConfigurationError(
+            f"the gRPC layer refused a header{where} (Invalid metadata): header names must be lower-case "
+            "tokens and values printable ASCII without line breaks"
         )
     if _RESTRICTED_HINT in lowered:
-        return InvalidRequestError(f"the server refused access{where}: {message}", status=status, model=model)
+        return AuthenticationError(f"the server refused access{where}: {message}", status=status, model=model)
     if any(h in lowered for h in _MODEL_ERROR_HINTS):
         return InvalidRequestError(
             f"the model raised an error{where}: {_model_error_summary(message)}", status=status, model=model
@@ -225,12 +266,22 @@ def _from_status(status: str, message: str, model: str | None, exc: BaseExceptio
             f"request timed out{where}: {message}. Raise `timeout=` if the model needs longer.",
             status=code, model=model,
         )
+    if code in _AUTH_CODES:
+        return AuthenticationError(
+            f"the server refused the credentials{where} ({code}): {message}. Check `api_key=` / `headers=`.",
+            status=code, model=model,
+        )
+    if code in {"400", "INVALID_ARGUMENT"} and any(h in message.lower() for h in _CONTEXT_HINTS):
+        return ContextWindowExceededError(
+            f"the prompt does not fit the model's context window{where}: {message}. Shorten the conversation "
+            "or lower `max_tokens`."
+        )
     by_text = _from_message(message, model, code)
     if by_text is not None:
         return by_text
     if code in {"404", "NOT_FOUND"}:
         return ModelNotFoundError(f"model not found{where}: {message}", status=code, model=model)
-    if code in _RETRYABLE_HTTP or code in _RETRYABLE_GRPC:
+    if code in _RETRYABLE_HTTP or code in _RETRYABLE_GRPC or code in getattr(exc, "retryable_statuses", ()):
         return ServerUnavailableError(f"server unavailable{where}: {message}", status=code, model=model)
     if code in {"501", "UNIMPLEMENTED"}:
         return InvalidRequestError(f"the server cannot serve this request{where}: {message}",
@@ -247,15 +298,25 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether `classify` maps `exc`: OS / socket / ssl errors, timeouts, and exceptions of tritonclient,
+    grpc, aiohttp, geventhttpclient, http.client, urllib or steerlm's own transports."""
+    if isinstance(exc, OSError | TimeoutError | SteerLMError):
+        return True
+    return any(cls.__module__.partition(".")[0] in _TRANSPORT_MODULES for cls in type(exc).__mro__)
+
+
 def classify(exc: BaseException, *, model: str | None = None) -> SteerLMError:
-    """Map any transport-level exception to a steerlm error (the caller sets `__cause__`).
+    """Map a transport-level exception to a steerlm error (the caller sets `__cause__`).
 
     Handles tritonclient's InferenceServerException (gRPC status names, HTTP codes), grpc.RpcError,
-    aiohttp / geventhttpclient / socket errors and timeouts. Already-classified steerlm errors are
-    returned unchanged.
+    aiohttp / geventhttpclient / http.client / urllib / socket / ssl errors and timeouts. Already-classified
+    steerlm errors are returned unchanged; anything else (`is_transport_error` is False) is re-raised as it is.
     """
     if isinstance(exc, SteerLMError):
         return exc
+    if not is_transport_error(exc):
+        raise exc
     where = _where(model)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | socket.timeout):
         return RequestTimeoutError(

@@ -33,7 +33,9 @@ def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bo
 class GenerationParams:
     """Sampling and length settings for one request. `None` means "the server's default".
 
-    `stop` holds extra stop strings (the profile's own are added by the client).
+    `stop` holds extra stop strings (the profile's own are added by the client). `logprobs=True` asks the
+    server for the log-probability of each generated token (`Completion.logprobs`) where its signature
+    can return them.
     """
 
     max_tokens: int | None = None
@@ -43,6 +45,7 @@ class GenerationParams:
     seed: int | None = None
     repetition_penalty: float | None = None
     stop: tuple[str, ...] = field(default=())
+    logprobs: bool | None = None
 
     def __post_init__(self) -> None:
         _check_int("max_tokens", self.max_tokens, 1)
@@ -51,6 +54,8 @@ class GenerationParams:
         _check_float("temperature", self.temperature, 0.0, 100.0)
         _check_float("top_p", self.top_p, 0.0, 1.0)
         _check_float("repetition_penalty", self.repetition_penalty, 1.0, 100.0)
+        if self.logprobs is not None and not isinstance(self.logprobs, bool):
+            raise ConfigurationError(f"logprobs must be True or False, got {self.logprobs!r}")
         stop = self.stop
         if isinstance(stop, str):
             stop = (stop,)

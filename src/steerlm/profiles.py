@@ -26,8 +26,9 @@ from typing import Literal
 
 from steerlm.attributes import HELPSTEER, HELPSTEER2, OASST, AttributeSet
 from steerlm.errors import ConfigurationError
+from steerlm.suggest import did_you_mean
 
-__all__ = ["STEERLM_SYSTEM_PROMPT", "ModelProfile", "find_profile", "get_profile", "list_profiles"]
+__all__ = ["STEERLM_SYSTEM_PROMPT", "ModelProfile", "find_profile", "get_profile", "list_profiles", "profile_for"]
 
 STEERLM_SYSTEM_PROMPT = (
     "A chat between a curious user and an artificial intelligence assistant. "
@@ -70,6 +71,10 @@ class ModelProfile:
         Raises ConfigurationError for attributes on a profile that has none, unknown names and
         out-of-range values.
         """
+        for override in overrides:
+            if override is not None and not isinstance(override, Mapping):
+                raise ConfigurationError(f"attributes must be a dict of name -> integer such as {{'verbosity': 4}}, "
+                                         f"got {type(override).__name__} {str(override)[:40]!r}")
         if self.attribute_set is None:
             given = sorted({k for o in overrides if o for k, v in o.items() if v is not None})
             if given:
@@ -154,6 +159,22 @@ def get_profile(name: str | ModelProfile) -> ModelProfile:
     profile = find_profile(name) if isinstance(name, str) else None
     if profile is None:
         raise ConfigurationError(
-            f"unknown model profile {name!r}; known profiles: {', '.join(list_profiles())}"
+            f"unknown model profile {name!r}{did_you_mean(name, list_profiles())}; known profiles: "
+            f"{', '.join(list_profiles())}"
         )
     return profile
+
+
+def profile_for(profile: str | ModelProfile | None, model: str) -> ModelProfile:
+    """`profile` when given, else the profile named like `model` — or ConfigurationError with a
+    did-you-mean for a misspelled model name and the list of profiles to pass as ``profile=``."""
+    if profile is not None:
+        return get_profile(profile)
+    found = find_profile(model) if isinstance(model, str) else None
+    if found is None:
+        raise ConfigurationError(
+            f"model {model!r} does not name a steerlm profile{did_you_mean(model, list_profiles())}, so the "
+            f"prompt template is unknown; for a model served under another name pass profile= one of: "
+            f"{', '.join(list_profiles())}"
+        )
+    return found

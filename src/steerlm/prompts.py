@@ -34,7 +34,7 @@ from steerlm.attributes import AttributeSet
 from steerlm.errors import PromptError
 from steerlm.markers import MARKER_ESCAPE, neutralize
 from steerlm.profiles import ModelProfile, get_profile
-from steerlm.tools import TOOL_RESULT_PREFIX, ToolCall, render_tool_calls
+from steerlm.tools import TOOL_RESULT_PREFIX, ToolCall, as_tool_calls, render_tool_calls
 
 __all__ = [
     "CLOSED_QA_INSTRUCTION",
@@ -72,6 +72,9 @@ class Message:
 
 def to_messages(messages: Iterable[Message | Mapping[str, Any]]) -> list[Message]:
     """Accept Message objects or ``{"role", "content", ...}`` dicts; raise PromptError on bad input."""
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+        raise PromptError(f"messages must be a list of Message objects or {{'role': ..., 'content': ...}} dicts, "
+                          f"got {type(messages).__name__}")
     result: list[Message] = []
     for index, item in enumerate(messages):
         if isinstance(item, Message):
@@ -87,7 +90,7 @@ def to_messages(messages: Iterable[Message | Mapping[str, Any]]) -> list[Message
         if not isinstance(content, str):
             raise PromptError(f"message {index} content must be a string, got {type(content).__name__}")
         result.append(Message(role=role, content=content, attributes=item.get("attributes"),
-                              tool_calls=tuple(item.get("tool_calls") or ()), name=item.get("name"),
+                              tool_calls=as_tool_calls(item.get("tool_calls"), index), name=item.get("name"),
                               tool_call_id=item.get("tool_call_id")))
     return result
 
@@ -237,4 +240,6 @@ def format_prompt(
     strict: bool = False,
 ) -> str:
     """The public debugging window: exactly the string that goes on the wire (see `render`)."""
+    if context is not None and not isinstance(context, str):
+        raise PromptError(f"context must be a string (the document text), got {type(context).__name__}")
     return render(profile, messages, attributes, context=context, strict=strict)

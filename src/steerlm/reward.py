@@ -127,6 +127,13 @@ class _Shared:
         return [to_scores(raw, self.attribute_set) for raw in raws]
 
 
+def _prompt_list(prompts: Sequence[str]) -> list[str]:
+    if isinstance(prompts, str | bytes) or not all(isinstance(p, str) for p in prompts):
+        raise ConfigurationError(f"score_prompts takes a list of rendered prompt strings, got {type(prompts).__name__}"
+                                 "; for one prompt pass [prompt]")
+    return list(prompts)
+
+
 def _client_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "signature": RewardCodec.name, "profile": None}
 
@@ -190,7 +197,7 @@ class RewardModel(_Shared):
 
     def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
         """Scores of already rendered prompts (each ending in ``<extra_id_2>``)."""
-        return self.scores(self._client.rewards(list(prompts), self.attribute_set))
+        return self.scores(self._client.rewards(_prompt_list(prompts), self.attribute_set))
 
     def close(self) -> None:
         self._client.close()
@@ -218,7 +225,7 @@ class AsyncRewardModel(_Shared):
         return self.group(turns, await self._client.rewards(prompts, self.attribute_set))
 
     async def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
-        return self.scores(await self._client.rewards(list(prompts), self.attribute_set))
+        return self.scores(await self._client.rewards(_prompt_list(prompts), self.attribute_set))
 
     async def close(self) -> None:
         await self._client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
@@ -25,11 +26,13 @@ from steerlm.transport.core import (
     interrupted,
     reloaded,
 )
+from steerlm.transport.reports import RawAnswer
 from steerlm.transport.session import ClientBase
 
 __all__ = ["SteerLMClient"]
 
 T = TypeVar("T")
+_MAX_CONCURRENT = 16  # requests of one batch in flight at once when the model takes one prompt each
 
 
 class SteerLMClient(ClientBase):
@@ -100,7 +103,7 @@ class SteerLMClient(ClientBase):
                 return self._round(fn)
         raise AssertionError("unreachable")
 
-    def _run(self, conn: Connection, request: PlannedRequest, stops: Sequence[str]) -> list[str]:
+    def _run(self, conn: Connection, request: PlannedRequest, stops: Sequence[str]) -> list[RawAnswer]:
         core = self._core
         if not core.decoupled:
             return core.decode(request, conn.infer(request.wire))
@@ -112,17 +115,21 @@ class SteerLMClient(ClientBase):
                     break
         finally:
             events.close()
-        return joiner.texts()
+        return joiner.answers()
 
     def batch(self, prompts: Sequence[str], params: GenerationParams | None = None) -> list[Completion]:
         """One completion per prompt, in order; equal-parameter prompts share requests."""
         core = self._ready()
         p = core.params(params)
         stops = core.stops(p)
-        texts: list[str] = []
-        for request in core.plan(prompts, p, stream=False):
-            texts.extend(self._call(partial(self._run, request=request, stops=stops)))
-        return core.completions(prompts, texts, stops)
+        calls = [partial(self._call, partial(self._run, request=r, stops=stops))
+                 for r in core.plan(prompts, p, stream=False)]
+        if len(calls) > 1 and core.unbatched:  # no batch dimension: the requests run concurrently
+            with ThreadPoolExecutor(max_workers=min(len(calls), _MAX_CONCURRENT)) as pool:
+                parts = list(pool.map(lambda call: call(), calls))
+        else:
+            parts = [call() for call in calls]
+        return core.completions(prompts, [a for part in parts for a in part], stops)
 
     def generate(self, prompt: str, params: GenerationParams | None = None) -> Completion:
         """Generate one completion for a rendered prompt."""

@@ -56,6 +56,37 @@ class ToolCall:
     id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:24]}")
 
 
+def as_tool_calls(calls: object, index: int = 0) -> tuple[ToolCall, ...]:
+    """A message's ``tool_calls``: ToolCall objects, or dicts ``{"name", "arguments" (or "args"), "id"?}``
+    (the OpenAI / LangChain shapes); PromptError saying what to fix for anything else."""
+    from steerlm.errors import PromptError
+
+    if not calls:
+        return ()
+    if isinstance(calls, str | bytes | Mapping) or not isinstance(calls, Sequence):
+        raise PromptError(f"message {index}: tool_calls must be a list of ToolCall objects or dicts, "
+                          f"got {type(calls).__name__}")
+    out = []
+    for call in calls:
+        if isinstance(call, ToolCall):
+            out.append(call)
+            continue
+        fn = call.get("function") if isinstance(call, Mapping) and isinstance(call.get("function"), Mapping) else call
+        name = fn.get("name") if isinstance(fn, Mapping) else None
+        args = fn.get("arguments", fn.get("args", {})) if isinstance(fn, Mapping) else None
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                args = None
+        if not isinstance(name, str) or not name or not isinstance(args, Mapping):
+            raise PromptError(f"message {index}: each tool call needs a 'name' (string) and 'arguments' (a dict "
+                              f"or a JSON object string), got {str(call)[:80]!r}")
+        call_id = call.get("id") if isinstance(call, Mapping) else None
+        out.append(ToolCall(name, dict(args), call_id) if isinstance(call_id, str) else ToolCall(name, dict(args)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class InvalidToolCall:
     """A call the reply tried to make but that could not be parsed; `error` says why."""

@@ -4,6 +4,7 @@ docs/errors-and-retries.md)."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 
@@ -13,6 +14,7 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from steerlm.errors import (
+    AuthenticationError,
     ConfigurationError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -22,7 +24,11 @@ from steerlm.errors import (
     SteerLMError,
     TritonError,
     classify,
+    is_transport_error,
 )
+from steerlm.transport.base import mapped_errors
+from steerlm.transport.generate_ext import GenerateError
+from steerlm.transport.rest import RestStatusError
 
 MODEL_ERROR = (
     "Failed to process the request(s) for model 'echo_0_0', message: TritonModelException: Model execute "
@@ -67,8 +73,8 @@ CASES: list[tuple[BaseException, type[SteerLMError], str]] = [
          "expects 'INT64'", "400"), InvalidRequestError, "INT64"),
     (ise("got unexpected numpy array shape [1, 2], expected [1, 1]"), InvalidRequestError, "shape"),
     (ise("This protocol is restricted, expecting header 'triton-grpc-protocol-triton-access-token'",
-         "StatusCode.UNAVAILABLE"), InvalidRequestError, "restricted"),
-    (ise("This API is restricted, expecting header 'triton-access-token'", "403"), InvalidRequestError,
+         "StatusCode.UNAVAILABLE"), AuthenticationError, "restricted"),
+    (ise("This API is restricted, expecting header 'triton-access-token'", "403"), AuthenticationError,
      "restricted"),
     (ise("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), RequestTimeoutError, "Deadline"),
     (ise("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:18009: Failed to connect to "
@@ -92,7 +98,16 @@ CASES: list[tuple[BaseException, type[SteerLMError], str]] = [
     (aiohttp.ServerDisconnectedError(), ServerUnavailableError, "Server disconnected"),
     (aiohttp.ClientPayloadError("Response payload is not completed"), ServerUnavailableError, "payload"),
     (OSError(113, "No route to host"), ServerUnavailableError, "No route"),
-    (ValueError("something else"), InvalidRequestError, "something else"),
+    (ise("Invalid metadata", "StatusCode.INTERNAL"), ConfigurationError, "header"),
+    (ise("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:40001: Ssl handshake failed "
+         "(TSI_PROTOCOL_FAILURE): Hostname Verification Check failed.", "StatusCode.UNAVAILABLE"),
+     ConfigurationError, "names"),
+    (ise("Peer name 127.0.0.1 is not in peer certificate", "StatusCode.UNAVAILABLE"), ConfigurationError,
+     "certificate"),
+    (ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required (_ssl.c:2580)"),
+     ConfigurationError, "client_certificate"),
+    (ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate "
+                                     "has expired (_ssl.c:1006)"), ConfigurationError, "expired"),
     (ise("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:45679: Tls handshake failed "
          "(TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: error:1000007d:SSL routines:OPENSSL_internal:"
          "CERTIFICATE_VERIFY_FAILED: self signed certificate: OK", "StatusCode.UNAVAILABLE"),
@@ -130,3 +145,23 @@ def test_client_connector_error_is_unavailable() -> None:
     key = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, False, True, None, None, None)
     exc = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connect call failed"))
     assert isinstance(classify(exc), ServerUnavailableError)
+
+
+@pytest.mark.parametrize("bug", [KeyError("k"), AttributeError("'NoneType' object has no attribute 'x'"),
+                                 ValueError("something else"), TypeError("bad operand"), RuntimeError("boom")])
+def test_non_transport_errors_are_re_raised_unchanged(bug: Exception) -> None:
+    """Our own bugs (and the caller's) surface as themselves, not as a server rejection."""
+    assert not is_transport_error(bug)
+    with pytest.raises(type(bug)) as raised:
+        classify(bug)
+    assert raised.value is bug
+    with pytest.raises(type(bug)) as raised, mapped_errors("m"):
+        raise bug
+    assert raised.value is bug and raised.value.__cause__ is None
+
+
+def test_transport_families_are_recognised() -> None:
+    for exc in (ise("x"), FakeRpcError(grpc.StatusCode.UNAVAILABLE, "x"), aiohttp.ServerDisconnectedError(),
+                OSError(1, "x"), TimeoutError(), ssl.SSLError(1, "x"), http.client.IncompleteRead(b""),
+                GenerateError("x", 500), RestStatusError(500, "x")):
+        assert is_transport_error(exc), exc

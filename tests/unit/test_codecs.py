@@ -110,14 +110,16 @@ def test_unknown_required_input_and_missing_signature_name_what_the_server_decla
     with pytest.raises(ConfigurationError, match=r"requires inputs steerlm cannot fill: \['secret'\]"):
         make_codec(spec({"prompts": "BYTES", "secret": ("INT64", False)}, {"outputs": "BYTES"}))
     with pytest.raises(ConfigurationError, match=r"nemo_deploy needs output 'outputs' with input 'prompts'.*"
-                                                  r"declares inputs \[prompts:BYTES\], outputs \[sentences:BYTES\]"):
-        make_codec(spec({"prompts": "BYTES"}, {"sentences": "BYTES"}))
+                                                  r"declares inputs \[prompts:BYTES\], outputs \[answer:BYTES\]"):
+        make_codec(spec({"prompts": "BYTES"}, {"answer": "BYTES"}))
     with pytest.raises(ConfigurationError, match=r"missing \['text_input', 'text_output'\].*declares inputs \[prompts"):
         make_codec(nemo_current(), "trtllm_ensemble")
 
 
 @pytest.mark.parametrize(("inputs", "outputs", "signature"), [
     (("prompts",), ("outputs",), "nemo_deploy"),
+    (("prompts",), ("sentences",), "export_deploy"),
+    (("text_input", "sampling_parameters"), ("text_output",), "vllm_backend"),
     (("text_input",), ("text_output", "cum_log_probs"), "trtllm_ensemble"),
     (("sentences",), ("sentences",), "nemo_rest"),
     (("sentences",), ("rewards",), "reward_model"),
@@ -151,7 +153,8 @@ def test_no_signature_matches_names_the_known_pairs_and_what_the_server_declares
 
 
 def test_signature_registry_does_not_depend_on_imports() -> None:
-    assert list(SIGNATURES) == ["nemo_deploy", "trtllm_ensemble", "nemo_rest", "reward_model"]
+    assert list(SIGNATURES) == ["nemo_deploy", "export_deploy", "vllm_backend", "trtllm_ensemble", "nemo_rest",
+                                "reward_model", "openai"]
     with pytest.raises(ConfigurationError, match="unknown signature 'nope'"):
         make_codec(nemo_current(), "nope")
     assert not make_codec(spec({"sentences": "BYTES"}, {"rewards": "FP32"})).generates_text

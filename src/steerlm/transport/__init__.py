@@ -45,6 +45,10 @@ __all__ = [
 
 def connect(endpoint: Endpoint, options: ConnectionOptions) -> Connection:
     """A blocking connection for `endpoint` (nothing is sent until the first call)."""
+    if endpoint.protocol == "openai":
+        from steerlm.transport.openai.sync import OpenAIConnection
+
+        return OpenAIConnection(endpoint, options)
     if endpoint.protocol == "rest":
         from steerlm.transport.rest import RestConnection
 
@@ -60,6 +64,10 @@ def connect(endpoint: Endpoint, options: ConnectionOptions) -> Connection:
 
 def aconnect(endpoint: Endpoint, options: ConnectionOptions) -> AsyncConnection:
     """An asyncio connection for `endpoint` (clients are created on first use, per event loop)."""
+    if endpoint.protocol == "openai":
+        from steerlm.transport.openai.aio import AsyncOpenAIConnection
+
+        return AsyncOpenAIConnection(endpoint, options)
     if endpoint.protocol == "rest":
         from steerlm.transport.rest import AsyncRestConnection
 

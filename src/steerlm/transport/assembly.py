@@ -5,7 +5,13 @@ StopMatcher, so nothing past a stop string is ever yielded; it keeps the deltas 
 partial text of an interrupted stream is asked for), never a growing copy of the text. `Joiner`
 collects a decoupled stream of one request (one or more prompts) into whole texts for `generate` /
 `batch`. The codec's stream decoder does the signature-specific part (cumulative NeMo text diffed to
-deltas, TRT-LLM deltas passed through). Pure: no I/O.
+deltas, TRT-LLM deltas passed through) and reads the server's reports (finish reason, token counts).
+Pure: no I/O.
+
+A server that honours stop strings itself (vLLM) leaves them out: its reply ends ``…answer.\n`` with
+finish reason ``stop``. `server_cut` gives back the stop string it removed, so the matcher cuts
+``…answer.\n<extra_id_1>`` exactly as when the client cuts it (the newline before a stop is dropped); the
+matcher holds a trailing newline back until the next delta or the end, so streams agree too.
 """
 
 from __future__ import annotations
@@ -16,24 +22,42 @@ from dataclasses import dataclass
 from steerlm.output import StopMatcher
 from steerlm.transport.base import StreamEvent
 from steerlm.transport.codecs import Codec
+from steerlm.transport.reports import RawAnswer, ServerReport
+from steerlm.usage import TokenUsage
 
-__all__ = ["Joiner", "StreamAssembler", "StreamChunk"]
+__all__ = ["Joiner", "StreamAssembler", "StreamChunk", "finish_reason", "server_cut"]
+
+
+def server_cut(codec: Codec, report: ServerReport, stops: Sequence[str]) -> str:
+    """The stop string a server-side stop removed (to be appended back before cleaning), else ``""``."""
+    return stops[0] if codec.server_stops and stops and report.finish_reason == "stop" else ""
+
+
+def finish_reason(stopped: bool, report: ServerReport) -> str:
+    """``stop`` when a stop string ended the text, else the server's reason, else ``length``."""
+    return "stop" if stopped else report.finish_reason or "length"
 
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """One streamed delta; `finish_reason` is set on the last chunk only."""
+    """One streamed delta; `finish_reason` is set on the last chunk only, and so is `usage` (the
+    server's token counts, when it reports them)."""
 
     text: str
     finish_reason: str | None = None
+    usage: TokenUsage | None = None
 
 
 class StreamAssembler:
     """Stream events of one prompt → delta chunks, cut at the first stop string."""
 
     def __init__(self, codec: Codec, stops: Sequence[str]) -> None:
+        self._codec = codec
+        self._stops = stops
         self._decoder = codec.stream_decoder(1, keep_texts=False)  # the text is kept here, once
         self._matcher = StopMatcher(stops)
+        self.report = ServerReport()
+        self._reports = [self.report]
         self._parts: list[str] = []
         self.done = False
 
@@ -44,7 +68,12 @@ class StreamAssembler:
 
     def feed(self, event: StreamEvent) -> list[StreamChunk]:
         """Chunks for one event; after a stop string or the final response, `done` is True."""
-        delta = self._decoder.feed_one(event.outputs, final=event.final)
+        outputs = event.outputs
+        delta = self._decoder.feed_one(outputs, final=event.final)
+        if len(outputs) > 1:  # more than the text: the server's reports (finish reason, counts)
+            self._codec.read_reports(outputs, self._reports)
+        if event.final:
+            delta += server_cut(self._codec, self.report, self._stops)
         safe = self._matcher.feed(delta)
         if self._matcher.stopped or event.final:
             return [self._close(safe)]
@@ -55,7 +84,8 @@ class StreamAssembler:
 
     def end(self) -> StreamChunk:
         """The last chunk when the stream ended without a final flag."""
-        return self._close(self._matcher.feed(self._decoder.flush()[0]))
+        tail = self._decoder.flush()[0] + server_cut(self._codec, self.report, self._stops)
+        return self._close(self._matcher.feed(tail))
 
     def _close(self, safe: str) -> StreamChunk:
         stopped = self._matcher.stopped
@@ -63,7 +93,7 @@ class StreamAssembler:
         stopped = stopped or self._matcher.stopped
         self._parts.append(text)
         self.done = True
-        return StreamChunk(text, "stop" if stopped else "length")
+        return StreamChunk(text, finish_reason(stopped, self.report), self.report.usage)
 
 
 class Joiner:
@@ -82,14 +112,22 @@ class Joiner:
         self._whole = whole
         self._decoder = codec.stream_decoder(len(prompts))
         self._matchers = [StopMatcher(stops) for _ in prompts] if stops and not whole else []
+        self.reports = [ServerReport() for _ in prompts]
 
     def feed(self, event: StreamEvent) -> bool:
         deltas = self._decoder.feed(event.outputs, final=event.final)
+        self._codec.read_reports(event.outputs, self.reports)
         for matcher, delta in zip(self._matchers, deltas, strict=False):
             matcher.feed(delta)
         return event.final or (bool(self._matchers) and all(m.stopped for m in self._matchers))
 
     def texts(self) -> list[str]:
+        return [answer.text for answer in self.answers()]
+
+    def answers(self) -> list[RawAnswer]:
+        """The joined texts (echo stripped for `whole` answers) with their reports."""
         self._decoder.flush()
         texts = list(self._decoder.texts)
-        return self._codec.strip_prompt_echo(texts, self._prompts) if self._whole else texts
+        if self._whole:
+            texts = self._codec.strip_prompt_echo(texts, self._prompts)
+        return [RawAnswer(t, r) for t, r in zip(texts, self.reports, strict=True)]

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 import numpy.typing as npt
 
-from steerlm.errors import RequestTimeoutError, SteerLMError, classify
+from steerlm.errors import RequestTimeoutError, SteerLMError, classify, is_transport_error
 
 __all__ = [
     "Array",
@@ -129,16 +129,21 @@ class StreamEvent:
 
 @dataclass(frozen=True)
 class ConnectionOptions:
-    """Client-side settings every connection honours."""
+    """Client-side settings every connection honours (validated by the client: headers by
+    `steerlm.secrets.check_headers`, PEM bytes by `steerlm.transport.tls`). Headers and the client key
+    stay out of the repr."""
 
     timeout: float = 60.0
-    headers: Mapping[str, str] = field(default_factory=dict)
-    root_certificates: str | bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    root_certificates: bytes | None = None
     verify_ssl: bool = True
+    client_certificate: bytes | None = None
+    client_key: bytes | None = field(default=None, repr=False)
 
 
 class mapped_errors:
-    """Re-raise any non-steerlm exception as `classify(exc)`, keeping it as `__cause__`.
+    """Re-raise a transport exception as `classify(exc)`, keeping it as `__cause__`; any other exception
+    (a bug: KeyError, AttributeError, ...) propagates unchanged.
 
     A plain (class-based, so cheap) context manager: it works around `await` inside coroutines too.
     """
@@ -155,6 +160,8 @@ class mapped_errors:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> Literal[False]:
         if exc is None or isinstance(exc, SteerLMError) or not isinstance(exc, Exception):
+            return False
+        if not is_transport_error(exc):
             return False
         raise classify(exc, model=self._model) from exc
 

@@ -18,6 +18,7 @@ from tritonclient.utils import triton_to_np_dtype
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec, TensorSpec
+from steerlm.transport.reports import ServerReport, counts, reasons, row_floats
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -102,13 +103,19 @@ class Codec:
     name: ClassVar[str]
     prompt_input: ClassVar[str]
     text_output: ClassVar[str]
+    marker_inputs: ClassVar[tuple[str, ...]] = ()  # inputs that must also be declared (tells look-alikes apart)
     cumulative_stream: ClassVar[bool]
     strips_echo: ClassVar[bool]
     params: ClassVar[tuple[ParamInput, ...]]
-    stop_input: ClassVar[str]
+    stop_input: ClassVar[str] = ""  # "" for signatures that take no stop words
     generates_text: ClassVar[bool] = True  # False for scoring signatures (reward model)
     constant_inputs: ClassVar[Mapping[str, Any]] = {}  # sent whenever declared (e.g. logits=False)
     filled_inputs: ClassVar[tuple[str, ...]] = ()  # other inputs a subclass fills when required
+    # optional report outputs -> the BOOL input that asks for each (both must be declared to be used)
+    reported: ClassVar[Mapping[str, str]] = {}
+    summed_counts: ClassVar[bool] = False  # num_output_tokens arrives per response (deltas) when True
+    server_stops: ClassVar[bool] = False  # the server honours stop strings (and excludes them)
+    logprob_output: ClassVar[str] = ""  # the output holding per-token log-probabilities, if any
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -121,8 +128,9 @@ class Codec:
                 f"the server declares {spec.describe()}"
             )
         self._resolved = {p.field: next((n for n in p.names if n in spec.inputs), None) for p in self.params}
+        self._reported = {o: f for o, f in self.reported.items() if o in spec.outputs and f in spec.inputs}
         known = {self.prompt_input, self.stop_input, "stream", *self.constant_inputs, *self.filled_inputs,
-                 *(n for p in self.params for n in p.names)}
+                 *self.reported.values(), *(n for p in self.params for n in p.names)}
         unknown = [t.name for t in spec.inputs.values() if not t.optional and t.name not in known]
         if unknown:
             raise ConfigurationError(
@@ -132,7 +140,19 @@ class Codec:
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return (self.text_output,)
+        """The outputs asked for: the text plus the declared report outputs (finish reason, counts)."""
+        return (self.text_output, *self._reported)
+
+    @property
+    def takes_logprobs(self) -> bool:
+        """Whether this model can return per-token log-probabilities (`GenerationParams.logprobs`)."""
+        return bool(self.logprob_output) and self.logprob_output in self.spec.outputs
+
+    def outputs_for(self, params: GenerationParams) -> tuple[str, ...]:
+        """`outputs`, plus the log-probability output when `params` asks for it."""
+        if params.logprobs and self.takes_logprobs:
+            return (*self.outputs, self.logprob_output)
+        return self.outputs
 
     def encode_prompts(self, prompts: Sequence[str]) -> dict[str, Array]:
         """The prompt tensor: UTF-8 bytes, `[B,1]`."""
@@ -172,12 +192,38 @@ class Codec:
                 out[name] = scalar_array(inputs[name], value, batch)
         if "stream" in inputs:
             out["stream"] = scalar_array(inputs["stream"], stream, batch)
+        for flag in self._reported.values():
+            out[flag] = scalar_array(inputs[flag], True, batch)
+        if params.logprobs and not self.takes_logprobs:
+            dropped.append("logprobs")
         if self.stop_input in inputs and (stops or not inputs[self.stop_input].optional):
             out[self.stop_input] = self._stop_array(stops, batch)
         return out, dropped
 
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         raise NotImplementedError
+
+    def read_reports(self, outputs: Mapping[str, Array], reports: Sequence[ServerReport]) -> None:
+        """Update one report per row from a response's finish-reason, count and log-probability outputs."""
+        rows = len(reports)
+        finish = outputs.get("finish_reason")
+        for report, reason in zip(reports, reasons(finish, rows) if finish is not None else (), strict=False):
+            report.finish_reason = reason or report.finish_reason
+        given = outputs.get("num_input_tokens")
+        for report, count in zip(reports, counts(given, rows) if given is not None else (), strict=False):
+            report.input_tokens = count if count is not None else report.input_tokens
+        made = outputs.get("num_output_tokens")
+        for report, count in zip(reports, counts(made, rows) if made is not None else (), strict=False):
+            if count is not None:
+                report.output_tokens = (report.output_tokens or 0) + count if self.summed_counts else count
+        logprobs = outputs.get(self.logprob_output) if self.logprob_output else None
+        if logprobs is not None:
+            for report, values in zip(reports, self.parse_logprobs(logprobs, rows), strict=False):
+                report.add_logprobs(values)
+
+    def parse_logprobs(self, array: Array, rows: int) -> list[list[float]]:
+        """Per-row log-probabilities from the log-probability output (numeric `[B, T]` by default)."""
+        return row_floats(array, rows)
 
     def check_in_band(self, texts: Sequence[str]) -> None:
         """Raise InvalidRequestError when any row is the server's in-band `An error occurred:`."""

@@ -18,6 +18,7 @@ from typing import Any
 from steerlm.errors import (
     ConfigurationError,
     ModelNotFoundError,
+    PromptError,
     ServerUnavailableError,
     StreamInterruptedError,
     TritonError,
@@ -26,12 +27,15 @@ from steerlm.output import clean_completion
 from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, get_profile
 from steerlm.retry import RetryPolicy
-from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk
+from steerlm.secrets import check_headers
+from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk, finish_reason, server_cut
 from steerlm.transport.base import ConnectionOptions, FixedInputs, ModelSpec, WireRequest, spec_from_config
 from steerlm.transport.codecs import Codec
+from steerlm.transport.reports import RawAnswer, ServerReport
 from steerlm.transport.signatures import SIGNATURES, make_codec
-from steerlm.transport.tls import read_root_certificates
+from steerlm.transport.tls import PemInput, read_client_pair, read_root_certificates
 from steerlm.transport.urls import parse_urls
+from steerlm.usage import TokenUsage
 
 __all__ = [
     "ClientCore",
@@ -52,12 +56,19 @@ _ONLY = [0]
 
 @dataclass(frozen=True)
 class Completion:
-    """One finished generation: cleaned text, why it ended, the model and the prompt sent."""
+    """One finished generation: cleaned text, why it ended, the model and the prompt sent.
+
+    `usage` holds the server's token counts when it reports them (else None; a local tokenizer in the
+    adapters can count instead). `logprobs` holds the log-probability of each generated token when
+    they were asked for (`GenerationParams(logprobs=True)`) and the server's signature returns them.
+    """
 
     text: str
     finish_reason: str
     model: str
     prompt: str
+    usage: TokenUsage | None = None
+    logprobs: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,22 +110,34 @@ def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     return float(value)
 
 
+def _not_utf8(prompts: Sequence[str]) -> PromptError:
+    """The error for a prompt holding a lone surrogate (text decoded with ``surrogateescape``, or cut mid-pair)."""
+    for index, prompt in enumerate(prompts):
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as bad:
+            return PromptError(
+                f"prompt {index} cannot be sent as UTF-8: it holds a lone surrogate (U+{ord(prompt[bad.start]):04X} "
+                f"at position {bad.start}); remove it, or decode the text with errors='replace'"
+            )
+    return PromptError("a prompt cannot be sent as UTF-8")
+
+
 class ClientCore:
     """Validated settings plus the per-model state (spec, codec, parameter-array cache)."""
 
     def __init__(
         self, model: str, url: str | Sequence[str], *, profile: str | ModelProfile | None, timeout: float,
         stream_timeout: float | None, max_retries: int, headers: Mapping[str, str] | None,
-        root_certificates: str | bytes | None, verify_ssl: bool, ready_timeout: float, signature: str | None,
+        root_certificates: PemInput, verify_ssl: bool, ready_timeout: float, signature: str | None,
+        client_certificate: PemInput = None, client_key: PemInput = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ConfigurationError(f"model must be the Triton model name, got {model!r}")
         if signature is not None and signature not in SIGNATURES:
             raise ConfigurationError(f"signature must be None (detect) or one of {sorted(SIGNATURES)}, "
                                      f"got {signature!r}")
-        if headers is not None and not all(isinstance(k, str) and isinstance(v, str)
-                                           for k, v in dict(headers).items()):
-            raise ConfigurationError("headers must map header names to string values")
+        checked_headers = check_headers(headers)
         self.model = model
         self.endpoints = parse_urls(url)
         self._http = any(e.protocol == "http" for e in self.endpoints)
@@ -131,9 +154,12 @@ class ClientCore:
                 "verify_ssl=False is not available over gRPC (grpcio always verifies the server); pass "
                 "root_certificates= with the server's CA, or use https://"
             )
+        certificate, key = read_client_pair(client_certificate, client_key)
+        roots = read_root_certificates(root_certificates)
         self.options = ConnectionOptions(
-            timeout=self.timeout, headers=dict(headers or {}), verify_ssl=bool(verify_ssl),
-            root_certificates=read_root_certificates(root_certificates) if tls else None,
+            timeout=self.timeout, headers=checked_headers, verify_ssl=bool(verify_ssl),
+            root_certificates=roots if tls else None, client_certificate=certificate if tls else None,
+            client_key=key if tls else None,
         )
         self.spec: ModelSpec | None = None
         self.codec: Codec | None = None
@@ -146,6 +172,13 @@ class ClientCore:
     def decoupled(self) -> bool:
         """Whether the model is decoupled (streaming-only: every request goes out as a stream)."""
         return self.spec is not None and self.spec.decoupled
+
+    @property
+    def unbatched(self) -> bool:
+        """Whether each request carries one prompt (no batch dimension, or a decoupled model over HTTP):
+        a batch is then sent as concurrent requests."""
+        assert self.spec is not None
+        return self.spec.max_batch_size == 0 or (self.spec.decoupled and self._http)
 
     def order(self) -> list[int]:
         """Endpoint indexes for one attempt: the last one that worked first, then the others."""
@@ -198,8 +231,11 @@ class ClientCore:
         out = []
         for start in range(0, len(prompts), size):
             chunk = tuple(prompts[start:start + size])
-            wire = WireRequest(self.model, self.codec.encode_prompts(chunk), self._fixed_for(params, len(chunk),
-                                                                                             stream))
+            try:
+                encoded = self.codec.encode_prompts(chunk)
+            except UnicodeEncodeError:
+                raise _not_utf8(chunk) from None
+            wire = WireRequest(self.model, encoded, self._fixed_for(params, len(chunk), stream))
             out.append(PlannedRequest(chunk, wire, stream))
         return out
 
@@ -214,7 +250,7 @@ class ClientCore:
                                "(the server's default applies)", self.model, name)
             if len(self._fixed) >= _CACHE_SIZE:
                 self._fixed.clear()
-            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs)
+            fixed = self._fixed[key] = FixedInputs(arrays, self.codec.outputs_for(params))
         return fixed
 
     def streams_natively(self) -> bool:
@@ -226,15 +262,23 @@ class ClientCore:
         return self.spec.decoupled
 
     # ------------------------------------------------------------------ results
-    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[str]:
+    def decode(self, request: PlannedRequest, outputs: Mapping[str, Any]) -> list[RawAnswer]:
         assert self.codec is not None
-        return self.codec.decode(outputs, request.prompts)
+        texts = self.codec.decode(outputs, request.prompts)
+        reports = [ServerReport() for _ in texts]
+        self.codec.read_reports(outputs, reports)
+        return [RawAnswer(t, r) for t, r in zip(texts, reports, strict=True)]
 
-    def completions(self, prompts: Sequence[str], texts: Sequence[str], stops: Sequence[str]) -> list[Completion]:
+    def completions(
+        self, prompts: Sequence[str], answers: Sequence[RawAnswer], stops: Sequence[str]
+    ) -> list[Completion]:
+        assert self.codec is not None
         out = []
-        for prompt, raw in zip(prompts, texts, strict=True):
-            text, stopped = clean(raw, stops)
-            out.append(Completion(text, "stop" if stopped else "length", self.model, prompt))
+        for prompt, answer in zip(prompts, answers, strict=True):
+            report = answer.report
+            text, stopped = clean(answer.text + server_cut(self.codec, report, stops), stops)
+            logprobs = None if report.logprobs is None else tuple(report.logprobs)
+            out.append(Completion(text, finish_reason(stopped, report), self.model, prompt, report.usage, logprobs))
         return out
 
     def assembler(self, stops: Sequence[str]) -> StreamAssembler:

@@ -33,7 +33,6 @@ from tritonclient.utils import InferenceServerException
 
 from steerlm.errors import ConfigurationError, classify
 from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
-from steerlm.transport.tls import read_root_certificates
 from steerlm.transport.urls import Endpoint
 from steerlm.transport.watchdog import shared_watchdog
 from steerlm.transport.wire import build_inputs, read_outputs
@@ -60,8 +59,9 @@ def _client_kwargs(endpoint: Endpoint, options: ConnectionOptions) -> dict[str, 
                 "verify_ssl=False is not available over gRPC (grpcio always verifies the server); "
                 "pass root_certificates= with the server's CA, or use https://"
             )
-        pem = read_root_certificates(options.root_certificates)
-        kwargs["creds"] = grpc.ssl_channel_credentials(root_certificates=pem)
+        kwargs["creds"] = grpc.ssl_channel_credentials(root_certificates=options.root_certificates,
+                                                       private_key=options.client_key,
+                                                       certificate_chain=options.client_certificate)
     return kwargs
 
 

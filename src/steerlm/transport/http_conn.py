@@ -46,7 +46,7 @@ from steerlm.transport.generate_ext import (
     request_body,
     stream_path,
 )
-from steerlm.transport.tls import make_ssl_context, read_root_certificates
+from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 from steerlm.transport.wire import build_inputs, read_outputs
 
@@ -65,8 +65,9 @@ class _Common:
         self.endpoint = endpoint
         self._timeout = options.timeout
         self._headers = dict(options.headers) or None
-        self._pem = read_root_certificates(options.root_certificates) if endpoint.ssl else None
+        self._pem = options.root_certificates if endpoint.ssl else None
         self._verify = options.verify_ssl
+        self._pair = (options.client_certificate, options.client_key)
         parts = urlsplit(f"http://{endpoint.address}")
         self._host, self._port, self._base = parts.hostname or "", parts.port or 80, parts.path.rstrip("/")
         self._sse_headers = {**options.headers, "Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -85,7 +86,7 @@ class HttpConnection(_Common):
     def _new_client(self, timeout: float) -> httpclient.InferenceServerClient:
         kwargs: dict[str, Any] = {}
         if self.endpoint.ssl:
-            context = make_ssl_context(gevent.ssl, self._pem, self._verify)
+            context = make_ssl_context(gevent.ssl, self._pem, self._verify, *self._pair)
             kwargs = {"ssl": True, "ssl_context_factory": lambda *_a, **_k: context,
                       "insecure": not self._verify}
         return httpclient.InferenceServerClient(
@@ -125,7 +126,7 @@ class HttpConnection(_Common):
     def _connection(self) -> http.client.HTTPConnection:
         if self.endpoint.ssl:
             if self._stdlib_context is None:
-                self._stdlib_context = make_ssl_context(ssl, self._pem, self._verify)
+                self._stdlib_context = make_ssl_context(ssl, self._pem, self._verify, *self._pair)
             return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
                                                context=self._stdlib_context)
         return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
@@ -168,7 +169,7 @@ class AsyncHttpConnection(_Common):
 
     def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
         super().__init__(endpoint, options)
-        self._context = make_ssl_context(ssl, self._pem, self._verify) if endpoint.ssl else None
+        self._context = make_ssl_context(ssl, self._pem, self._verify, *self._pair) if endpoint.ssl else None
         self._client: aiohttpclient.InferenceServerClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

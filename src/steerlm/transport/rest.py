@@ -40,7 +40,7 @@ from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors
 from steerlm.transport.codecs import rows_to_text
 from steerlm.transport.rest_codec import REST_CONFIG, NemoRestCodec
-from steerlm.transport.tls import make_ssl_context, read_root_certificates
+from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
 __all__ = ["REST_CONFIG", "AsyncRestConnection", "NemoRestCodec", "RestConnection", "RestStatusError",
@@ -120,8 +120,8 @@ class _Common:
         self._host, self._port = parts.hostname or "", int(parts.port or 0)
         self._timeout = options.timeout
         self._headers = {**dict(options.headers), "Content-Type": "application/json"}
-        pem = read_root_certificates(options.root_certificates) if endpoint.ssl else None
-        self._ssl = make_ssl_context(ssl, pem, options.verify_ssl) if endpoint.ssl else None
+        self._ssl = make_ssl_context(ssl, options.root_certificates, options.verify_ssl, options.client_certificate,
+                                     options.client_key) if endpoint.ssl else None
 
     def _config(self, model: str) -> Mapping[str, Any]:
         return {**REST_CONFIG, "name": model}

@@ -11,6 +11,7 @@ from steerlm.profiles import ModelProfile
 from steerlm.retry import DEFAULT_MAX_RETRIES, is_retryable
 from steerlm.transport.core import ClientCore
 from steerlm.transport.ready import ReadyWait
+from steerlm.transport.tls import PemInput
 
 __all__ = ["DEFAULT_URL", "ClientBase"]
 
@@ -23,13 +24,15 @@ class ClientBase:
     def __init__(
         self, model: str, url: str | Sequence[str] = DEFAULT_URL, *, profile: str | ModelProfile | None = None,
         timeout: float = 60.0, stream_timeout: float | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
-        headers: Mapping[str, str] | None = None, root_certificates: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None, root_certificates: PemInput = None,
         verify_ssl: bool = True, ready_timeout: float = 30.0, signature: str | None = None,
+        client_certificate: PemInput = None, client_key: PemInput = None,
     ) -> None:
         self._core = ClientCore(
             model, url, profile=profile, timeout=timeout, stream_timeout=stream_timeout,
             max_retries=max_retries, headers=headers, root_certificates=root_certificates,
             verify_ssl=verify_ssl, ready_timeout=ready_timeout, signature=signature,
+            client_certificate=client_certificate, client_key=client_key,
         )
         self._setup()
 

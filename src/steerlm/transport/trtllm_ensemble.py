@@ -4,7 +4,9 @@ Codec only. Scalars are `[B,1]` in the declared dtypes — UINT32 in v0.5–v0.6
 `random_seed` UINT64, `stream` BOOL. Stop words go in `stop_words` as `[B,n]`, one plain string per
 word (no CSV). Non-streamed `text_output` starts with the prompt unless `exclude_input_in_output`
 is set (sent as true when the model declares it); the echo is stripped. Streamed responses are
-deltas; the last data response carries `triton_final_response`.
+deltas; the last data response carries `triton_final_response`. Where the ensemble declares
+`return_num_input_tokens` / `return_num_output_tokens` and their outputs, the counts are asked for (in a
+stream the last reported count is kept).
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class TrtllmEnsembleCodec(Codec):
     )
     constant_inputs: ClassVar[Mapping[str, Any]] = {"exclude_input_in_output": True}
     filled_inputs: ClassVar[tuple[str, ...]] = ("bad_words",)
+    reported: ClassVar[Mapping[str, str]] = {
+        "num_input_tokens": "return_num_input_tokens",
+        "num_output_tokens": "return_num_output_tokens",
+    }
 
     def encode_params(
         self, params: GenerationParams, stops: Sequence[str], batch: int, *, stream: bool

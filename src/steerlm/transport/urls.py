@@ -4,6 +4,10 @@ Accepted forms: `grpc://host:port`, `grpcs://host:port`, `http://host:port[/base
 `https://host:port[/base]` and a bare `host:port`, which means **gRPC** (NeMo's streaming
 transport; NeMo's `NemoQuery` reads a bare URL as HTTP instead). TLS schemes default to port 443;
 the others need an explicit port. IPv6 hosts go in brackets: `grpc://[::1]:8001`.
+
+`openai+http://host:port/v1` and `openai+https://host:port/v1` select the OpenAI-compatible
+transport (`steerlm.transport.openai`): the path is the API base (`/v1` when none is given), so
+requests go to `<base>/completions` and `<base>/models`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from steerlm.errors import ConfigurationError
 
 __all__ = ["ACCEPTED_FORMS", "Endpoint", "parse_url", "parse_urls"]
 
-Protocol = Literal["grpc", "http", "rest"]
+Protocol = Literal["grpc", "http", "rest", "openai"]
 
 ACCEPTED_FORMS = (
     "grpc://host:port, grpcs://host:port, http://host:port, https://host:port, "
-    "a bare host:port (= gRPC), or nemo-rest://host:port (NeMo's legacy REST server, steerlm.transport.rest)"
+    "a bare host:port (= gRPC), nemo-rest://host:port (NeMo's legacy REST server, steerlm.transport.rest), "
+    "or openai+http://host:port/v1, openai+https://host:port/v1 (an OpenAI-compatible /v1/completions server)"
 )
 _SCHEMES: dict[str, tuple[Protocol, bool]] = {
     "grpc": ("grpc", False),
@@ -30,7 +35,10 @@ _SCHEMES: dict[str, tuple[Protocol, bool]] = {
     "https": ("http", True),
     "nemo-rest": ("rest", False),
     "nemo-rests": ("rest", True),
+    "openai+http": ("openai", False),
+    "openai+https": ("openai", True),
 }
+OPENAI_DEFAULT_BASE = "/v1"
 
 
 @dataclass(frozen=True)
@@ -76,13 +84,16 @@ def parse_url(url: str) -> Endpoint:
         raise _bad(url, "credentials, query strings and fragments are not supported")
     if port is None:
         if not use_ssl:
-            raise _bad(url, "no port (Triton listens on 8001 for gRPC and 8000 for HTTP by default)")
+            raise _bad(url, "no port (Triton listens on 8001 for gRPC and 8000 for HTTP by default; "
+                        "vLLM, trtllm-serve and NIM on 8000)")
         port = 443
     if port == 0:
         raise _bad(url, "port 0")
     path = parts.path.rstrip("/")
     if path and protocol == "grpc":
         raise _bad(url, "gRPC URLs cannot have a path")
+    if protocol == "openai" and not path:
+        path = OPENAI_DEFAULT_BASE
     host_text = f"[{host}]" if ":" in host else host
     address = f"{host_text}:{port}{path}"
     return Endpoint(protocol=protocol, address=address, ssl=use_ssl, url=f"{scheme}://{address}")

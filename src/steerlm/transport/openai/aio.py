@@ -1,0 +1,167 @@
+"""The asyncio OpenAI-compatible connection (aiohttp, already a dependency through tritonclient).
+
+One aiohttp session per event loop (keep-alive); a session of another loop is forgotten, never used.
+Redirects are not followed by aiohttp (the trailing-slash route is learned in `Target.moved`). A stream
+reads the SSE body with the inactivity timeout around each read; a batch the server does not take as a
+list goes out as concurrent single-prompt requests (`asyncio.gather`). Every failure leaves through
+`mapped_errors` (`steerlm.errors.classify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import aiohttp
+
+from steerlm.errors import InvalidRequestError
+from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
+from steerlm.transport.generate_ext import SseParser
+from steerlm.transport.openai.common import PROBE_TIMEOUT, Target, merge_outputs
+from steerlm.transport.openai.wire import (
+    ChunkReader,
+    RequestParts,
+    error_message,
+    list_refused,
+    model_ids,
+    read_answer,
+)
+from steerlm.transport.urls import Endpoint
+
+__all__ = ["AsyncOpenAIConnection"]
+
+Answer = tuple[int, Any, bytes]  # status, headers (case-insensitive `.get`), body
+
+
+class AsyncOpenAIConnection:
+    """asyncio connection to one OpenAI-compatible server."""
+
+    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+        self.target = Target(endpoint, options)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeout = aiohttp.ClientTimeout(total=options.timeout)
+        self._probe_timeout = aiohttp.ClientTimeout(total=min(options.timeout, PROBE_TIMEOUT))
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeout)
+
+    def _get(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._session is None:
+            ssl: Any = self.target.ssl_context if self.target.ssl_context is not None else True
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl), auto_decompress=True)
+            self._loop = loop
+        return self._session
+
+    async def _exchange(self, method: str, path: str, body: bytes | None = None, *,
+                        probe: bool = False) -> Answer:
+        async with self._get().request(
+            method, self.target.origin + path, data=body, headers=self.target.headers, allow_redirects=False,
+            timeout=self._probe_timeout if probe else self._timeout,
+        ) as answer:
+            return answer.status, answer.headers, await answer.read()
+
+    async def _post(self, body: bytes) -> Answer:
+        status, headers, raw = await self._exchange("POST", self.target.completions, body)
+        if self.target.moved(status, headers, raw):
+            status, headers, raw = await self._exchange("POST", self.target.completions, body)
+        return status, headers, raw
+
+    # ------------------------------------------------------------------ AsyncConnection protocol
+    async def model_ready(self, model: str) -> bool:
+        with mapped_errors(model):
+            status, headers, raw = await self._exchange("GET", self.target.models, probe=True)
+            if status == 404:  # no model listing: the server is up, the first request will tell
+                return True
+            self.target.check(status, headers, raw, model)
+            ids = model_ids(raw)
+            return ids is None or model in ids
+
+    async def model_config(self, model: str) -> Mapping[str, Any]:
+        return self.target.config(model)
+
+    async def model_index(self) -> list[str] | None:
+        try:
+            status, _, raw = await self._exchange("GET", self.target.models, probe=True)
+        except Exception:
+            return None
+        return model_ids(raw) if status == 200 else None
+
+    async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
+        status, headers, raw = await self._post(parts.body(prompt))
+        self.target.check(status, headers, raw, model)
+        outputs = read_answer(raw, 1, model)
+        if outputs is None:
+            raise InvalidRequestError("the server answered one prompt with several choices", model=model)
+        return outputs
+
+    async def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
+        answers = await asyncio.gather(*(self._single(parts, p, model) for p in parts.prompts))
+        return merge_outputs(answers)
+
+    async def infer(self, request: WireRequest) -> dict[str, Array]:
+        parts = RequestParts(request)
+        t = self.target
+        with mapped_errors(request.model):
+            if len(parts.prompts) == 1 or t.lists is False:
+                return await self._singles(parts, request.model)
+            status, headers, raw = await self._post(parts.body(parts.prompts))
+            if t.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
+                t.lists = False
+                return await self._singles(parts, request.model)
+            t.check(status, headers, raw, request.model)
+            outputs = read_answer(raw, len(parts.prompts), request.model)
+            t.lists = outputs is not None
+            return outputs if outputs is not None else await self._singles(parts, request.model)
+
+    async def stream(
+        self, request: WireRequest, inactivity_timeout: float | None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """One prompt's events: SSE chunks as they arrive (a whole answer when `stream` was not set)."""
+        parts = RequestParts(request)
+        if not parts.stream:
+            yield StreamEvent(await self.infer(request), final=True)
+            return
+        reader = ChunkReader(request.model)
+        body = parts.body(parts.prompts[0])
+        response: aiohttp.ClientResponse | None = None
+        try:
+            with mapped_errors(request.model):
+                try:
+                    for _ in range(2):
+                        async with asyncio.timeout(inactivity_timeout):
+                            response = await self._get().post(
+                                self.target.origin + self.target.completions, data=body,
+                                headers=self.target.stream_headers, allow_redirects=False,
+                                timeout=self._stream_timeout)
+                            kind = (response.headers.get("Content-Type") or "").lower()
+                            if response.status == 200 and kind.startswith("text/event-stream"):
+                                break
+                            raw = await response.read()
+                        if not self.target.moved(response.status, response.headers, raw):
+                            self.target.check(response.status, response.headers, raw, request.model)
+                            yield reader.whole(raw)
+                            return
+                        response.close()
+                    assert response is not None
+                    parser = SseParser()
+                    while not reader.done:
+                        async with asyncio.timeout(inactivity_timeout):
+                            data = await response.content.readany()
+                        if not data:
+                            break
+                        for payload in parser.feed(data):
+                            event = reader.feed(payload)
+                            if event is not None:
+                                yield event
+                    yield reader.end()
+                except TimeoutError:
+                    raise silent_stream(request.model, inactivity_timeout) from None
+        finally:
+            if response is not None:
+                response.close()
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and self._loop is asyncio.get_running_loop():
+            await session.close()

@@ -1,0 +1,78 @@
+"""The OpenAI-compatible ``/v1/completions`` API as a signature (``prompt`` → ``text``). Pure numpy.
+
+An OpenAI-compatible server declares no tensors, so `OPENAI_CONFIG` is the config the connection
+synthesises for it: decoupled (it streams) with a ``stream`` flag (unset, it answers whole), and
+``max_batch_size`` `MAX_PROMPTS` (a list of prompts goes in one request where the server takes lists).
+Every input except ``prompt`` and ``max_tokens`` is optional, so a sampling field reaches the server
+only when it was set. ``max_tokens`` is always sent (`DEFAULT_MAX_TOKENS` when unset), because the
+legacy completions API defaults to 16 tokens. The stop strings (the profile's plus the caller's) go in
+``stop``; the client cuts at them too, whatever the server did with them.
+
+The connection reads the answer into ``text`` plus the report outputs every codec reads
+(`steerlm.transport.reports`): ``finish_reason`` and, where the server reported them for that prompt,
+``num_input_tokens`` / ``num_output_tokens``. OpenAI-compatible servers honour ``stop`` and leave the
+stop string out (`server_stops`): the client puts it back before its one clean-up, so the answer is the
+same whoever cut it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from steerlm.transport.base import Array
+from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, bytes_matrix
+
+__all__ = ["MAX_PROMPTS", "OPENAI_CONFIG", "OpenAICodec"]
+
+MAX_PROMPTS = 64
+
+
+def _tensor(name: str, datatype: str, dims: list[int], optional: bool = True) -> dict[str, Any]:
+    return {"name": name, "data_type": f"TYPE_{datatype}", "dims": dims, "optional": optional}
+
+
+OPENAI_CONFIG: Mapping[str, Any] = {
+    "max_batch_size": MAX_PROMPTS,
+    "model_transaction_policy": {"decoupled": True},
+    "input": [
+        _tensor("prompt", "STRING", [1], optional=False),
+        _tensor("max_tokens", "INT64", [1], optional=False),
+        _tensor("temperature", "FP64", [1]),
+        _tensor("top_p", "FP64", [1]),
+        _tensor("top_k", "INT64", [1]),
+        _tensor("seed", "INT64", [1]),
+        _tensor("repetition_penalty", "FP64", [1]),
+        _tensor("stop", "STRING", [-1]),
+        _tensor("stream", "BOOL", [1]),
+    ],
+    "output": [
+        _tensor("text", "STRING", [1]),
+        _tensor("finish_reason", "STRING", [1]),
+        _tensor("num_input_tokens", "INT64", [1]),
+        _tensor("num_output_tokens", "INT64", [1]),
+    ],
+}
+
+
+class OpenAICodec(Codec):
+    """``prompt`` in, ``text`` (the completion alone: no echo, deltas when streaming) out."""
+
+    name: ClassVar[str] = "openai"
+    prompt_input: ClassVar[str] = "prompt"
+    text_output: ClassVar[str] = "text"
+    cumulative_stream: ClassVar[bool] = False
+    strips_echo: ClassVar[bool] = False
+    stop_input: ClassVar[str] = "stop"
+    server_stops: ClassVar[bool] = True
+    params: ClassVar[tuple[ParamInput, ...]] = (
+        ParamInput("max_tokens", ("max_tokens",), "error", DEFAULT_MAX_TOKENS),
+        ParamInput("temperature", ("temperature",), "error"),
+        ParamInput("top_p", ("top_p",), "error"),
+        ParamInput("top_k", ("top_k",), "error"),
+        ParamInput("seed", ("seed",), "error"),
+        ParamInput("repetition_penalty", ("repetition_penalty",), "error"),
+    )
+
+    def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
+        return bytes_matrix([list(stops)] * batch)
