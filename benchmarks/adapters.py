@@ -272,13 +272,31 @@ def markdown(measures: dict[str, dict[str, Any]], verdicts: dict[str, dict[str, 
     return "\n".join(rows)
 
 
+def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A before/after Markdown table of the targeted ratios (median, with the per-round spread)."""
+    rows = ["| measure | target | before | after | met |", "|---|---|---|---|---|"]
+    for name, verdict in after["targets"].items():
+        measure, key = name.split(".")
+        old = before["targets"].get(name, {}).get("value")
+        spread = after["measures"][measure].get(f"{key}_spread", ["", ""])
+        rows.append(f"| {measure} {key.removesuffix('_ratio')} | {verdict['target']} | "
+                    f"{'' if old is None else f'{old:.3f}'} | **{verdict['value']:.3f}** "
+                    f"({spread[0]}–{spread[1]}) | {'yes' if verdict['met'] else 'no'} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="ABAB rounds (>= 5 for the targets)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every call count (0.2 = smoke run)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--only", default="", help="comma-separated groups: server, stream10k, import")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                        help="print a before/after table of two result files and exit")
     args = parser.parse_args()
+    if args.compare:
+        print(compare(*(json.loads(p.read_text(encoding="utf-8")) for p in args.compare)))
+        return
     only = set(filter(None, args.only.split(","))) or {"server", "stream10k", "import"}
     rounds = args.rounds
 

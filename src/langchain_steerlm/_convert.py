@@ -87,9 +87,25 @@ def _one(message: BaseMessage, index: int, profile: ModelProfile) -> Message:
                       "cannot be rendered; use system, human, ai or tool messages")
 
 
+_PLAIN: dict[type, Role] = {HumanMessage: "user", SystemMessage: "system"}
+
+
 def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> list[Message]:
-    """Convert a LangChain conversation for rendering with `profile`."""
-    return [_one(m, i, profile) for i, m in enumerate(messages)]
+    """Convert a LangChain conversation for rendering with `profile` (plain text messages take a short
+    path: one type lookup)."""
+    out: list[Message] = []
+    for index, message in enumerate(messages):
+        kind, content = type(message), message.content
+        if type(content) is str:
+            role = _PLAIN.get(kind)
+            if role is not None:
+                out.append(Message(role, content))
+                continue
+            if kind is AIMessage and not message.tool_calls:  # type: ignore[attr-defined]
+                out.append(Message("assistant", content, _labels(message, profile)))  # type: ignore[arg-type]
+                continue
+        out.append(_one(message, index, profile))
+    return out
 
 
 def reply_metadata(model: str, finish_reason: str, profile: ModelProfile,

@@ -63,7 +63,9 @@ _ASCII_MARKER = re.compile(f"[{re.escape(DELETED_CONTROLS[:-2])}]*".join(re.esca
 def marker_starts(text: str) -> list[int]:
     """Indices in `text` of characters that act as the '<' of a (possibly disguised) marker."""
     if text.isascii():
-        return [m.start() for m in _ASCII_MARKER.finditer(text)] if "<" in text else []
+        if "<" not in text or _ASCII_MARKER.search(text) is None:
+            return []
+        return [m.start() for m in _ASCII_MARKER.finditer(text)]
     if "<" not in text and not any(c in text for c in _LOOKALIKE_LT):
         return []
     return [m.start() for m in _ANY_MARKER.finditer(text)]
