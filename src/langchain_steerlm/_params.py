@@ -15,22 +15,27 @@ from typing import Any, Literal
 from langchain_core.language_models import LangSmithParams
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from langchain_steerlm._client import ClientOptions
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.client.settings import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    CallOptions,
+    ClientSettings,
+    cached_settings,
+)
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, profile_for
 from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, RequestOptions, refine_options, resolve_options
-from steerlm.secrets import auth_headers, secret_text
+from steerlm.secrets import secret_text
 from steerlm.suggest import did_you_mean
 from steerlm.tokens import TokenCounter, load_token_counter
-from steerlm.transport.urls import parse_urls
 
 __all__ = ["ATTRIBUTES_KEY", "DEFAULT_MODEL", "DEFAULT_URL", "CallSpec", "SteerLMFields"]
 
 DEFAULT_MODEL = "Llama2-70B-SteerLM-Chat"
-DEFAULT_URL = "grpc://127.0.0.1:8001"
 ATTRIBUTES_KEY = "steerlm_attributes"  # response_metadata / generation_info key of the labels used
 CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "headers", "api_key")
 # Client settings the adapter sets from its own fields (so not accepted in `client_kwargs`).
@@ -38,6 +43,7 @@ _CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers"
                   "client_certificate", "client_key")
 CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
 _OPTION_SET = frozenset(OPTION_NAMES)
+_SETTINGS_NAMES = ("model", "url", "profile", "max_retries")  # per-call kwargs that change the client
 # Framework noise, harmless. LangChain pops `ls_structured_output_format` before `_generate`, but a
 # batch's kwargs still carry it when `_batch_plan` renders the inputs.
 IGNORED_KWARGS = frozenset({"stream", "parallel_tool_calls", "strict", "ls_structured_output_format"})
@@ -55,7 +61,7 @@ class _Resolved:
     owner: int
     profile: ModelProfile
     options: RequestOptions
-    client: ClientOptions
+    client: ClientSettings
     identifying: Mapping[str, Any]
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Resolved:
@@ -72,7 +78,8 @@ class CallSpec:
     profile: ModelProfile
     attributes: Mapping[str, int]
     params: GenerationParams
-    client: ClientOptions
+    client: ClientSettings
+    call: CallOptions | None  # per-call timeout / headers / api_key: request options on the same client
     context: str | None
     extra: Mapping[str, Any]  # adapter-specific kwargs (tools, tool_choice, raw_prompt)
 
@@ -96,10 +103,12 @@ class SteerLMFields(SteeringFields, SecureFields):
         default=None,
         description="Prompt profile (pass it as `profile=`); defaults to `model` when that names one.",
     )
-    timeout: float = Field(default=60.0, gt=0, description="Client-side timeout per request, seconds.")
-    max_retries: int = Field(default=2, ge=0, description="Retries of retryable errors (0 disables).")
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Client-side timeout per request, seconds.")
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0,
+                             description="Retries of retryable errors (0 disables).")
     client_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Other SteerLMClient options (stream_timeout, ready_timeout, ...)."
+        default_factory=dict, description="Other client options (`steerlm.client.ClientSettings`: stream_timeout, "
+                                          "ready_timeout, transport, ...)."
     )
     max_tokens: int | None = Field(default=None, description="Maximum tokens to generate.")
     temperature: float | None = None
@@ -138,14 +147,9 @@ class SteerLMFields(SteeringFields, SecureFields):
             super().__init__(**data)
         except ValidationError as exc:
             raise configuration_error(type(self).__name__, exc) from None
-        parse_urls(self.url)
         check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
-        try:
-            hash(tuple(self.client_kwargs.items()))
-        except TypeError:
-            raise ConfigurationError("client_kwargs values must be hashable (numbers, strings, bytes)") from None
         self.check_secure_fields()
-        self._fields()
+        self._fields()  # validates every client setting and option
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -157,9 +161,10 @@ class SteerLMFields(SteeringFields, SecureFields):
         resolved = self._resolved
         if resolved is None or resolved.owner != id(self):
             profile = self.resolved_profile
+            client = self._client_settings(self.model, profile, {})
             resolved = self._resolved = _Resolved(
                 owner=id(self), profile=profile, options=resolve_options(profile, self.option_layer()),
-                client=self._client_options(self.model, profile, {}), identifying=self._identifying())
+                client=client, identifying=self._identifying())
         return resolved
 
     @property
@@ -201,9 +206,11 @@ class SteerLMFields(SteeringFields, SecureFields):
         if context is not None and not isinstance(context, str):
             raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
         extra = {k: v for k, v in kwargs.items() if k in extra_names} if extra_names else {}
-        if not any(kwargs.get(name) is not None for name in CONNECTION_NAMES):  # the fields' model and client
+        per_call = CallOptions.of(kwargs.get("timeout"), kwargs.get("headers"), kwargs.get("api_key"))
+        if not any(kwargs.get(name) is not None for name in _SETTINGS_NAMES):  # the fields' model and client
             options = refine_options(fields.options, fields.profile, call)
-            return CallSpec(fields.profile, options.attributes, options.params, fields.client, context, extra)
+            return CallSpec(fields.profile, options.attributes, options.params, fields.client, per_call, context,
+                            extra)
         model = kwargs.get("model") or self.model
         explicit = kwargs.get("profile")
         if explicit is None and kwargs.get("model"):
@@ -211,26 +218,20 @@ class SteerLMFields(SteeringFields, SecureFields):
         profile = self.resolved_profile if explicit is None else _profile_for(explicit, model)
         options = (refine_options(fields.options, profile, call) if profile is fields.profile
                    else resolve_options(profile, self.option_layer(), call))
-        client = self._client_options(model, profile, kwargs)
-        return CallSpec(profile, options.attributes, options.params, client, context, extra)
+        client = self._client_settings(model, profile, kwargs)
+        return CallSpec(profile, options.attributes, options.params, client, per_call, context, extra)
 
-    def _client_options(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientOptions:
-        def pick(name: str) -> Any:
-            return kwargs[name] if kwargs.get(name) is not None else getattr(self, name)
-
-        headers = auth_headers(pick("headers"), pick("api_key"))
-        url = pick("url")
-        return ClientOptions(
-            model=model,
-            url=url if isinstance(url, str) else tuple(url),
-            profile=profile,
-            timeout=pick("timeout"),
-            max_retries=pick("max_retries"),
-            headers=tuple(sorted(headers.items())),
-            extra=tuple(sorted({"verify_ssl": self.verify_ssl, "root_certificates": self.root_certificates,
-                                "client_certificate": self.client_certificate,
-                                "client_key": secret_text(self.client_key, what="client_key"),
-                                **self.client_kwargs}.items())),
+    def _client_settings(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientSettings:
+        """The client settings of a call: the fields, with a per-call `url` / `max_retries` (per-call
+        timeout, headers and api_key are `CallOptions`, not settings: the same client serves them)."""
+        url = kwargs.get("url") or self.url
+        retries = kwargs.get("max_retries")
+        return cached_settings(
+            model, url, profile=profile, timeout=self.timeout,
+            max_retries=self.max_retries if retries is None else retries, headers=self.headers,
+            api_key=self.api_key, verify_ssl=self.verify_ssl, root_certificates=self.root_certificates,
+            client_certificate=self.client_certificate,
+            client_key=secret_text(self.client_key, what="client_key"), **self.client_kwargs,
         )
 
     def ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any],

@@ -47,7 +47,7 @@ class Prepared:
     @property
     def key(self) -> tuple[Any, ...]:
         """Identifies the request in a batch's prefetched completions."""
-        return (self.spec.client, self.prompt, self.spec.params)
+        return (self.spec.client, self.spec.call, self.prompt, self.spec.params)
 
     def metadata(self, finish_reason: str, logprobs: Sequence[float] | None = None) -> dict[str, Any]:
         meta = reply_metadata(self.spec.model, finish_reason, self.spec.profile, self.spec.attributes)
@@ -106,7 +106,8 @@ def generate(prepared: Prepared) -> Completion:
     if found is not None:  # an equal request of the running batch
         return _sync_result(found)[1]
     with mapped_errors():
-        return sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params)
+        return sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params,
+                                                          options=prepared.spec.call)
 
 
 async def agenerate(prepared: Prepared) -> Completion:
@@ -115,14 +116,14 @@ async def agenerate(prepared: Prepared) -> Completion:
         return (await _async_result(found))[1]
     with mapped_errors():
         client = await async_client(prepared.spec.client)
-        return await client.generate(prepared.prompt, prepared.spec.params)
+        return await client.generate(prepared.prompt, prepared.spec.params, options=prepared.spec.call)
 
 
 def stream(prepared: Prepared) -> Generator[StreamChunk, None, None]:
     """The core stream, errors mapped; closing it (early) closes the server stream."""
     with mapped_errors():
         client = sync_client(prepared.spec.client)
-        with closing(client.stream(prepared.prompt, prepared.spec.params)) as pieces:
+        with closing(client.stream(prepared.prompt, prepared.spec.params, options=prepared.spec.call)) as pieces:
             yield from pieces
 
 
@@ -130,7 +131,7 @@ async def astream(prepared: Prepared) -> AsyncGenerator[StreamChunk, None]:
     """Async `stream`."""
     with mapped_errors():
         client = await async_client(prepared.spec.client)
-        async with aclosing(client.stream(prepared.prompt, prepared.spec.params)) as pieces:
+        async with aclosing(client.stream(prepared.prompt, prepared.spec.params, options=prepared.spec.call)) as pieces:
             async for piece in pieces:
                 yield piece
 
@@ -138,13 +139,13 @@ async def astream(prepared: Prepared) -> AsyncGenerator[StreamChunk, None]:
 def batch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
     """One batched request (split by the model's max_batch_size) for prompts of one call spec."""
     with mapped_errors():
-        return sync_client(spec.client).batch(list(prompts), spec.params)
+        return sync_client(spec.client).batch(list(prompts), spec.params, options=spec.call)
 
 
 async def abatch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
     with mapped_errors():
         client = await async_client(spec.client)
-        return await client.batch(list(prompts), spec.params)
+        return await client.batch(list(prompts), spec.params, options=spec.call)
 
 
 def send(spec: CallSpec, prompts: Sequence[str]) -> Future[list[Completion]]:

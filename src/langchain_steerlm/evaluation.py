@@ -19,11 +19,13 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_steerlm._convert import to_core_messages
+from steerlm.client.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientSettings, cached_settings
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.profiles import get_profile
 from steerlm.reward import DEFAULT_REWARD_URL, REWARD_PROFILE, AsyncRewardModel, AttributeScores, RewardModel
 from steerlm.steering import SteeringResult, acheck_steering, areply_scores, check_steering, reply_scores
+from steerlm.transport.reward_model import RewardCodec
 
 __all__ = ["SteerLMRewardScorer", "asteering_check", "steering_check"]
 
@@ -55,15 +57,16 @@ class SteerLMRewardScorer(RunnableSerializable[Any, dict[str, Any]]):
 
     model: str = Field(default="reward_model", description="Triton model name of the reward model.")
     url: str | list[str] = Field(default=DEFAULT_REWARD_URL, description="Server URL (HTTP; a list = failover).")
-    timeout: float = Field(default=60.0, description="Per-request timeout, seconds.")
-    max_retries: int = Field(default=2, description="Retries of retryable server errors.")
+    timeout: float = Field(default=DEFAULT_TIMEOUT, description="Per-request timeout, seconds.")
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, description="Retries of retryable server errors.")
     model_config = ConfigDict(arbitrary_types_allowed=True)
     # Async reward clients belong to one event loop: the cache closes them when their loop shuts down.
     _clients: ClientCache[RewardModel, AsyncRewardModel] = PrivateAttr(
-        default_factory=lambda: ClientCache(RewardModel, AsyncRewardModel))
+        default_factory=lambda: ClientCache(RewardModel.from_settings, AsyncRewardModel.from_settings))
 
-    def _options(self) -> dict[str, Any]:
-        return {"model": self.model, "url": self.url, "timeout": self.timeout, "max_retries": self.max_retries}
+    def _options(self) -> ClientSettings:
+        return cached_settings(self.model, self.url, timeout=self.timeout, max_retries=self.max_retries,
+                               signature=RewardCodec.name)
 
     def scores(self, conversation: Any, reply: str) -> AttributeScores:
         return reply_scores(self._clients.sync(self._options()), conversation, reply)

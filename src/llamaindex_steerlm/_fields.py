@@ -10,17 +10,21 @@ from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
-from steerlm.errors import ConfigurationError
+from steerlm.client.settings import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    ClientSettings,
+    cached_settings,
+)
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
 from steerlm.profiles import ModelProfile, profile_for
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
-from steerlm.transport.urls import parse_urls
 
 __all__ = ["DEFAULT_URL", "SteerLMFields"]
 
-DEFAULT_URL = "grpc://localhost:8001"
 _CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers", "verify_ssl", "root_certificates",
                   "client_certificate", "client_key")
 
@@ -36,6 +40,7 @@ class _Resolved:
     owner: int
     profile: ModelProfile
     options: RequestOptions
+    settings: ClientSettings
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Resolved:
         return self  # immutable; a copy of the model re-resolves anyway (another owner)
@@ -55,8 +60,8 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
     url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = failover).")
     profile: str | None = Field(default=None, description="Prompt profile; defaults to `model`.")
-    timeout: float = Field(default=60.0, description="Per-request client timeout, seconds.")
-    max_retries: int = Field(default=2, description="Retries of retryable server errors.")
+    timeout: float = Field(default=DEFAULT_TIMEOUT, description="Per-request client timeout, seconds.")
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, description="Retries of retryable server errors.")
     max_tokens: int = Field(default=DEFAULT_NUM_OUTPUTS, description="Tokens to generate at most.")
     temperature: float | None = Field(default=None, description="Sampling temperature.")
     top_k: int | None = Field(default=None, description="Top-k sampling (1 = greedy).")
@@ -82,12 +87,7 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
             raise configuration_error(type(self).__name__, exc) from None
         check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
         self.check_secure_fields()
-        if self.timeout <= 0:
-            raise ConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
-        if self.max_retries < 0:
-            raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries!r}")
-        parse_urls(self.url)
-        self.fields()
+        self.fields()  # validates url, timeout, max_retries, headers, TLS, client_kwargs and options
         _ = self.token_counter
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -100,8 +100,9 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
         resolved = self._resolved
         if resolved is None or resolved.owner != id(self):
             profile = self.resolved_profile
+            settings = self.client_settings()
             resolved = self._resolved = _Resolved(id(self), profile,
-                                                  resolve_options(profile, self.default_options()))
+                                                  resolve_options(profile, self.default_options()), settings)
         return resolved
 
     @property
@@ -119,8 +120,7 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
         names = (*PARAM_NAMES, *ATTRIBUTE_NAMES, "attributes")
         return {name: getattr(self, name) for name in names}
 
-    def client_options(self) -> dict[str, Any]:
-        """Keyword arguments for `SteerLMClient` / `AsyncSteerLMClient`."""
-        return {"model": self.model, "url": self.url, "profile": self.resolved_profile.name,
-                "timeout": self.timeout, "max_retries": self.max_retries, **self.secure_client_options(),
-                **self.client_kwargs}
+    def client_settings(self) -> ClientSettings:
+        """The `ClientSettings` of these fields (memoized: equal fields give the same settings)."""
+        return cached_settings(self.model, self.url, profile=self.resolved_profile, timeout=self.timeout,
+                               max_retries=self.max_retries, **self.secure_client_options(), **self.client_kwargs)

@@ -18,10 +18,12 @@ from llama_index.core.llms import LLM
 from llama_index.core.prompts.mixin import PromptDictType
 
 from steerlm.attributes import HELPSTEER
+from steerlm.client.settings import ClientSettings
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.reward import DEFAULT_REWARD_URL, AsyncRewardModel, AttributeScores, RewardModel
 from steerlm.steering import SteeringResult, acheck_steering, areply_scores, check_steering, reply_scores
+from steerlm.transport.reward_model import RewardCodec
 
 __all__ = ["SteerLMAttributeEvaluator", "asteering_check", "steering_check"]
 
@@ -36,9 +38,10 @@ class SteerLMAttributeEvaluator(BaseEvaluator):
         if attribute not in HELPSTEER.names:
             raise ConfigurationError(f"attribute must be one of {', '.join(HELPSTEER.names)}, got {attribute!r}")
         self.attribute, self.threshold = attribute, threshold
-        self._options = {"model": model, "url": url, **client_kwargs}
+        self._options = ClientSettings.build(model, url, **{**client_kwargs, "signature": RewardCodec.name})
         # Async reward clients belong to one event loop: the cache closes them when their loop shuts down.
-        self._clients: ClientCache[RewardModel, AsyncRewardModel] = ClientCache(RewardModel, AsyncRewardModel)
+        self._clients: ClientCache[RewardModel, AsyncRewardModel] = ClientCache(
+            RewardModel.from_settings, AsyncRewardModel.from_settings)
 
     def _get_prompts(self) -> PromptDictType:
         return {}

@@ -124,10 +124,10 @@ class SteerLM(SteerLMFields):
 
     # ------------------------------------------------------------------ clients
     def _sync_client(self) -> SteerLMClient:
-        return self._clients.sync(self.client_options())
+        return self._clients.sync(self.fields().settings)
 
     async def _async_client(self) -> AsyncSteerLMClient:
-        return await self._clients.aio(self.client_options())
+        return await self._clients.aio(self.fields().settings)
 
     def close(self) -> None:
         """Close the sync clients (async ones: `aclose`); a later call opens new ones."""

@@ -31,7 +31,9 @@ from steerlm.prompts import Message, format_prompt, neutralize, render
 from steerlm.usage import TokenUsage
 
 if TYPE_CHECKING:
-    from steerlm.client import AsyncSteerLMClient, Completion, SteerLMClient, StreamChunk
+    from steerlm.client import AsyncSteerLMClient, CallOptions, ClientSettings, Completion, SteerLMClient, StreamChunk
+    from steerlm.reward import AsyncRewardModel, RewardModel
+    from steerlm.transport.memory import MemoryRequest, MemoryTransport
 
 __version__ = "0.1.0"
 
@@ -40,6 +42,10 @@ _LAZY = {
     "AsyncSteerLMClient": "steerlm.client",
     "Completion": "steerlm.client",
     "StreamChunk": "steerlm.client",
+    "ClientSettings": "steerlm.client",
+    "CallOptions": "steerlm.client",
+    "MemoryTransport": "steerlm.transport.memory",
+    "MemoryRequest": "steerlm.transport.memory",
     "RewardModel": "steerlm.reward",
     "AsyncRewardModel": "steerlm.reward",
 }
@@ -60,11 +66,15 @@ __all__ = [
     "AsyncSteerLMClient",
     "AttributeSet",
     "AuthenticationError",
+    "CallOptions",
+    "ClientSettings",
     "Completion",
     "ConfigurationError",
     "ContextWindowExceededError",
     "GenerationParams",
     "InvalidRequestError",
+    "MemoryRequest",
+    "MemoryTransport",
     "Message",
     "ModelNotFoundError",
     "ModelProfile",

@@ -100,9 +100,9 @@ def configuration_error(owner: str, exc: ValidationError) -> ConfigurationError:
 
 def check_client_kwargs(kwargs: Mapping[str, Any], *, taken: Iterable[str]) -> None:
     """ConfigurationError unless every key of `client_kwargs` is a client option the adapter does not set."""
-    from steerlm.transport.session import ClientBase
+    from steerlm.client.settings import ClientSettings
 
-    accepted = [n for n in inspect.signature(ClientBase.__init__).parameters if n not in {"self", *taken}]
+    accepted = [n for n in inspect.signature(ClientSettings.__init__).parameters if n not in {"self", *taken}]
     if not isinstance(kwargs, Mapping):
         raise ConfigurationError(f"client_kwargs must be a dict, got {type(kwargs).__name__}")
     unknown = sorted(k for k in kwargs if k not in accepted)

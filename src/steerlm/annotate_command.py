@@ -8,6 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from steerlm.client.settings import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READY_TIMEOUT,
+    DEFAULT_REWARD_URL,
+    DEFAULT_TIMEOUT,
+)
+
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "label the assistant turns of NeMo chat jsonl files with a SteerLM reward model (resumable)"
@@ -18,13 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, metavar="IN.jsonl", help="NeMo conversation records")
     parser.add_argument("output", type=Path, metavar="OUT.jsonl",
                         help="annotated records (appended; an interrupted run resumes where it stopped)")
-    parser.add_argument("--url", default="http://127.0.0.1:5555",
+    parser.add_argument("--url", default=DEFAULT_REWARD_URL,
                         help="reward model server (NeMo-Aligner serves HTTP only; default: %(default)s)")
     parser.add_argument("--model", default="reward_model", help="Triton model name (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=8, help="records in flight (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
-    parser.add_argument("--max-retries", type=int, default=2, help="retries of retryable errors (default: 2)")
-    parser.add_argument("--ready-timeout", type=float, default=30.0,
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds per request (default: %(default)s)")
+    parser.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
+                        help="retries of retryable errors (default: %(default)s)")
+    parser.add_argument("--ready-timeout", type=float, default=DEFAULT_READY_TIMEOUT,
                         help="seconds to wait for the model to become ready (default: %(default)s)")
     parser.add_argument("--skip-malformed", action="store_true",
                         help="report malformed input lines and go on (default: report them and stop)")

@@ -1,9 +1,12 @@
 """Shared, lazily created core clients: one per settings, and per event loop for async clients.
 
 The framework adapters never make a client per call. A `ClientCache` hands out one `SteerLMClient`
-per distinct settings (the client's keyword arguments) and one `AsyncSteerLMClient` per settings *and*
-running event loop (aio channels and HTTP sessions belong to the loop that made them). Creating a
-client never touches the network; its first request does.
+per distinct `ClientSettings` (frozen and hashable: the settings are the key) and one
+`AsyncSteerLMClient` per settings *and* running event loop (aio channels and HTTP sessions belong to
+the loop that made them). Creating a client never touches the network; its first request does.
+Per-call options that only change a request (timeout, headers, api_key) are `CallOptions` on the
+same client, so they never grow the cache. The cache is bounded: beyond `maxsize` clients (per loop
+for async ones) the least recently used one is closed and dropped.
 
 Async clients are closed when their event loop shuts down. The first async client of a cache on a
 loop starts a small "keeper" async generator; asyncio finalizes the async generators still alive when
@@ -17,8 +20,9 @@ transports still work: a gRPC channel left to the garbage collector during inter
 tritonclient's `__del__` print "Exception ignored ... 'NoneType' object has no attribute 'StatusCode'".
 
 Copying a cache (`copy.deepcopy`, pickling) gives a new, empty one: clients hold sockets and locks.
-Other client kinds with the same constructor and ``close`` shape (the reward model's `RewardModel` /
-`AsyncRewardModel`) are cached by passing their classes as ``sync_factory`` / ``async_factory``.
+Other client kinds made from settings with the same ``close`` shape (the reward model's
+`RewardModel.from_settings` / `AsyncRewardModel.from_settings`) are cached by passing those as
+``sync_factory`` / ``async_factory``.
 Framework-neutral: used by `langchain_steerlm` (one cache for the process) and `llamaindex_steerlm`
 (one per model object, shared by its ``model_copy``s).
 """
@@ -29,15 +33,18 @@ import asyncio
 import atexit
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
-    from steerlm.client import AsyncSteerLMClient, SteerLMClient
+    from steerlm.client import AsyncSteerLMClient, ClientSettings, SteerLMClient
 
-__all__ = ["ClientCache", "settings_key"]
+__all__ = ["DEFAULT_CACHE_SIZE", "ClientCache"]
+
+DEFAULT_CACHE_SIZE = 16
 
 
 class _SyncClient(Protocol):
@@ -50,24 +57,19 @@ class _AsyncClient(Protocol):
 
 SyncT = TypeVar("SyncT", bound=_SyncClient, default="SteerLMClient")
 AsyncT = TypeVar("AsyncT", bound=_AsyncClient, default="AsyncSteerLMClient")
-_LoopClients = dict[str, Any]
+_LoopClients = OrderedDict["ClientSettings", Any]
 
 
-def _steerlm_client(**options: Any) -> Any:
+def _steerlm_client(settings: ClientSettings) -> Any:
     from steerlm.client import SteerLMClient
 
-    return SteerLMClient(**options)
+    return SteerLMClient(settings)
 
 
-def _async_steerlm_client(**options: Any) -> Any:
+def _async_steerlm_client(settings: ClientSettings) -> Any:
     from steerlm.client import AsyncSteerLMClient
 
-    return AsyncSteerLMClient(**options)
-
-
-def settings_key(options: Mapping[str, Any]) -> str:
-    """The cache key of client settings (values need not be hashable: URL lists, header dicts)."""
-    return repr(sorted(options.items()))
+    return AsyncSteerLMClient(settings)
 
 
 async def _close_all(clients: _LoopClients, lock: threading.Lock) -> None:
@@ -88,12 +90,14 @@ async def _keeper(clients: _LoopClients, lock: threading.Lock) -> AsyncGenerator
 class ClientCache(Generic[SyncT, AsyncT]):
     """Sync clients by settings; async clients by running event loop, then settings. Thread-safe."""
 
-    def __init__(self, sync_factory: Callable[..., SyncT] = _steerlm_client,
-                 async_factory: Callable[..., AsyncT] = _async_steerlm_client) -> None:
+    def __init__(self, sync_factory: Callable[[ClientSettings], SyncT] = _steerlm_client,
+                 async_factory: Callable[[ClientSettings], AsyncT] = _async_steerlm_client, *,
+                 maxsize: int = DEFAULT_CACHE_SIZE) -> None:
         _LIVE.add(self)
         self._make_sync, self._make_async = sync_factory, async_factory
+        self.maxsize = maxsize
         self._lock = threading.Lock()
-        self._sync: dict[str, SyncT] = {}
+        self._sync: OrderedDict[ClientSettings, SyncT] = OrderedDict()
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
             weakref.WeakKeyDictionary())
         # Strong references: the loop tracks its async generators weakly.
@@ -101,41 +105,50 @@ class ClientCache(Generic[SyncT, AsyncT]):
             weakref.WeakKeyDictionary())
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ClientCache[SyncT, AsyncT]:
-        return ClientCache(self._make_sync, self._make_async)
+        return ClientCache(self._make_sync, self._make_async, maxsize=self.maxsize)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return ClientCache, (self._make_sync, self._make_async)
+        return _rebuild, (self._make_sync, self._make_async, self.maxsize)
 
     def __len__(self) -> int:
         """How many clients are open: the sync ones plus the async ones of every live loop."""
         with self._lock:
             return len(self._sync) + sum(len(clients) for clients in self._async.values())
 
-    def sync(self, options: Mapping[str, Any]) -> SyncT:
-        """The sync client for these settings (its constructor's keyword arguments), made on first use."""
-        key = settings_key(options)
+    def sync(self, settings: ClientSettings) -> SyncT:
+        """The sync client for these settings, made on first use (the least recently used one beyond
+        `maxsize` is closed)."""
         with self._lock:
-            client = self._sync.get(key)
-            if client is None:
-                client = self._sync[key] = self._make_sync(**options)
-            return client
+            client = self._sync.get(settings)
+            if client is not None:
+                self._sync.move_to_end(settings)
+                return client
+            client = self._sync[settings] = self._make_sync(settings)
+            evicted = self._sync.popitem(last=False)[1] if len(self._sync) > self.maxsize else None
+        if evicted is not None:
+            evicted.close()
+        return client
 
-    async def aio(self, options: Mapping[str, Any]) -> AsyncT:
+    async def aio(self, settings: ClientSettings) -> AsyncT:
         """The async client for these settings on the running event loop, made on first use."""
         clients = await self._loop_clients(asyncio.get_running_loop())
-        key = settings_key(options)
         with self._lock:
-            client: AsyncT | None = clients.get(key)
-            if client is None:
-                client = clients[key] = self._make_async(**options)
-            return client
+            client: AsyncT | None = clients.get(settings)
+            if client is not None:
+                clients.move_to_end(settings)
+                return client
+            client = clients[settings] = self._make_async(settings)
+            evicted = clients.popitem(last=False)[1] if len(clients) > self.maxsize else None
+        if evicted is not None:
+            await evicted.close()
+        return client
 
     async def _loop_clients(self, loop: asyncio.AbstractEventLoop) -> _LoopClients:
         with self._lock:
             clients = self._async.get(loop)
             if clients is not None:
                 return clients
-            clients = self._async[loop] = {}
+            clients = self._async[loop] = OrderedDict()
             keeper = self._keepers[loop] = _keeper(clients, self._lock)
         await anext(keeper)  # started: the loop now tracks it (asyncgen hooks) and finalizes it at shutdown
         return clients
@@ -153,6 +166,10 @@ class ClientCache(Generic[SyncT, AsyncT]):
         clients = self._async.get(asyncio.get_running_loop())
         if clients is not None:
             await _close_all(clients, self._lock)
+
+
+def _rebuild(sync_factory: Any, async_factory: Any, maxsize: int) -> ClientCache[Any, Any]:
+    return ClientCache(sync_factory, async_factory, maxsize=maxsize)
 
 
 _LIVE: weakref.WeakSet[ClientCache[Any, Any]] = weakref.WeakSet()

@@ -14,25 +14,25 @@ out. Scoring follows NeMo-Aligner's ``attribute_annotate.py`` (REFERENCE §3c):
   `steerlm.transport.reward_model`).
 
 Prompts of several conversations and turns share requests (split by the model's ``max_batch_size``);
-connection handling, readiness wait, retries and failover are those of `steerlm.SteerLMClient`.
+connection handling, readiness wait, retries and failover are those of `steerlm.SteerLMClient`, whose
+public `request()` sends the ``sentences`` tensors.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any
 
 from steerlm.attributes import AttributeSet, encode_labels
-from steerlm.client import AsyncSteerLMClient, SteerLMClient
+from steerlm.client import AsyncSteerLMClient, ClientSettings, SteerLMClient
+from steerlm.client.core import not_utf8
+from steerlm.client.settings import DEFAULT_REWARD_URL
 from steerlm.errors import ConfigurationError, PromptError
-from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile, get_profile
 from steerlm.prompts import Message, render, to_messages
-from steerlm.transport.base import Array, AsyncConnection, Connection, WireRequest
-from steerlm.transport.core import PlannedRequest
+from steerlm.transport.base import ModelSpec
 from steerlm.transport.reward_model import RewardCodec, decode_rewards
 
 __all__ = [
@@ -46,8 +46,6 @@ __all__ = [
 ]
 
 REWARD_PROFILE = "Llama2-13B-SteerLM-RM"
-DEFAULT_REWARD_URL = "http://127.0.0.1:5555"
-_NO_PARAMS = GenerationParams()
 ConversationLike = Iterable[Message | Mapping[str, Any]]
 
 
@@ -114,7 +112,7 @@ class _Shared:
                 raise PromptError(f"conversation {number} has no assistant message to score")
             turns.append([i for i, _ in pairs])
             prompts.extend(p for _, p in pairs)
-        return turns, prompts
+        return turns, _utf8(prompts)
 
     def group(self, turns: list[list[int]], raws: list[tuple[float, ...]]) -> list[list[AttributeScores]]:
         out, position = [], 0
@@ -131,46 +129,25 @@ def _prompt_list(prompts: Sequence[str]) -> list[str]:
     if isinstance(prompts, str | bytes) or not all(isinstance(p, str) for p in prompts):
         raise ConfigurationError(f"score_prompts takes a list of rendered prompt strings, got {type(prompts).__name__}"
                                  "; for one prompt pass [prompt]")
-    return list(prompts)
+    return _utf8(list(prompts))
 
 
-def _client_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {**kwargs, "signature": RewardCodec.name, "profile": None}
+def _utf8(prompts: list[str]) -> list[str]:
+    error = not_utf8(prompts)
+    if error is not None:
+        raise error
+    return prompts
 
 
-def _decode(request: PlannedRequest, outputs: Mapping[str, Array], model: str,
-            attribute_set: AttributeSet) -> list[tuple[float, ...]]:
-    return decode_rewards(outputs, len(request.prompts), model=model, attribute_set=attribute_set)
+def _settings(model: str, url: str | Sequence[str], kwargs: dict[str, Any]) -> ClientSettings:
+    return ClientSettings.build(model, url, **{**kwargs, "signature": RewardCodec.name, "profile": None})
 
 
-def _infer(conn: Connection, wire: WireRequest) -> dict[str, Array]:
-    return conn.infer(wire)
-
-
-async def _ainfer(conn: AsyncConnection, wire: WireRequest) -> dict[str, Array]:
-    return await conn.infer(wire)
-
-
-class _SyncClient(SteerLMClient):
-    def rewards(self, prompts: Sequence[str], attribute_set: AttributeSet) -> list[tuple[float, ...]]:
-        if not prompts:
-            return []
-        core = self._ready()
-        out: list[tuple[float, ...]] = []
-        for request in core.plan(prompts, _NO_PARAMS, stream=False):
-            outputs = self._call(partial(_infer, wire=request.wire))
-            out.extend(_decode(request, outputs, core.model, attribute_set))
-        return out
-
-
-class _AsyncClient(AsyncSteerLMClient):
-    async def rewards(self, prompts: Sequence[str], attribute_set: AttributeSet) -> list[tuple[float, ...]]:
-        if not prompts:
-            return []
-        core = await self._ready()
-        plan = core.plan(prompts, _NO_PARAMS, stream=False)
-        parts = await asyncio.gather(*(self._call(partial(_ainfer, wire=r.wire)) for r in plan))
-        return [row for r, o in zip(plan, parts, strict=True) for row in _decode(r, o, core.model, attribute_set)]
+def _chunks(spec: ModelSpec, prompts: Sequence[str]) -> list[list[str]]:
+    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+        raise ConfigurationError("prompts must be a list of rendered prompt strings, not one string")
+    size = max(spec.max_batch_size, 1)
+    return [list(prompts[i:i + size]) for i in range(0, len(prompts), size)]
 
 
 class RewardModel(_Shared):
@@ -184,7 +161,26 @@ class RewardModel(_Shared):
     def __init__(self, model: str = "reward_model", url: str | Sequence[str] = DEFAULT_REWARD_URL, *,
                  profile: str | ModelProfile = REWARD_PROFILE, **kwargs: Any) -> None:
         super().__init__(profile)
-        self._client = _SyncClient(model, url, **_client_kwargs(kwargs))
+        self._client = SteerLMClient(_settings(model, url, kwargs))
+
+    @classmethod
+    def from_settings(cls, settings: ClientSettings) -> RewardModel:
+        """A reward model for these client settings (their `signature` is set to ``reward_model``)."""
+        model = cls.__new__(cls)
+        _Shared.__init__(model, REWARD_PROFILE)
+        model._client = SteerLMClient(replace(settings, signature=RewardCodec.name, profile=None))
+        return model
+
+    def _rewards(self, prompts: Sequence[str]) -> list[tuple[float, ...]]:
+        if not prompts:
+            return []
+        spec = self._client.model_spec()
+        out: list[tuple[float, ...]] = []
+        codec = RewardCodec(spec)
+        for chunk in _chunks(spec, prompts):
+            outputs = self._client.request(codec.encode_prompts(chunk), outputs=codec.outputs)
+            out.extend(decode_rewards(outputs, len(chunk), model=spec.name, attribute_set=self.attribute_set))
+        return out
 
     def score(self, messages: ConversationLike) -> list[AttributeScores]:
         """The scores of every assistant message of one conversation (PromptError when there is none)."""
@@ -193,11 +189,11 @@ class RewardModel(_Shared):
     def score_batch(self, conversations: Sequence[ConversationLike]) -> list[list[AttributeScores]]:
         """`score` for several conversations; all their turns share requests."""
         turns, prompts = self.prompts(conversations)
-        return self.group(turns, self._client.rewards(prompts, self.attribute_set))
+        return self.group(turns, self._rewards(prompts))
 
     def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
         """Scores of already rendered prompts (each ending in ``<extra_id_2>``)."""
-        return self.scores(self._client.rewards(_prompt_list(prompts), self.attribute_set))
+        return self.scores(self._rewards(_prompt_list(prompts)))
 
     def close(self) -> None:
         self._client.close()
@@ -215,17 +211,35 @@ class AsyncRewardModel(_Shared):
     def __init__(self, model: str = "reward_model", url: str | Sequence[str] = DEFAULT_REWARD_URL, *,
                  profile: str | ModelProfile = REWARD_PROFILE, **kwargs: Any) -> None:
         super().__init__(profile)
-        self._client = _AsyncClient(model, url, **_client_kwargs(kwargs))
+        self._client = AsyncSteerLMClient(_settings(model, url, kwargs))
+
+    @classmethod
+    def from_settings(cls, settings: ClientSettings) -> AsyncRewardModel:
+        """A reward model for these client settings (their `signature` is set to ``reward_model``)."""
+        model = cls.__new__(cls)
+        _Shared.__init__(model, REWARD_PROFILE)
+        model._client = AsyncSteerLMClient(replace(settings, signature=RewardCodec.name, profile=None))
+        return model
+
+    async def _rewards(self, prompts: Sequence[str]) -> list[tuple[float, ...]]:
+        if not prompts:
+            return []
+        spec = await self._client.model_spec()
+        codec, chunks = RewardCodec(spec), _chunks(spec, prompts)
+        parts = await asyncio.gather(*(self._client.request(codec.encode_prompts(c), outputs=codec.outputs)
+                                       for c in chunks))
+        return [row for chunk, outputs in zip(chunks, parts, strict=True)
+                for row in decode_rewards(outputs, len(chunk), model=spec.name, attribute_set=self.attribute_set)]
 
     async def score(self, messages: ConversationLike) -> list[AttributeScores]:
         return (await self.score_batch([messages]))[0]
 
     async def score_batch(self, conversations: Sequence[ConversationLike]) -> list[list[AttributeScores]]:
         turns, prompts = self.prompts(conversations)
-        return self.group(turns, await self._client.rewards(prompts, self.attribute_set))
+        return self.group(turns, await self._rewards(prompts))
 
     async def score_prompts(self, prompts: Sequence[str]) -> list[AttributeScores]:
-        return self.scores(await self._client.rewards(_prompt_list(prompts), self.attribute_set))
+        return self.scores(await self._rewards(_prompt_list(prompts)))
 
     async def close(self) -> None:
         await self._client.close()

@@ -12,7 +12,10 @@ the reward signatures). Presets:
 * ``ensemble``: the TensorRT-LLM ``ensemble`` variants: ``ensemble`` (INT32, unary),
   ``ensemble-streaming`` (INT32, decoupled, final flag on the last data response),
   ``ensemble-streaming-empty-final`` (the same ending in an empty final response),
-  ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6) and ``ensemble-v0.5``.
+  ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6) and ``ensemble-v0.5``;
+* ``current-servers``: NeMo Export-Deploy's deployables ``megatron-deployable``, ``hf-deployable`` and
+  ``vllm-exporter`` (``prompts`` -> ``sentences``) and ``vllm_model`` (Triton's vLLM backend: decoupled,
+  unbatched, server-side stops, token counts).
 
 `register` is idempotent; `steerlm_testing.serve` calls it before serving. Nothing heavy is imported.
 """
@@ -53,6 +56,12 @@ PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("ensemble-uint32", "trtllm_uint32", SCRIPTED),
         ModelSpec("ensemble-uint32-streaming", "trtllm_uint32_streaming", SCRIPTED),
         ModelSpec("ensemble-v0.5", "trtllm_v0_5", SCRIPTED),
+    ),
+    "current-servers": (
+        ModelSpec("megatron-deployable", "export_deploy_megatron", SCRIPTED),
+        ModelSpec("hf-deployable", "export_deploy_hf", SCRIPTED),
+        ModelSpec("vllm-exporter", "export_deploy_vllm", SCRIPTED),
+        ModelSpec("vllm_model", "vllm_backend", SCRIPTED),
     ),
 }
 

@@ -1,7 +1,8 @@
 """Fixtures for the reward-model, annotation, REST, ensemble and evaluator tests.
 
-* ``reward_server`` / ``ensemble_server``: one `LocalServer` per preset ("reward", "ensemble") for the
-  whole session, restarted if a test stopped it, with an empty request log for each test;
+* ``reward_server`` / ``ensemble_server`` / ``current_server``: one `LocalServer` per preset ("reward",
+  "ensemble", "current-servers") for the whole session, restarted if a test stopped it, with an empty
+  request log for each test;
 * ``sync_or_async``: a driver that runs a sync call's result or an async call's coroutine, so every I/O
   test is written once and runs in both forms.
 """
@@ -62,6 +63,11 @@ def _ensemble_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
     yield from _session_server("ensemble", tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def _current_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    yield from _session_server("current-servers", tmp_path_factory)
+
+
 def _fresh(server: LocalServer) -> LocalServer:
     if not server.is_running():
         server.start()
@@ -79,6 +85,12 @@ def reward_server(_reward_session: LocalServer) -> LocalServer:
 def ensemble_server(_ensemble_session: LocalServer) -> LocalServer:
     """The "ensemble" preset: the TensorRT-LLM ensemble variants."""
     return _fresh(_ensemble_session)
+
+
+@pytest.fixture
+def current_server(_current_session: LocalServer) -> LocalServer:
+    """The "current-servers" preset: NeMo Export-Deploy's three deployables and Triton's vLLM backend."""
+    return _fresh(_current_session)
 
 
 @pytest.fixture(params=["sync", "async"])

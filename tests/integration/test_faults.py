@@ -1,8 +1,10 @@
 """Fault tolerance against a separate local server that these tests stop, kill and restart:
 
-* the client is started before the server: it waits (bounded) and then succeeds;
-* the server is killed and restarted while 64 concurrent requests run: every request ends (none
-  hangs), and every one of them — all hit only retryable failures — succeeds after the restart;
+* nothing listens at the URL: with default settings the client fails fast (the retry budget, well
+  under 10 s) with a typed error naming the URL, and six concurrent first calls fail together;
+* the server is killed and restarted while 64 concurrent requests run, with DEFAULT settings: every
+  request ends (none hangs), and every one of them succeeds after the restart (the client waits for
+  a server it was using to come back, up to `ready_timeout`, and sends the request then);
 * the server dies mid-stream: StreamInterruptedError with the text received so far, no hang.
 
 Each is run for gRPC and HTTP, sync and async (streaming: gRPC, the protocol that streams).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +23,7 @@ from typing import Any
 import pytest
 
 from steerlm.client import AsyncSteerLMClient, Completion, SteerLMClient
-from steerlm.errors import StreamInterruptedError, TritonError
+from steerlm.errors import ServerUnavailableError, StreamInterruptedError, TritonError
 from steerlm.params import GenerationParams
 from steerlm_testing import LocalServer
 
@@ -75,35 +78,56 @@ def run_concurrently(mode: str, make: Callable[[], Any], prompts: list[str],
     return asyncio.run(main())
 
 
-def test_client_waits_for_a_server_that_is_not_up_yet(fault_server: LocalServer) -> None:
-    fault_server.stop()
-    outcomes: dict[tuple[str, str], Any] = {}
+def closed_url(protocol: str) -> str:
+    """A URL where nothing listens (a port just released by the OS)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"{protocol}://127.0.0.1:{port}"
 
-    def call(mode: str, protocol: str) -> None:
-        kwargs: dict[str, Any] = {"ready_timeout": 120.0, "profile": CHAT}
-        url = url_of(fault_server, protocol)
-        try:
-            if mode == "sync":
-                with SteerLMClient(CHAT, url, **kwargs) as client:
-                    outcomes[mode, protocol] = client.generate("[[say=late but fine]]")
-            else:
-                async def main() -> Completion:
-                    async with AsyncSteerLMClient(CHAT, url, **kwargs) as client:
-                        return await client.generate("[[say=late but fine]]")
-                outcomes[mode, protocol] = asyncio.run(main())
-        except BaseException as exc:
-            outcomes[mode, protocol] = exc
 
-    threads = [threading.Thread(target=call, args=combo, daemon=True) for combo in COMBOS]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    assert not outcomes, "the clients must still be waiting"
-    fault_server.start()
-    for thread in threads:
-        thread.join(timeout=150)
-    assert {combo: getattr(o, "text", o) for combo, o in outcomes.items()} == {
-        combo: "late but fine" for combo in COMBOS}
+@pytest.mark.parametrize(("mode", "protocol"), COMBOS)
+def test_an_unreachable_server_fails_fast_with_defaults_naming_the_url(mode: str, protocol: str) -> None:
+    """With default settings: the retry budget (0.5 s doubling), then a typed error naming the URL and
+    what to start, well within 10 s — and six concurrent first calls fail together, not one by one."""
+    url = closed_url(protocol)
+    started = time.monotonic()
+    outcomes: list[tuple[float, BaseException | None]] = []
+    if mode == "sync":
+        client: Any = SteerLMClient(CHAT, url)
+
+        def call() -> None:
+            try:
+                client.generate("hi")
+                outcomes.append((time.monotonic() - started, None))
+            except BaseException as exc:
+                outcomes.append((time.monotonic() - started, exc))
+
+        threads = [threading.Thread(target=call) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        client.close()
+    else:
+        async def main() -> None:
+            async with AsyncSteerLMClient(CHAT, url) as aclient:
+                async def call() -> None:
+                    try:
+                        await aclient.generate("hi")
+                        outcomes.append((time.monotonic() - started, None))
+                    except BaseException as exc:
+                        outcomes.append((time.monotonic() - started, exc))
+
+                await asyncio.gather(*(call() for _ in range(6)))
+
+        asyncio.run(main())
+    times = [t for t, _ in outcomes]
+    errors = [e for _, e in outcomes]
+    assert len(outcomes) == 6 and all(isinstance(e, ServerUnavailableError) for e in errors), errors
+    assert max(times) <= 10.0 and max(times) - min(times) < 1.0, times  # together, not serialised
+    message = str(errors[0])
+    assert url in message and "Start the server" in message
 
 
 @pytest.mark.parametrize(("mode", "protocol"), COMBOS)
@@ -112,7 +136,7 @@ def test_kill_and_restart_under_64_concurrent_requests(running: LocalServer, mod
 
     def make() -> Any:
         cls = SteerLMClient if mode == "sync" else AsyncSteerLMClient
-        return cls(CHAT, url, profile=CHAT, timeout=20.0, max_retries=8, ready_timeout=60.0)
+        return cls(CHAT, url)  # DEFAULT settings: the restart wait covers the outage, not max_retries
 
     prompts = [f"[[say=reply {i}]] [[delay=0.1]]" for i in range(CONCURRENCY)]
     killer = threading.Timer(0.6, lambda: (running.kill(), running.start()))

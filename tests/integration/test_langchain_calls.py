@@ -236,17 +236,17 @@ def test_stopping_a_stream_early_closes_the_core_stream(server: LocalServer, mon
     closed: list[str] = []
     real_stream, real_astream = SteerLMClient.stream, AsyncSteerLMClient.stream
 
-    def stream(self: SteerLMClient, prompt: str,
-               params: GenerationParams | None = None) -> Generator[StreamChunk, None, None]:
+    def stream(self: SteerLMClient, prompt: str, params: GenerationParams | None = None,
+               **options: Any) -> Generator[StreamChunk, None, None]:
         try:
-            yield from real_stream(self, prompt, params)
+            yield from real_stream(self, prompt, params, **options)
         except GeneratorExit:
             closed.append("stream")
             raise
 
-    async def astream(self: AsyncSteerLMClient, prompt: str,
-                      params: GenerationParams | None = None) -> AsyncIterator[StreamChunk]:
-        pieces = real_astream(self, prompt, params)
+    async def astream(self: AsyncSteerLMClient, prompt: str, params: GenerationParams | None = None,
+                      **options: Any) -> AsyncIterator[StreamChunk]:
+        pieces = real_astream(self, prompt, params, **options)
         try:
             async for piece in pieces:
                 yield piece

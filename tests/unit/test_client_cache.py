@@ -10,18 +10,19 @@ import asyncio
 import copy
 import pickle
 
-from steerlm.client_cache import ClientCache, settings_key
+from steerlm.client import ClientSettings
+from steerlm.client_cache import ClientCache
 
-OPTIONS = {"model": "Llama2-70B-SteerLM-Chat", "url": ["grpc://127.0.0.1:9"], "headers": {"x": "1"}}
-OTHER = {**OPTIONS, "timeout": 5.0}
+OPTIONS = ClientSettings("Llama2-70B-SteerLM-Chat", ["grpc://127.0.0.1:9"], headers={"x": "1"})
+OTHER = ClientSettings("Llama2-70B-SteerLM-Chat", ["grpc://127.0.0.1:9"], headers={"x": "1"}, timeout=5.0)
 
 
 def test_sync_clients_are_shared_per_settings() -> None:
     cache = ClientCache()
     client = cache.sync(OPTIONS)
-    assert cache.sync(dict(reversed(OPTIONS.items()))) is client  # the order of the settings does not matter
+    equal = ClientSettings("Llama2-70B-SteerLM-Chat", "grpc://127.0.0.1:9", headers={"X": "1"})
+    assert equal == OPTIONS and cache.sync(equal) is client  # equal settings (normalised) share one client
     assert cache.sync(OTHER) is not client and len(cache) == 2
-    assert settings_key(OPTIONS) != settings_key(OTHER)
     cache.close()
     assert len(cache) == 0 and cache.sync(OPTIONS) is not client
 
@@ -63,3 +64,21 @@ def test_aclose_closes_the_running_loops_clients_only() -> None:
 
     assert asyncio.run(main()) == (2, 1, False)
     assert cache.sync(OPTIONS) is sync
+
+
+def test_the_cache_is_bounded_and_closes_what_it_evicts() -> None:
+    closed: list[object] = []
+
+    class Spy:
+        def __init__(self, settings: ClientSettings) -> None:
+            self.settings = settings
+
+        def close(self) -> None:
+            closed.append(self)
+
+    cache: ClientCache = ClientCache(Spy, Spy, maxsize=3)  # type: ignore[arg-type]
+    made = [cache.sync(ClientSettings("m", f"grpc://127.0.0.1:{port}")) for port in range(1, 6)]
+    assert len(cache) == 3 and closed == made[:2]  # the two least recently used, closed
+    assert cache.sync(made[2].settings) is made[2]  # still cached; now the most recently used
+    cache.sync(ClientSettings("m", "grpc://127.0.0.1:9"))
+    assert closed == [*made[:2], made[3]] and len(cache) == 3

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.params import GenerationParams
 from steerlm.transport import make_codec, spec_from_config
+from steerlm.transport.assembly import Joiner, StreamAssembler
 from steerlm.transport.base import ModelSpec, StreamEvent, TensorSpec
-from steerlm.transport.core import Joiner, StreamAssembler
 from steerlm.transport.nemo_deploy import NemoDeployCodec, csv_stop_words
 from steerlm.transport.signatures import SIGNATURES, detect
 from steerlm.transport.trtllm_ensemble import TrtllmEnsembleCodec
@@ -304,11 +304,11 @@ def test_joiner_whole_answers_strip_the_echo_and_ignore_stops_in_the_prompt(fina
 
 
 def test_core_plans_stream_false_for_whole_answers_and_one_prompt_per_http_stream() -> None:
-    from steerlm.transport.core import ClientCore
+    from steerlm.client.core import ClientCore
+    from steerlm.client.settings import ClientSettings
 
     def core(url: str, decoupled: bool) -> ClientCore:
-        made = ClientCore("ens", url, profile=None, timeout=5.0, stream_timeout=None, max_retries=0, headers=None,
-                          root_certificates=None, verify_ssl=True, ready_timeout=1.0, signature=None)
+        made = ClientCore(ClientSettings("ens", url, timeout=5.0, max_retries=0))
         made.install({"name": "ens", "max_batch_size": 8, "model_transaction_policy": {"decoupled": decoupled},
                       "input": [{"name": "text_input", "data_type": "TYPE_STRING", "dims": [1]},
                                 {"name": "max_tokens", "data_type": "TYPE_INT32", "dims": [1]},
@@ -330,10 +330,10 @@ def test_core_plans_stream_false_for_whole_answers_and_one_prompt_per_http_strea
 
 
 def test_a_text_client_refuses_a_detected_reward_model() -> None:
-    from steerlm.transport.core import ClientCore
+    from steerlm.client.core import ClientCore
+    from steerlm.client.settings import ClientSettings
 
-    made = ClientCore("rm", "http://h:1", profile=None, timeout=5.0, stream_timeout=None, max_retries=0,
-                      headers=None, root_certificates=None, verify_ssl=True, ready_timeout=1.0, signature=None)
+    made = ClientCore(ClientSettings("rm", "http://h:1", timeout=5.0, max_retries=0))
     config = {"name": "rm", "max_batch_size": 8, "input": [{"name": "sentences", "data_type": "TYPE_STRING"}],
               "output": [{"name": "rewards", "data_type": "TYPE_FP32"}]}
     with pytest.raises(ConfigurationError, match=r"reward_model signature \(sentences -> rewards\).*RewardModel"):
@@ -389,8 +389,8 @@ def test_grpc_stream_response_with_final_flag_on_data() -> None:
 
 @given(st.text(alphabet="ab<>ex_id1\n ", max_size=30), st.sampled_from([(), ("<extra_id_1>",), ("ab", "x\n")]))
 def test_clean_shortcut_matches_clean_completion(text: str, stops: tuple[str, ...]) -> None:
+    from steerlm.client.core import clean
     from steerlm.output import clean_completion
-    from steerlm.transport.core import clean
 
     assert clean(text, stops) == clean_completion(text, stops)
     assert clean(text + "<extra_id", stops) == clean_completion(text + "<extra_id", stops)

@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from steerlm.client.core import ClientCore, StreamAssembler
+from steerlm.client.settings import ClientSettings
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.params import GenerationParams
 from steerlm.transport import make_codec
 from steerlm.transport.base import ModelSpec, StreamEvent, TensorSpec
-from steerlm.transport.core import ClientCore, StreamAssembler
 from steerlm.transport.reports import RawAnswer, ServerReport
 from steerlm.usage import TokenUsage
 
@@ -76,8 +77,7 @@ def config(model: ModelSpec) -> dict[str, Any]:
 
 
 def core_for(model: ModelSpec, url: str = "grpc://h:1") -> ClientCore:
-    made = ClientCore("m", url, profile="Llama2-70B-SteerLM-Chat", timeout=5.0, stream_timeout=None, max_retries=0,
-                      headers=None, root_certificates=None, verify_ssl=True, ready_timeout=1.0, signature=None)
+    made = ClientCore(ClientSettings("m", url, profile="Llama2-70B-SteerLM-Chat", timeout=5.0, max_retries=0))
     made.install(config(model))
     return made
 

@@ -43,7 +43,8 @@ def test_construction_never_touches_the_network(cls: type[Any]) -> None:
         ({"profile": "Llama2-13B-SteerLM-RM"}, ["reward model"]),
         ({"temperature": -1.0}, ["temperature"]),
         ({"url": "ftp://x:1"}, ["ftp"]),
-        ({"client_kwargs": {"signature": ["x"]}}, ["hashable"]),
+        ({"client_kwargs": {"signature": ["x"]}}, ["signature must be"]),
+        ({"client_kwargs": {"ready_timeuot": 1}}, ["'ready_timeuot'", "did you mean 'ready_timeout'"]),
     ],
 )
 def test_bad_construction_raises_configuration_error(cls: type[Any], kwargs: dict[str, Any],
@@ -113,12 +114,21 @@ def test_per_call_model_switches_profile_only_when_it_names_one() -> None:
 
 def test_connection_options_per_call_and_api_key_header() -> None:
     model = ChatSteerLM(url="http://h:1", api_key="k", headers={"x-a": "1"}, client_kwargs={"ready_timeout": 1.0})
-    options = model.resolve_call(None, {}).client
-    assert options.url == "http://h:1" and dict(options.headers) == {"x-a": "1", "authorization": "Bearer k"}
-    assert dict(options.extra)["ready_timeout"] == 1.0
-    per_call = model.resolve_call(None, {"url": "grpc://h:2", "timeout": 5.0, "headers": {"Authorization": "t"}}).client
-    assert (per_call.url, per_call.timeout, dict(per_call.headers)) == ("grpc://h:2", 5.0, {"Authorization": "t"})
-    assert ChatSteerLM().resolve_call(None, {}).client.headers == ()
+    spec = model.resolve_call(None, {})
+    options = spec.client
+    assert options.urls == ("http://h:1",) and dict(options.headers) == {"x-a": "1", "authorization": "Bearer k"}
+    assert options.ready_timeout == 1.0 and spec.call is None
+    assert "'***'" in repr(options) and "Bearer" not in repr(options)  # the secret stays out of the repr
+    assert model.resolve_call(None, {"verbosity": 2}).client is options  # settings are built once, then reused
+    # url / max_retries choose a client; timeout / headers / api_key are request options on the same client
+    per_call = model.resolve_call(None, {"url": "grpc://h:2", "timeout": 5.0, "headers": {"Authorization": "t"}})
+    assert per_call.client.urls == ("grpc://h:2",) and per_call.client.timeout == options.timeout
+    assert per_call.call is not None and per_call.call.timeout == 5.0
+    assert dict(per_call.call.headers or {}) == {"authorization": "t"}
+    keyed = model.resolve_call(None, {"api_key": "other"})
+    assert keyed.client is options and dict(keyed.call.headers or {}) == {"authorization": "Bearer other"}
+    assert "other" not in repr(keyed.call)
+    assert dict(ChatSteerLM().resolve_call(None, {}).client.headers) == {}
 
 
 @pytest.mark.parametrize(("cls", "kind"), [(ChatSteerLM, "chat"), (SteerLM, "llm")])

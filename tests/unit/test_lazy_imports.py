@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 LAZY = ["langchain_steerlm.llms", "langchain_steerlm.rag", "langchain_steerlm.tools", "tenacity", "yaml",
-        "steerlm.client", "tritonclient"]
+        "steerlm.client.sync", "steerlm.client.aio", "tritonclient"]
 
 
 def _loaded(statement: str) -> list[str]:

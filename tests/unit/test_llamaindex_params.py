@@ -32,10 +32,10 @@ def test_defaults_metadata_and_class_name() -> None:
     assert (meta.context_window, meta.num_output, meta.model_name) == (4096, 300, F1)
     assert meta.is_chat_model and meta.is_function_calling_model
     assert SteerLM.class_name() == "SteerLM"
-    assert llm.client_options()["url"] == "grpc://localhost:8001"
+    assert llm.client_settings().urls == ("grpc://127.0.0.1:8001",)  # the one default URL (steerlm.client)
     other = SteerLM(model="nemo-v2.0", profile="NV-Llama2-70B-RLHF-Chat")
     assert other.resolved_profile.name == "NV-Llama2-70B-RLHF-Chat"
-    assert other.client_options()["model"] == "nemo-v2.0"
+    assert other.client_settings().model == "nemo-v2.0"
 
 
 def test_one_field_per_steering_attribute_of_every_profile() -> None:

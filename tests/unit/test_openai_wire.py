@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from steerlm.client.core import ClientCore
+from steerlm.client.settings import ClientSettings
 from steerlm.errors import (
     AuthenticationError,
     ContextWindowExceededError,
@@ -19,8 +21,7 @@ from steerlm.errors import (
 )
 from steerlm.params import GenerationParams
 from steerlm.transport.assembly import Joiner, StreamAssembler
-from steerlm.transport.base import ConnectionOptions, FixedInputs, StreamEvent, WireRequest, spec_from_config
-from steerlm.transport.core import ClientCore
+from steerlm.transport.base import FixedInputs, StreamEvent, WireRequest, spec_from_config
 from steerlm.transport.openai.codec import OPENAI_CONFIG, OpenAICodec
 from steerlm.transport.openai.common import Target
 from steerlm.transport.openai.wire import (
@@ -103,9 +104,8 @@ def whole(answer: dict[str, object], prompts: int = 1) -> Joiner:
 
 
 def cleaned(joiner: Joiner) -> list[tuple[str, str]]:
-    core = ClientCore("served-id", "openai+http://h:1/v1", profile="Llama2-70B-SteerLM-Chat", timeout=1,
-                      stream_timeout=None, max_retries=0, headers=None, root_certificates=None, verify_ssl=True,
-                      ready_timeout=0, signature=None)
+    core = ClientCore(ClientSettings("served-id", "openai+http://h:1/v1", profile="Llama2-70B-SteerLM-Chat",
+                                     timeout=1, max_retries=0, ready_timeout=0))
     core.install(OPENAI_CONFIG)
     answers = joiner.answers()
     return [(c.text, c.finish_reason) for c in core.completions(["p"] * len(answers), answers, (END,))]
@@ -231,12 +231,12 @@ def test_retry_after_is_read_case_insensitively_from_the_answer() -> None:
 
 
 def test_route_is_learned_from_a_redirect_or_a_bare_not_found() -> None:
-    target = Target(parse_url("openai+http://h:1/v1"), ConnectionOptions())
+    target = Target(parse_url("openai+http://h:1/v1"), ClientSettings("m", "openai+http://h:1/v1"))
     assert target.completions == "/v1/completions"
     assert not target.moved(404, {}, b'{"error": {"message": "The model `x` does not exist."}}')
     assert target.moved(307, {"location": "http://h:1/v1/completions/"}, b"")
     assert target.completions == "/v1/completions/"
-    other = Target(parse_url("openai+http://h:1/v1"), ConnectionOptions())
+    other = Target(parse_url("openai+http://h:1/v1"), ClientSettings("m", "openai+http://h:1/v1"))
     assert other.moved(404, {}, b'{"detail": "Not Found"}') and other.completions == "/v1/completions/"
     with pytest.raises(InvalidRequestError, match="no OpenAI completions route"):
         other.check(404, {}, b'{"detail": "Not Found"}', "m")

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from steerlm.client.core import ClientCore
+from steerlm.client.settings import ClientSettings
 from steerlm.errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -18,7 +20,6 @@ from steerlm.errors import (
 from steerlm.params import GenerationParams
 from steerlm.prompts import format_prompt
 from steerlm.transport.base import spec_from_config
-from steerlm.transport.core import ClientCore
 from steerlm.transport.rest import REST_CONFIG, NemoRestCodec, RestStatusError, parse_reply, request_body
 from steerlm.transport.urls import parse_url
 
@@ -26,9 +27,7 @@ PROFILE = "SteerLM-Llama2-13B"
 
 
 def core() -> ClientCore:
-    client = ClientCore(PROFILE, "nemo-rest://127.0.0.1:5555", profile=None, timeout=5.0, stream_timeout=None,
-                        max_retries=0, headers=None, root_certificates=None, verify_ssl=True, ready_timeout=1.0,
-                        signature=None)
+    client = ClientCore(ClientSettings(PROFILE, "nemo-rest://127.0.0.1:5555", timeout=5.0, max_retries=0))
     client.install({**REST_CONFIG, "name": PROFILE})
     return client
 
@@ -77,7 +76,8 @@ def test_parse_reply_and_echo_stripping_with_or_without_markers() -> None:
     prompt = "<extra_id_0>System\nS\n\n<extra_id_1>User\nHi\n<extra_id_1>Assistant\n<extra_id_2>quality:9\n"
     bare = "System\nS\n\nUser\nHi\nAssistant\nquality:9\n"
     outputs = parse_reply(200, _sentences(prompt + "Hello<extra_id_1>", bare + "Hello\n"), {}, 2, "m")
-    assert client.codec.decode(outputs, [prompt, prompt]) == ["Hello<extra_id_1>", "Hello\n"]
+    # markers dropped: the LF left of the dropped end-of-turn marker goes too (the answer is clean)
+    assert client.codec.decode(outputs, [prompt, prompt]) == ["Hello<extra_id_1>", "Hello"]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from steerlm.errors import (
     StreamInterruptedError,
     TritonError,
 )
-from steerlm.retry import RetryPolicy, aretrying, is_retryable, retrying
+from steerlm.retry import RetryPolicy, is_retryable
 
 
 def flaky(errors: Sequence[BaseException]) -> tuple[Callable[[], str], list[int]]:
@@ -33,10 +33,14 @@ def flaky(errors: Sequence[BaseException]) -> tuple[Callable[[], str], list[int]
 
 
 def run(policy: RetryPolicy, fn: Callable[[], str], sleeps: list[float]) -> str:
-    for attempt in policy.retrying(sleep=sleeps.append):
-        with attempt:
+    """The clients' loop shape: attempt, and on failure `pause` (which re-raises when it says stop)."""
+    attempt = 0
+    while True:
+        try:
             return fn()
-    raise AssertionError("unreachable")
+        except Exception as exc:
+            attempt += 1
+            sleeps.append(policy.pause(attempt, exc))
 
 
 @pytest.mark.parametrize("error", [ServerUnavailableError("down"), RequestTimeoutError("slow"),
@@ -100,52 +104,17 @@ def test_each_retry_is_logged_at_warning_with_its_cause(caplog: pytest.LogCaptur
     assert "attempt 2 of 3" in record.getMessage()
 
 
-async def test_async_loop_uses_the_same_policy() -> None:
-    fn, calls = flaky([ServerUnavailableError("down"), RequestTimeoutError("slow")])
-    sleeps: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
-    async for attempt in RetryPolicy(2).aretrying(sleep=sleep):
-        with attempt:
-            result = fn()
-    assert result == "ok" and len(calls) == 3 and len(sleeps) == 2
-
-
-def test_shortcuts_and_validation() -> None:
-    assert getattr(retrying(3).stop, "max_attempt_number") == 4  # noqa: B009
-    assert getattr(aretrying(0).stop, "max_attempt_number") == 1  # noqa: B009
+def test_validation() -> None:
     for bad in (-1, 1.5, True, "2"):
         with pytest.raises(ConfigurationError):
             RetryPolicy(bad)  # type: ignore[arg-type]
     assert is_retryable(RequestTimeoutError("x")) and not is_retryable(InvalidRequestError("x"))
+    assert RetryPolicy(1).should_retry(1, ServerUnavailableError("x"))
+    assert not RetryPolicy(1).should_retry(2, ServerUnavailableError("x"))
+    assert not RetryPolicy(0).should_retry(1, ServerUnavailableError("x"))
+    assert not RetryPolicy(3).should_retry(1, InvalidRequestError("x"))
 
 
 def test_delay_without_an_error_is_plain_backoff() -> None:
-    assert 0.5 <= RetryPolicy().delay(1, None) <= 1.0
-    assert RetryPolicy().delay(40, None) == 8.0
-
-
-def test_first_attempt_outside_tenacity_then_offset_controller(caplog: pytest.LogCaptureFixture) -> None:
-    """The clients' fast path: attempt 1 bare, `pause`, then `retrying(offset=1)` — same totals."""
-    policy = RetryPolicy(3)
-    fn, calls = flaky([ServerUnavailableError("a"), ServerUnavailableError("b"), ServerUnavailableError("c"),
-                       ServerUnavailableError("d")])
-    sleeps: list[float] = []
-    with caplog.at_level(logging.WARNING, logger="steerlm.retry"), pytest.raises(ServerUnavailableError, match="d"):
-        try:
-            fn()
-        except ServerUnavailableError as exc:
-            assert policy.should_retry(exc)
-            sleeps.append(policy.pause(exc))
-        for attempt in policy.retrying(sleep=sleeps.append, offset=1):
-            with attempt:
-                fn()
-    assert len(calls) == 4
-    for slept, base in zip(sleeps, [0.5, 1, 2], strict=True):
-        assert base <= slept <= base + 0.5
-    assert [r.getMessage().split(",")[0] for r in caplog.records] == [
-        f"retrying after ServerUnavailableError (attempt {n} of 4" for n in (2, 3, 4)]
-    assert not RetryPolicy(0).should_retry(ServerUnavailableError("x"))
-    assert not policy.should_retry(InvalidRequestError("x"))
+    assert 0.5 <= RetryPolicy(2).delay(1, None) <= 1.0
+    assert RetryPolicy(2).delay(40, None) == 8.0

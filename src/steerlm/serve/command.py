@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from steerlm.serve.registry import DEFAULT_BACKEND, DEFAULT_PRESET, PRESETS, ModelSpec, resolve_models
 from steerlm.serve.request_log import REQUEST_LOG_ENV
+
+if TYPE_CHECKING:
+    from steerlm.serve.server import GrpcTls
 
 __all__ = ["add_arguments", "run"]
 
@@ -56,9 +60,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"append every request to this JSON-lines file (env: {REQUEST_LOG_ENV})")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop cleanly when the process that started the server exits")
+    parser.add_argument("--grpc-tls-cert", metavar="PEM", help="serve gRPC over TLS with this certificate file")
+    parser.add_argument("--grpc-tls-key", metavar="PEM", help="the private key file of --grpc-tls-cert")
+    parser.add_argument("--grpc-tls-client-ca", metavar="PEM",
+                        help="require gRPC clients to present a certificate signed by this CA (mutual TLS)")
     parser.add_argument("--verbose", action="store_true", help="log PyTriton's progress to stderr")
     # The backend of --model specs; a launcher that registers its own backends may change it.
     parser.set_defaults(model_backend=DEFAULT_BACKEND)
+
+
+def _grpc_tls(args: argparse.Namespace) -> GrpcTls | None:
+    from steerlm.serve.server import GrpcTls
+
+    if not (args.grpc_tls_cert or args.grpc_tls_key or args.grpc_tls_client_ca):
+        return None
+    if not (args.grpc_tls_cert and args.grpc_tls_key):
+        raise SystemExit("steerlm serve: --grpc-tls-cert and --grpc-tls-key go together")
+    return GrpcTls(args.grpc_tls_cert, args.grpc_tls_key, args.grpc_tls_client_ca)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,5 +102,6 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend or ("hf" if hf_options else None),
         backend_options={**hf_options, **dict(args.backend_option)},
         exit_with_parent=args.exit_with_parent,
+        grpc_tls=_grpc_tls(args),
     )
     return serve(models, options)

@@ -219,6 +219,11 @@ class HFBackend:
             if all(row.done for row in rows):
                 return
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` as the tokenizer encodes a prompt (for signatures that report usage)."""
+        with self._encode_lock:
+            return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
     def generate(self, prompts: Sequence[str], params: SamplingRequest) -> list[str]:
         last = [""] * len(prompts)
         for texts in self.stream(prompts, params):

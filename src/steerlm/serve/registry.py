@@ -40,12 +40,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Binding:
-    """What PyTriton needs to serve one model (batching settings are added by the server)."""
+    """What PyTriton needs to serve one model (batching settings are added by the server).
+
+    `batching=False` serves the model with ``max_batch_size`` 0: its tensors have no batch dimension.
+    """
 
     inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
     infer: Any  # a PyTriton infer function: list of requests -> list of output dicts (or yields them)
     decoupled: bool = False
+    batching: bool = True
 
 
 SignatureBuilder = Callable[[Any], Binding]

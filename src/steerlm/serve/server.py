@@ -30,6 +30,7 @@ from steerlm.serve.request_log import RequestLog, with_request_log
 
 __all__ = [
     "READY_PREFIX",
+    "GrpcTls",
     "ServerOptions",
     "fix_libpython",
     "free_port",
@@ -58,6 +59,21 @@ class ServerOptions:
     backend: str | None = None
     backend_options: Mapping[str, str] = field(default_factory=dict)
     exit_with_parent: bool = False
+    grpc_tls: GrpcTls | None = None
+
+
+@dataclass(frozen=True)
+class GrpcTls:
+    """Triton's own gRPC TLS: the server's certificate and key files; with `client_ca`, clients must
+    present a certificate signed by it (mutual TLS)."""
+
+    certificate: str
+    key: str
+    client_ca: str | None = None
+
+    def triton_options(self) -> dict[str, Any]:
+        return {"grpc_use_ssl": True, "grpc_server_cert": self.certificate, "grpc_server_key": self.key,
+                "grpc_use_ssl_mutual": self.client_ca is not None, "grpc_root_cert": self.client_ca}
 
 
 def fix_libpython() -> None:
@@ -157,6 +173,7 @@ def serve(models: Sequence[ModelSpec], options: ServerOptions, out: TextIO | Non
         http_address=host, http_port=ports["http"], grpc_address=host, grpc_port=ports["grpc"],
         metrics_address=host, metrics_port=ports["metrics"], log_verbose=0,
         exit_timeout_secs=options.exit_timeout_secs,
+        **(options.grpc_tls.triton_options() if options.grpc_tls else {}),
     )
     triton = Triton(config=config)
     try:
@@ -172,7 +189,7 @@ def serve(models: Sequence[ModelSpec], options: ServerOptions, out: TextIO | Non
                 inputs=list(binding.inputs),
                 outputs=list(binding.outputs),
                 config=ModelConfig(
-                    batching=True,
+                    batching=binding.batching,
                     max_batch_size=options.max_batch_size,
                     batcher=DynamicBatcher(max_queue_delay_microseconds=options.queue_delay_us),
                     decoupled=binding.decoupled,
@@ -182,7 +199,7 @@ def serve(models: Sequence[ModelSpec], options: ServerOptions, out: TextIO | Non
         triton.run()
         _announce(out, {
             "http_url": f"http://{host}:{ports['http']}",
-            "grpc_url": f"grpc://{host}:{ports['grpc']}",
+            "grpc_url": f"{'grpcs' if options.grpc_tls else 'grpc'}://{host}:{ports['grpc']}",
             "metrics_url": f"http://{host}:{ports['metrics']}/metrics",
             "models": [name for name, _ in bindings],
             "pid": os.getpid(),

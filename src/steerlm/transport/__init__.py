@@ -1,16 +1,18 @@
-"""Transport: signature codecs (pure numpy) × connections (gRPC / HTTP, blocking / asyncio).
+"""Transport: signature codecs (pure numpy) × connections (gRPC / HTTP / NeMo REST, blocking / asyncio).
 
-Importing this package is cheap; `connect` / `aconnect` import tritonclient on first use.
+A client takes its connections from a `Transport` (`steerlm.transport.factory`): by default
+`UrlTransport`, which picks the connection by URL scheme; `MemoryTransport` answers from a Python
+function, for tests without a server. Importing this package is cheap: tritonclient is imported
+when a connection or codec is first needed.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from steerlm.transport.base import (
     AsyncConnection,
     Connection,
-    ConnectionOptions,
     FixedInputs,
     ModelSpec,
     StreamEvent,
@@ -18,67 +20,44 @@ from steerlm.transport.base import (
     WireRequest,
     spec_from_config,
 )
+from steerlm.transport.factory import DEFAULT_TRANSPORT, Transport, UrlTransport
 from steerlm.transport.urls import ACCEPTED_FORMS, Endpoint, parse_url, parse_urls
 
 if TYPE_CHECKING:
     from steerlm.transport.codecs import Codec
+    from steerlm.transport.memory import MemoryRequest, MemoryServerError, MemoryTransport
 
 __all__ = [
     "ACCEPTED_FORMS",
+    "DEFAULT_TRANSPORT",
     "AsyncConnection",
     "Connection",
-    "ConnectionOptions",
     "Endpoint",
     "FixedInputs",
+    "MemoryRequest",
+    "MemoryServerError",
+    "MemoryTransport",
     "ModelSpec",
     "StreamEvent",
     "TensorSpec",
+    "Transport",
+    "UrlTransport",
     "WireRequest",
-    "aconnect",
-    "connect",
     "make_codec",
     "parse_url",
     "parse_urls",
     "spec_from_config",
 ]
 
-
-def connect(endpoint: Endpoint, options: ConnectionOptions) -> Connection:
-    """A blocking connection for `endpoint` (nothing is sent until the first call)."""
-    if endpoint.protocol == "openai":
-        from steerlm.transport.openai.sync import OpenAIConnection
-
-        return OpenAIConnection(endpoint, options)
-    if endpoint.protocol == "rest":
-        from steerlm.transport.rest import RestConnection
-
-        return RestConnection(endpoint, options)
-    if endpoint.protocol == "grpc":
-        from steerlm.transport.grpc_conn import GrpcConnection
-
-        return GrpcConnection(endpoint, options)
-    from steerlm.transport.http_conn import HttpConnection
-
-    return HttpConnection(endpoint, options)
+_LAZY = {"MemoryTransport", "MemoryRequest", "MemoryServerError"}
 
 
-def aconnect(endpoint: Endpoint, options: ConnectionOptions) -> AsyncConnection:
-    """An asyncio connection for `endpoint` (clients are created on first use, per event loop)."""
-    if endpoint.protocol == "openai":
-        from steerlm.transport.openai.aio import AsyncOpenAIConnection
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from steerlm.transport import memory
 
-        return AsyncOpenAIConnection(endpoint, options)
-    if endpoint.protocol == "rest":
-        from steerlm.transport.rest import AsyncRestConnection
-
-        return AsyncRestConnection(endpoint, options)
-    if endpoint.protocol == "grpc":
-        from steerlm.transport.grpc_conn import AsyncGrpcConnection
-
-        return AsyncGrpcConnection(endpoint, options)
-    from steerlm.transport.http_conn import AsyncHttpConnection
-
-    return AsyncHttpConnection(endpoint, options)
+        return getattr(memory, name)
+    raise AttributeError(f"module 'steerlm.transport' has no attribute {name!r}")
 
 
 def make_codec(spec: ModelSpec, signature: str | None = None) -> Codec:

@@ -19,7 +19,6 @@ __all__ = [
     "Array",
     "AsyncConnection",
     "Connection",
-    "ConnectionOptions",
     "FixedInputs",
     "ModelSpec",
     "StreamEvent",
@@ -112,11 +111,17 @@ class FixedInputs:
 
 @dataclass(frozen=True)
 class WireRequest:
-    """One inference request: the prompt-dependent arrays plus a shared `FixedInputs` block."""
+    """One inference request: the prompt-dependent arrays plus a shared `FixedInputs` block.
+
+    `timeout` and `headers` are the request's own (per-call options); None means the connection's
+    (the client settings'). `headers`, when set, is the complete set to send.
+    """
 
     model: str
     inputs: Mapping[str, Array]
     fixed: FixedInputs
+    timeout: float | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,20 +130,6 @@ class StreamEvent:
 
     outputs: Mapping[str, Array]
     final: bool
-
-
-@dataclass(frozen=True)
-class ConnectionOptions:
-    """Client-side settings every connection honours (validated by the client: headers by
-    `steerlm.secrets.check_headers`, PEM bytes by `steerlm.transport.tls`). Headers and the client key
-    stay out of the repr."""
-
-    timeout: float = 60.0
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    root_certificates: bytes | None = None
-    verify_ssl: bool = True
-    client_certificate: bytes | None = None
-    client_key: bytes | None = field(default=None, repr=False)
 
 
 class mapped_errors:
@@ -174,13 +165,19 @@ def silent_stream(model: str, timeout: float | None) -> RequestTimeoutError:
 
 
 class Connection(Protocol):
-    """A blocking connection to one server (one URL)."""
+    """A blocking connection to one server (one URL).
+
+    `model_ready` probes readiness; `model_config` reads the model's config (Triton JSON);
+    `model_index` lists the server's models with their states (``{"name": "READY", ...}``; None when
+    the server cannot list them); `infer` sends one request; `stream` one decoupled request. Failures
+    are raised as `SteerLMError`s (through `mapped_errors`).
+    """
 
     def model_ready(self, model: str) -> bool: ...
 
     def model_config(self, model: str) -> Mapping[str, Any]: ...
 
-    def model_index(self) -> list[str] | None: ...
+    def model_index(self) -> dict[str, str] | None: ...
 
     def infer(self, request: WireRequest) -> dict[str, Array]: ...
 
@@ -192,13 +189,13 @@ class Connection(Protocol):
 
 
 class AsyncConnection(Protocol):
-    """An asyncio connection to one server (one URL)."""
+    """An asyncio connection to one server (one URL); the methods of `Connection`, awaitable."""
 
     async def model_ready(self, model: str) -> bool: ...
 
     async def model_config(self, model: str) -> Mapping[str, Any]: ...
 
-    async def model_index(self) -> list[str] | None: ...
+    async def model_index(self) -> dict[str, str] | None: ...
 
     async def infer(self, request: WireRequest) -> dict[str, Array]: ...
 

@@ -21,7 +21,7 @@ import asyncio
 import atexit
 import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import tritonclient.grpc as grpcclient
@@ -32,10 +32,13 @@ from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
 from steerlm.errors import ConfigurationError, classify
-from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
+from steerlm.transport.base import Array, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.urls import Endpoint
 from steerlm.transport.watchdog import shared_watchdog
 from steerlm.transport.wire import build_inputs, read_outputs
+
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
 
 __all__ = ["AsyncGrpcConnection", "GrpcConnection"]
 
@@ -48,10 +51,9 @@ _CHANNEL_ARGS: list[tuple[str, Any]] = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
-_PROBE_TIMEOUT = 5.0
 
 
-def _client_kwargs(endpoint: Endpoint, options: ConnectionOptions) -> dict[str, Any]:
+def _client_kwargs(endpoint: Endpoint, options: ClientSettings) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"channel_args": _CHANNEL_ARGS}
     if endpoint.ssl:
         if not options.verify_ssl:
@@ -87,23 +89,29 @@ def _event(response: Any, request: WireRequest) -> StreamEvent:
 
 
 class _Common:
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         self.endpoint = endpoint
         self._kwargs = _client_kwargs(endpoint, options)
         self._timeout = options.timeout
-        self._probe_timeout = min(options.timeout, _PROBE_TIMEOUT)
-        self._headers = {k.lower(): v for k, v in options.headers.items()} or None
+        self._probe_timeout = options.probe_timeout
+        self._headers = dict(options.headers) or None
         self._metadata = tuple(self._headers.items()) if self._headers else ()
 
+    def _call_headers(self, request: WireRequest) -> dict[str, str] | None:
+        return dict(request.headers) if request.headers is not None else self._headers
 
-def _index(answer: Any) -> list[str]:
-    return [str(m.get("name")) for m in (answer or {}).get("models", [])]
+    def _call_metadata(self, request: WireRequest) -> tuple[tuple[str, str], ...]:
+        return tuple(request.headers.items()) if request.headers is not None else self._metadata
+
+
+def _index(answer: Any) -> dict[str, str]:
+    return {str(m.get("name")): str(m.get("state", "")) for m in (answer or {}).get("models", [])}
 
 
 class GrpcConnection(_Common):
     """Blocking gRPC connection; thread-safe (one channel, one stream per request)."""
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         super().__init__(endpoint, options)
         self._client: grpcclient.InferenceServerClient | None = grpcclient.InferenceServerClient(
             endpoint.address, **self._kwargs)
@@ -125,7 +133,7 @@ class GrpcConnection(_Common):
                                                   client_timeout=self._timeout)
             return dict(answer)
 
-    def model_index(self) -> list[str] | None:
+    def model_index(self) -> dict[str, str] | None:
         try:
             return _index(self._get().get_model_repository_index(
                 headers=self._headers, as_json=True, client_timeout=self._probe_timeout))
@@ -135,14 +143,14 @@ class GrpcConnection(_Common):
     def infer(self, request: WireRequest) -> dict[str, Array]:
         inputs, outputs = build_inputs(grpcclient, "grpc", request)
         with mapped_errors(request.model):
-            result = self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers,
-                                       client_timeout=self._timeout)
+            result = self._get().infer(request.model, inputs, outputs=outputs, headers=self._call_headers(request),
+                                       client_timeout=request.timeout or self._timeout)
             return read_outputs(result, request.fixed.outputs)
 
     def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Generator[StreamEvent, None, None]:
         with mapped_errors(request.model):
             proto = _stream_request(request)
-            call = self._get()._client_stub.ModelStreamInfer(iter((proto,)), metadata=self._metadata)
+            call = self._get()._client_stub.ModelStreamInfer(iter((proto,)), metadata=self._call_metadata(request))
         watch = shared_watchdog().watch(call.cancel, inactivity_timeout) if inactivity_timeout else None
         try:
             with mapped_errors(request.model):
@@ -186,7 +194,7 @@ def _close_open_connections() -> None:
 class AsyncGrpcConnection(_Common):
     """asyncio gRPC connection; one `grpc.aio` channel per event loop, one stream per request."""
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         super().__init__(endpoint, options)
         self._client: aiogrpc.InferenceServerClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -209,7 +217,7 @@ class AsyncGrpcConnection(_Common):
                                                        client_timeout=self._timeout)
             return dict(answer)
 
-    async def model_index(self) -> list[str] | None:
+    async def model_index(self) -> dict[str, str] | None:
         try:
             return _index(await self._get().get_model_repository_index(
                 headers=self._headers, as_json=True, client_timeout=self._probe_timeout))
@@ -219,8 +227,9 @@ class AsyncGrpcConnection(_Common):
     async def infer(self, request: WireRequest) -> dict[str, Array]:
         inputs, outputs = build_inputs(grpcclient, "grpc", request)
         with mapped_errors(request.model):
-            result = await self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers,
-                                            client_timeout=self._timeout)
+            result = await self._get().infer(request.model, inputs, outputs=outputs,
+                                             headers=self._call_headers(request),
+                                             client_timeout=request.timeout or self._timeout)
             return read_outputs(result, request.fixed.outputs)
 
     async def stream(
@@ -228,7 +237,7 @@ class AsyncGrpcConnection(_Common):
     ) -> AsyncGenerator[StreamEvent, None]:
         with mapped_errors(request.model):
             proto = _stream_request(request)
-            call = self._get()._client_stub.ModelStreamInfer(iter((proto,)), metadata=self._metadata)
+            call = self._get()._client_stub.ModelStreamInfer(iter((proto,)), metadata=self._call_metadata(request))
         try:
             with mapped_errors(request.model):
                 while True:

@@ -21,8 +21,9 @@ import contextlib
 import http.client
 import ssl
 import threading
+import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -32,7 +33,6 @@ import tritonclient.http.aio as aiohttpclient
 
 from steerlm.transport.base import (
     Array,
-    ConnectionOptions,
     StreamEvent,
     WireRequest,
     mapped_errors,
@@ -50,20 +50,23 @@ from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 from steerlm.transport.wire import build_inputs, read_outputs
 
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
+
 __all__ = ["AsyncHttpConnection", "HttpConnection"]
 
-_PROBE_TIMEOUT = 5.0
 _READ_SIZE = 65536
 
 
-def _index(answer: Any) -> list[str]:
-    return [str(m.get("name")) for m in answer or [] if isinstance(m, Mapping)]
+def _index(answer: Any) -> dict[str, str]:
+    return {str(m.get("name")): str(m.get("state", "")) for m in answer or [] if isinstance(m, Mapping)}
 
 
 class _Common:
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         self.endpoint = endpoint
         self._timeout = options.timeout
+        self._probe_timeout = options.probe_timeout
         self._headers = dict(options.headers) or None
         self._pem = options.root_certificates if endpoint.ssl else None
         self._verify = options.verify_ssl
@@ -72,14 +75,26 @@ class _Common:
         self._host, self._port, self._base = parts.hostname or "", parts.port or 80, parts.path.rstrip("/")
         self._sse_headers = {**options.headers, "Content-Type": "application/json", "Accept": "text/event-stream"}
 
+    def _sse(self, request: WireRequest) -> dict[str, str]:
+        if request.headers is None:
+            return self._sse_headers
+        return {**request.headers, "Content-Type": "application/json", "Accept": "text/event-stream"}
+
 
 class HttpConnection(_Common):
-    """Blocking HTTP connection; one tritonclient client per calling thread."""
+    """Blocking HTTP connection; one tritonclient client per calling thread while that thread lives.
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    tritonclient's blocking client (geventhttpclient) is neither thread-safe nor movable between threads
+    (its sockets belong to the gevent hub of the thread that made them), so each thread gets its own,
+    kept in a `threading.local`: it is dropped, and its sockets closed, when the thread ends. Only a weak
+    set remembers them for `close()`, so short-lived threads (LangChain's per-batch pools) leave nothing
+    behind. A request with its own timeout uses a client made for it and closed after it.
+    """
+
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         super().__init__(endpoint, options)
         self._local = threading.local()
-        self._all: list[httpclient.InferenceServerClient] = []
+        self._all: weakref.WeakSet[httpclient.InferenceServerClient] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._stdlib_context: ssl.SSLContext | None = None
 
@@ -97,11 +112,16 @@ class HttpConnection(_Common):
         attr = "probe" if probe else "client"
         client: httpclient.InferenceServerClient | None = getattr(self._local, attr, None)
         if client is None:
-            client = self._new_client(min(self._timeout, _PROBE_TIMEOUT) if probe else self._timeout)
+            client = self._new_client(self._probe_timeout if probe else self._timeout)
             setattr(self._local, attr, client)
             with self._lock:
-                self._all.append(client)
+                self._all.add(client)
         return client
+
+    def open_clients(self) -> int:
+        """How many tritonclient clients are alive (one or two per live calling thread)."""
+        with self._lock:
+            return len(self._all)
 
     def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
@@ -111,7 +131,7 @@ class HttpConnection(_Common):
         with mapped_errors(model):
             return dict(self._get().get_model_config(model, headers=self._headers))
 
-    def model_index(self) -> list[str] | None:
+    def model_index(self) -> dict[str, str] | None:
         try:
             return _index(self._get(probe=True).get_model_repository_index(headers=self._headers))
         except Exception:
@@ -120,7 +140,15 @@ class HttpConnection(_Common):
     def infer(self, request: WireRequest) -> dict[str, Array]:
         inputs, outputs = build_inputs(httpclient, "http", request)
         with mapped_errors(request.model):
-            result = self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers)
+            headers = dict(request.headers) if request.headers is not None else self._headers
+            if request.timeout is None or request.timeout == self._timeout:
+                result = self._get().infer(request.model, inputs, outputs=outputs, headers=headers)
+            else:
+                client = self._new_client(request.timeout)
+                try:
+                    result = client.infer(request.model, inputs, outputs=outputs, headers=headers)
+                finally:
+                    client.close()
             return read_outputs(result, request.fixed.outputs)
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -141,7 +169,7 @@ class HttpConnection(_Common):
                 conn.connect()
                 assert conn.sock is not None
                 conn.sock.settimeout(silence)
-                conn.request("POST", stream_path(self._base, request.model), body=body, headers=self._sse_headers)
+                conn.request("POST", stream_path(self._base, request.model), body=body, headers=self._sse(request))
                 try:
                     response = conn.getresponse()
                     if response.status != 200:
@@ -157,7 +185,7 @@ class HttpConnection(_Common):
 
     def close(self) -> None:
         with self._lock:
-            clients, self._all = self._all, []
+            clients, self._all = list(self._all), weakref.WeakSet()
         self._local = threading.local()
         for client in clients:
             with contextlib.suppress(Exception):  # one made by another thread may refuse; dropped anyway
@@ -167,7 +195,7 @@ class HttpConnection(_Common):
 class AsyncHttpConnection(_Common):
     """asyncio HTTP connection; one aiohttp-backed client per event loop."""
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         super().__init__(endpoint, options)
         self._context = make_ssl_context(ssl, self._pem, self._verify, *self._pair) if endpoint.ssl else None
         self._client: aiohttpclient.InferenceServerClient | None = None
@@ -201,16 +229,16 @@ class AsyncHttpConnection(_Common):
 
     async def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
-            async with asyncio.timeout(min(self._timeout, _PROBE_TIMEOUT)):
+            async with asyncio.timeout(self._probe_timeout):
                 return bool(await self._get().is_model_ready(model, headers=self._headers))
 
     async def model_config(self, model: str) -> Mapping[str, Any]:
         with mapped_errors(model):
             return dict(await self._get().get_model_config(model, headers=self._headers))
 
-    async def model_index(self) -> list[str] | None:
+    async def model_index(self) -> dict[str, str] | None:
         try:
-            async with asyncio.timeout(min(self._timeout, _PROBE_TIMEOUT)):
+            async with asyncio.timeout(self._probe_timeout):
                 return _index(await self._get().get_model_repository_index(headers=self._headers))
         except Exception:
             return None
@@ -218,7 +246,9 @@ class AsyncHttpConnection(_Common):
     async def infer(self, request: WireRequest) -> dict[str, Array]:
         inputs, outputs = build_inputs(httpclient, "http", request)
         with mapped_errors(request.model):
-            result = await self._get().infer(request.model, inputs, outputs=outputs, headers=self._headers)
+            headers = dict(request.headers) if request.headers is not None else self._headers
+            async with asyncio.timeout(request.timeout):
+                result = await self._get().infer(request.model, inputs, outputs=outputs, headers=headers)
             return read_outputs(result, request.fixed.outputs)
 
     async def stream(
@@ -232,7 +262,7 @@ class AsyncHttpConnection(_Common):
             with mapped_errors(request.model):
                 try:
                     async with asyncio.timeout(inactivity_timeout):
-                        response = await self._get_session().post(url, data=body, headers=self._sse_headers,
+                        response = await self._get_session().post(url, data=body, headers=self._sse(request),
                                                                   timeout=self._timeouts)
                         if response.status != 200:
                             raise GenerateError(error_message(await response.read()), response.status,

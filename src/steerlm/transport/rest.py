@@ -31,22 +31,24 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import AsyncGenerator, Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from steerlm.errors import ConfigurationError, InvalidRequestError
-from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors
+from steerlm.transport.base import Array, StreamEvent, WireRequest, mapped_errors
 from steerlm.transport.codecs import rows_to_text
 from steerlm.transport.rest_codec import REST_CONFIG, NemoRestCodec
 from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
+
 __all__ = ["REST_CONFIG", "AsyncRestConnection", "NemoRestCodec", "RestConnection", "RestStatusError",
            "parse_reply", "request_body"]
 
-_PROBE_TIMEOUT = 5.0
 
 
 class RestStatusError(Exception):
@@ -113,15 +115,21 @@ def parse_reply(status: int, raw: bytes, headers: Mapping[str, str], rows: int, 
 
 
 class _Common:
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         self.endpoint = endpoint
         self.url = f"{'https' if endpoint.ssl else 'http'}://{endpoint.address}/generate"
         parts = urlsplit(self.url)
         self._host, self._port = parts.hostname or "", int(parts.port or 0)
         self._timeout = options.timeout
         self._headers = {**dict(options.headers), "Content-Type": "application/json"}
+        self._probe_timeout = options.probe_timeout
         self._ssl = make_ssl_context(ssl, options.root_certificates, options.verify_ssl, options.client_certificate,
                                      options.client_key) if endpoint.ssl else None
+
+    def _headers_for(self, request: WireRequest) -> dict[str, str]:
+        if request.headers is None:
+            return self._headers
+        return {**request.headers, "Content-Type": "application/json"}
 
     def _config(self, model: str) -> Mapping[str, Any]:
         return {**REST_CONFIG, "name": model}
@@ -137,7 +145,7 @@ class _Common:
 class RestConnection(_Common):
     """Blocking connection (stdlib urllib, no proxies); safe to share between threads."""
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         super().__init__(endpoint, options)
         handlers: list[Any] = [urllib.request.ProxyHandler({})]
         if self._ssl is not None:
@@ -146,19 +154,19 @@ class RestConnection(_Common):
 
     def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
-            socket.create_connection((self._host, self._port), timeout=min(self._timeout, _PROBE_TIMEOUT)).close()
+            socket.create_connection((self._host, self._port), timeout=self._probe_timeout).close()
         return True
 
     def model_config(self, model: str) -> Mapping[str, Any]:
         return self._config(model)
 
-    def model_index(self) -> list[str] | None:
+    def model_index(self) -> dict[str, str] | None:
         return None
 
-    def _put(self, data: bytes) -> tuple[int, bytes, Mapping[str, str]]:
-        request = urllib.request.Request(self.url, data=data, method="PUT", headers=self._headers)
+    def _put(self, data: bytes, wire: WireRequest) -> tuple[int, bytes, Mapping[str, str]]:
+        request = urllib.request.Request(self.url, data=data, method="PUT", headers=self._headers_for(wire))
         try:
-            with self._opener.open(request, timeout=self._timeout) as answer:
+            with self._opener.open(request, timeout=wire.timeout or self._timeout) as answer:
                 return int(answer.status), answer.read(), dict(answer.headers)
         except urllib.error.HTTPError as exc:
             return int(exc.code), exc.read(), dict(exc.headers or {})
@@ -168,7 +176,7 @@ class RestConnection(_Common):
     def infer(self, request: WireRequest) -> dict[str, Array]:
         data, rows = self._payload(request)
         with mapped_errors(request.model):
-            return parse_reply(*self._put(data), rows, request.model)
+            return parse_reply(*self._put(data, request), rows, request.model)
 
     def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Generator[StreamEvent, None, None]:
         raise self._no_stream(request)
@@ -183,7 +191,7 @@ class AsyncRestConnection(_Common):
 
     async def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
-            async with asyncio.timeout(min(self._timeout, _PROBE_TIMEOUT)):
+            async with asyncio.timeout(self._probe_timeout):
                 _, writer = await asyncio.open_connection(self._host, self._port)
                 writer.close()
                 await writer.wait_closed()
@@ -192,17 +200,18 @@ class AsyncRestConnection(_Common):
     async def model_config(self, model: str) -> Mapping[str, Any]:
         return self._config(model)
 
-    async def model_index(self) -> list[str] | None:
+    async def model_index(self) -> dict[str, str] | None:
         return None
 
     async def infer(self, request: WireRequest) -> dict[str, Array]:
         import aiohttp
 
         data, rows = self._payload(request)
-        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        timeout = aiohttp.ClientTimeout(total=request.timeout or self._timeout)
         with mapped_errors(request.model):
             async with aiohttp.ClientSession(timeout=timeout) as session, session.put(
-                self.url, data=data, headers=self._headers, ssl=self._ssl if self._ssl is not None else True
+                self.url, data=data, headers=self._headers_for(request),
+                ssl=self._ssl if self._ssl is not None else True
             ) as answer:
                 raw = await answer.read()
                 return parse_reply(answer.status, raw, dict(answer.headers), rows, request.model)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from steerlm.errors import InvalidRequestError
-from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
+from steerlm.transport.base import Array, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.generate_ext import SseParser
-from steerlm.transport.openai.common import PROBE_TIMEOUT, Target, merge_outputs
+from steerlm.transport.openai.common import Target, merge_outputs
 from steerlm.transport.openai.wire import (
     ChunkReader,
     RequestParts,
@@ -29,6 +29,9 @@ from steerlm.transport.openai.wire import (
 )
 from steerlm.transport.urls import Endpoint
 
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
+
 __all__ = ["AsyncOpenAIConnection"]
 
 Answer = tuple[int, Any, bytes]  # status, headers (case-insensitive `.get`), body
@@ -37,12 +40,12 @@ Answer = tuple[int, Any, bytes]  # status, headers (case-insensitive `.get`), bo
 class AsyncOpenAIConnection:
     """asyncio connection to one OpenAI-compatible server."""
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         self.target = Target(endpoint, options)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeout = aiohttp.ClientTimeout(total=options.timeout)
-        self._probe_timeout = aiohttp.ClientTimeout(total=min(options.timeout, PROBE_TIMEOUT))
+        self._probe_timeout = aiohttp.ClientTimeout(total=options.probe_timeout)
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeout)
 
     def _get(self) -> aiohttp.ClientSession:
@@ -80,12 +83,13 @@ class AsyncOpenAIConnection:
     async def model_config(self, model: str) -> Mapping[str, Any]:
         return self.target.config(model)
 
-    async def model_index(self) -> list[str] | None:
+    async def model_index(self) -> dict[str, str] | None:
         try:
             status, _, raw = await self._exchange("GET", self.target.models, probe=True)
         except Exception:
             return None
-        return model_ids(raw) if status == 200 else None
+        ids = model_ids(raw) if status == 200 else None
+        return None if ids is None else dict.fromkeys(ids, "READY")
 
     async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
         status, headers, raw = await self._post(parts.body(prompt))

@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from steerlm.errors import InvalidRequestError
-from steerlm.transport.base import Array, ConnectionOptions
+from steerlm.transport.base import Array
 from steerlm.transport.openai.codec import OPENAI_CONFIG
 from steerlm.transport.openai.wire import OpenAIStatusError, error_message
 from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
-__all__ = ["PROBE_TIMEOUT", "Target", "merge_outputs"]
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
 
-PROBE_TIMEOUT = 5.0
+__all__ = ["Target", "merge_outputs"]
+
 _REDIRECTS = {301, 302, 303, 307, 308}
 
 
@@ -41,7 +43,7 @@ def merge_outputs(parts: Sequence[Mapping[str, Array]]) -> dict[str, Array]:
 class Target:
     """One OpenAI-compatible server: URLs, headers, TLS, and the route / list-support it was found to have."""
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         self.endpoint = endpoint
         parts = urlsplit(f"http://{endpoint.address}")
         self.host = parts.hostname or ""
@@ -51,6 +53,7 @@ class Target:
         self.completions = f"{self.base}/completions"
         self.models = f"{self.base}/models"
         self.timeout = options.timeout
+        self.probe_timeout = options.probe_timeout
         self.headers = {**dict(options.headers), "Content-Type": "application/json"}
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
         self.ssl_context: ssl.SSLContext | None = make_ssl_context(

@@ -14,12 +14,12 @@ import http.client
 import threading
 from collections.abc import Generator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steerlm.errors import InvalidRequestError
-from steerlm.transport.base import Array, ConnectionOptions, StreamEvent, WireRequest, mapped_errors, silent_stream
+from steerlm.transport.base import Array, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.generate_ext import SseParser
-from steerlm.transport.openai.common import PROBE_TIMEOUT, Target, merge_outputs
+from steerlm.transport.openai.common import Target, merge_outputs
 from steerlm.transport.openai.wire import (
     ChunkReader,
     RequestParts,
@@ -29,6 +29,9 @@ from steerlm.transport.openai.wire import (
     read_answer,
 )
 from steerlm.transport.urls import Endpoint
+
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
 
 __all__ = ["OpenAIConnection"]
 
@@ -41,7 +44,7 @@ Answer = tuple[int, Any, bytes]  # status, headers (case-insensitive `.get`), bo
 class OpenAIConnection:
     """Blocking connection to one OpenAI-compatible server; safe to share between threads."""
 
-    def __init__(self, endpoint: Endpoint, options: ConnectionOptions) -> None:
+    def __init__(self, endpoint: Endpoint, options: ClientSettings) -> None:
         self.target = Target(endpoint, options)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -84,7 +87,7 @@ class OpenAIConnection:
 
     def _probe(self, path: str) -> Answer:
         """A short-lived GET (readiness, model list) with the probe timeout."""
-        conn = self._new(min(self.target.timeout, PROBE_TIMEOUT))
+        conn = self._new(self.target.probe_timeout)
         try:
             return _send(conn, "GET", path, None, self.target.headers)
         finally:
@@ -109,12 +112,13 @@ class OpenAIConnection:
     def model_config(self, model: str) -> Mapping[str, Any]:
         return self.target.config(model)
 
-    def model_index(self) -> list[str] | None:
+    def model_index(self) -> dict[str, str] | None:
         try:
             status, _, raw = self._probe(self.target.models)
         except Exception:
             return None
-        return model_ids(raw) if status == 200 else None
+        ids = model_ids(raw) if status == 200 else None
+        return None if ids is None else dict.fromkeys(ids, "READY")
 
     def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
         status, headers, raw = self._post(parts.body(prompt), model)

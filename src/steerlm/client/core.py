@@ -1,6 +1,6 @@
 """The pure half of the client, shared by `SteerLMClient` and `AsyncSteerLMClient`.
 
-`ClientCore` validates the settings, owns the model spec and codec once they are read, plans
+`ClientCore` holds the settings (`ClientSettings`), owns the model spec and codec once they are read, plans
 requests (stop strings, parameter arrays cached per parameter set, batches split by the model's
 `max_batch_size`) and turns decoded text into `Completion`s. Stream events become chunks or whole
 texts in `steerlm.transport.assembly` (`StreamAssembler`, `Joiner`; re-exported here). None of it
@@ -10,32 +10,23 @@ does I/O.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from steerlm.errors import (
-    ConfigurationError,
-    ModelNotFoundError,
-    PromptError,
-    ServerUnavailableError,
-    StreamInterruptedError,
-    TritonError,
-)
+from steerlm.errors import ConfigurationError, PromptError, StreamInterruptedError, TritonError
 from steerlm.output import clean_completion
 from steerlm.params import GenerationParams
-from steerlm.profiles import ModelProfile, find_profile, get_profile
 from steerlm.retry import RetryPolicy
-from steerlm.secrets import check_headers
 from steerlm.transport.assembly import Joiner, StreamAssembler, StreamChunk, finish_reason, server_cut
-from steerlm.transport.base import ConnectionOptions, FixedInputs, ModelSpec, WireRequest, spec_from_config
+from steerlm.transport.base import Array, FixedInputs, ModelSpec, WireRequest, spec_from_config
 from steerlm.transport.codecs import Codec
 from steerlm.transport.reports import RawAnswer, ServerReport
-from steerlm.transport.signatures import SIGNATURES, make_codec
-from steerlm.transport.tls import PemInput, read_client_pair, read_root_certificates
-from steerlm.transport.urls import parse_urls
+from steerlm.transport.signatures import make_codec
 from steerlm.usage import TokenUsage
+
+if TYPE_CHECKING:
+    from steerlm.client.settings import CallOptions, ClientSettings
 
 __all__ = [
     "ClientCore",
@@ -46,12 +37,11 @@ __all__ = [
     "StreamChunk",
     "clean",
     "interrupted",
-    "reloaded",
+    "not_utf8",
 ]
 
 logger = logging.getLogger("steerlm.client")
 _CACHE_SIZE = 64
-_ONLY = [0]
 
 
 @dataclass(frozen=True)
@@ -97,22 +87,12 @@ def interrupted(exc: TritonError, partial_text: str) -> StreamInterruptedError:
     )
 
 
-def reloaded(exc: ModelNotFoundError) -> ServerUnavailableError:
-    """A model that vanished mid-run and is ready again (server restart): retry the request."""
-    return ServerUnavailableError(f"the model was reloaded, retrying: {exc}", status=exc.status, model=exc.model)
-
-
-def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigurationError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                                 f"number of seconds, got {value!r}")
-    return float(value)
-
-
-def _not_utf8(prompts: Sequence[str]) -> PromptError:
-    """The error for a prompt holding a lone surrogate (text decoded with ``surrogateescape``, or cut mid-pair)."""
+def not_utf8(prompts: Sequence[str]) -> PromptError | None:
+    """The error for the first prompt holding a lone surrogate (text decoded with ``surrogateescape``, or
+    cut in the middle of a pair), or None. ASCII prompts cost one `str.isascii` each."""
     for index, prompt in enumerate(prompts):
+        if prompt.isascii():
+            continue
         try:
             prompt.encode("utf-8")
         except UnicodeEncodeError as bad:
@@ -120,50 +100,24 @@ def _not_utf8(prompts: Sequence[str]) -> PromptError:
                 f"prompt {index} cannot be sent as UTF-8: it holds a lone surrogate (U+{ord(prompt[bad.start]):04X} "
                 f"at position {bad.start}); remove it, or decode the text with errors='replace'"
             )
-    return PromptError("a prompt cannot be sent as UTF-8")
+    return None
 
 
 class ClientCore:
     """Validated settings plus the per-model state (spec, codec, parameter-array cache)."""
 
-    def __init__(
-        self, model: str, url: str | Sequence[str], *, profile: str | ModelProfile | None, timeout: float,
-        stream_timeout: float | None, max_retries: int, headers: Mapping[str, str] | None,
-        root_certificates: PemInput, verify_ssl: bool, ready_timeout: float, signature: str | None,
-        client_certificate: PemInput = None, client_key: PemInput = None,
-    ) -> None:
-        if not isinstance(model, str) or not model.strip():
-            raise ConfigurationError(f"model must be the Triton model name, got {model!r}")
-        if signature is not None and signature not in SIGNATURES:
-            raise ConfigurationError(f"signature must be None (detect) or one of {sorted(SIGNATURES)}, "
-                                     f"got {signature!r}")
-        checked_headers = check_headers(headers)
-        self.model = model
-        self.endpoints = parse_urls(url)
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self.endpoints = settings.endpoints
         self._http = any(e.protocol == "http" for e in self.endpoints)
-        self.profile = get_profile(profile) if profile is not None else find_profile(model)
-        self.timeout = _positive("timeout", timeout)
-        self.stream_timeout = self.timeout if stream_timeout is None else _positive("stream_timeout",
-                                                                                      stream_timeout)
-        self.ready_timeout = _positive("ready_timeout", ready_timeout, allow_zero=True)
-        self.policy = RetryPolicy(max_retries)
-        self.signature = signature
-        tls = any(e.ssl for e in self.endpoints)
-        if tls and not verify_ssl and any(e.ssl and e.protocol == "grpc" for e in self.endpoints):
-            raise ConfigurationError(
-                "verify_ssl=False is not available over gRPC (grpcio always verifies the server); pass "
-                "root_certificates= with the server's CA, or use https://"
-            )
-        certificate, key = read_client_pair(client_certificate, client_key)
-        roots = read_root_certificates(root_certificates)
-        self.options = ConnectionOptions(
-            timeout=self.timeout, headers=checked_headers, verify_ssl=bool(verify_ssl),
-            root_certificates=roots if tls else None, client_certificate=certificate if tls else None,
-            client_key=key if tls else None,
-        )
+        self.profile = settings.profile
+        self.stream_timeout = settings.stream_timeout
+        self.policy = RetryPolicy(settings.max_retries)
+        self.signature = settings.signature
         self.spec: ModelSpec | None = None
         self.codec: Codec | None = None
-        self.preferred = 0
+        self.config: Mapping[str, Any] | None = None
         self._fixed: dict[tuple[GenerationParams, int, bool], FixedInputs] = {}
         self._warned: set[str] = set()
 
@@ -180,22 +134,19 @@ class ClientCore:
         assert self.spec is not None
         return self.spec.max_batch_size == 0 or (self.spec.decoupled and self._http)
 
-    def order(self) -> list[int]:
-        """Endpoint indexes for one attempt: the last one that worked first, then the others."""
-        n = len(self.endpoints)
-        if n == 1:
-            return _ONLY
-        return [(self.preferred + k) % n for k in range(n)]
-
     def install(self, config: Mapping[str, Any]) -> None:
-        """Read the model config once: spec, codec (detected unless `signature` was given)."""
+        """Read the model config: spec, codec (detected unless `signature` was given). A config equal to
+        the installed one (the same model after a restart) changes nothing."""
+        if config == self.config:
+            return
         spec = spec_from_config(config, self.model)
         codec = make_codec(spec, self.signature)
         if self.signature is None and not codec.generates_text:
             raise ConfigurationError(f"model {self.model!r} has the {codec.name} signature ({codec.prompt_input} -> "
                                      f"{codec.text_output}), not a text generator; score conversations with "
                                      "steerlm.RewardModel")
-        self.codec, self.spec = codec, spec
+        self.codec, self.spec, self.config = codec, spec, config
+        self._fixed = {}
         logger.debug("model %r: %s signature, decoupled=%s, max_batch_size=%d; %s", self.model,
                      self.codec.name, spec.decoupled, spec.max_batch_size, spec.describe())
 
@@ -215,13 +166,16 @@ class ClientCore:
     def one(self, prompt: str) -> str:
         if not isinstance(prompt, str):
             raise ConfigurationError(f"prompt must be a string, got {type(prompt).__name__}")
+        if not prompt.isascii() and (error := not_utf8([prompt])) is not None:
+            raise error
         return prompt
 
     def stops(self, params: GenerationParams) -> tuple[str, ...]:
         own = self.profile.stop_strings if self.profile is not None else ()
         return tuple(dict.fromkeys((*own, *params.stop)))
 
-    def plan(self, prompts: Sequence[str], params: GenerationParams, *, stream: bool) -> list[PlannedRequest]:
+    def plan(self, prompts: Sequence[str], params: GenerationParams, *, stream: bool,
+             call: CallOptions | None = None) -> list[PlannedRequest]:
         """The wire requests for `prompts` (split by max_batch_size), in order. A decoupled model with
         an HTTP endpoint gets one prompt per request: Triton's generate extension has no batching."""
         assert self.codec is not None and self.spec is not None
@@ -234,10 +188,22 @@ class ClientCore:
             try:
                 encoded = self.codec.encode_prompts(chunk)
             except UnicodeEncodeError:
-                raise _not_utf8(chunk) from None
-            wire = WireRequest(self.model, encoded, self._fixed_for(params, len(chunk), stream))
+                raise not_utf8(chunk) or PromptError("a prompt cannot be sent as UTF-8") from None
+            wire = WireRequest(self.model, encoded, self._fixed_for(params, len(chunk), stream), *self.per_call(call))
             out.append(PlannedRequest(chunk, wire, stream))
         return out
+
+    def per_call(self, call: CallOptions | None) -> tuple[float | None, Mapping[str, str] | None]:
+        """A request's own timeout and complete headers (None: the connection's)."""
+        if call is None:
+            return None, None
+        return call.timeout, (self.settings.headers.merged(call.headers) if call.headers is not None else None)
+
+    def raw(self, inputs: Mapping[str, Array], outputs: Sequence[str] | None, call: CallOptions | None) -> WireRequest:
+        """A request of caller-built tensors (`request()`); `outputs` None asks for every declared output."""
+        assert self.spec is not None
+        fixed = FixedInputs({}, tuple(self.spec.outputs if outputs is None else outputs))
+        return WireRequest(self.model, dict(inputs), fixed, *self.per_call(call))
 
     def _fixed_for(self, params: GenerationParams, rows: int, stream: bool) -> FixedInputs:
         key = (params, rows, stream)
