@@ -207,7 +207,7 @@ class SteerLMFields(SteeringFields, SecureFields):
             raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
         extra = {k: v for k, v in kwargs.items() if k in extra_names} if extra_names else {}
         per_call = CallOptions.of(kwargs.get("timeout"), kwargs.get("headers"), kwargs.get("api_key"))
-        if not any(kwargs.get(name) is not None for name in _SETTINGS_NAMES):  # the fields' model and client
+        if not kwargs or not any(kwargs.get(name) is not None for name in _SETTINGS_NAMES):  # the fields' client
             options = refine_options(fields.options, fields.profile, call)
             return CallSpec(fields.profile, options.attributes, options.params, fields.client, per_call, context,
                             extra)
