@@ -99,10 +99,10 @@ def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> 
         if type(content) is str:
             role = _PLAIN.get(kind)
             if role is not None:
-                out.append(Message(role, content))
+                out.append(Message.text(role, content))
                 continue
             if kind is AIMessage and not message.tool_calls:  # type: ignore[attr-defined]
-                out.append(Message("assistant", content, _labels(message, profile)))  # type: ignore[arg-type]
+                out.append(Message.text("assistant", content, _labels(message, profile)))  # type: ignore[arg-type]
                 continue
         out.append(_one(message, index, profile))
     return out

