@@ -59,7 +59,7 @@ def _text(message: BaseMessage, index: int, *, text_only: bool) -> str:
 
 def _labels(message: AIMessage, profile: ModelProfile) -> dict[str, int] | None:
     labels = message.response_metadata.get(ATTRIBUTES_KEY)
-    if not isinstance(labels, Mapping) or not profile.steerable:
+    if labels is None or not isinstance(labels, Mapping) or not profile.steerable:
         return None
     # Labels of another attribute set (a different model) do not apply to this profile.
     return dict(labels) if set(labels) <= set(profile.attribute_names) else None

@@ -76,6 +76,8 @@ def neutralize(text: str, *, strict: bool = False) -> str:
 
     ``strict=True`` raises PromptError instead of escaping.
     """
+    if "<" not in text and text.isascii():
+        return text
     starts = marker_starts(text)
     if not starts:
         return text

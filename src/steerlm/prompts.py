@@ -224,11 +224,10 @@ def render(
                 text = closed_qa_text(neutralize(context, strict=strict), text)
             parts.append(f"{TURN_START}User\n{text}\n")
             continue
-        parts.append(f"{TURN_START}Assistant\n")
-        if profile.steerable:
-            own = profile.resolve_attributes(labels, turn.attributes) if turn.attributes else None
-            parts.append(label_line if own is None else _label_line(profile, own))
-        parts.append(f"{text}\n")
+        line = label_line  # "" unless the profile is steerable
+        if turn.attributes and profile.steerable:  # the labels this earlier answer was made with
+            line = _label_line(profile, profile.resolve_attributes(labels, turn.attributes))
+        parts.append(f"{TURN_START}Assistant\n{line}{text}\n")
     if profile.family == "reward":
         parts.append(LABEL_START)
     else:
