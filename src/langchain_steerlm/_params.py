@@ -16,13 +16,13 @@ from langchain_core.language_models import LangSmithParams
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     CallOptions,
     ClientSettings,
-    cached_settings,
 )
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
@@ -93,6 +93,8 @@ class SteerLMFields(SteeringFields, SecureFields):
     credentials and TLS: `SecureFields`)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    _settings_memo: SettingsMemo = PrivateAttr(default_factory=SettingsMemo)
 
     model: str = Field(default=DEFAULT_MODEL, description="Triton model name.")
     url: str | list[str] = Field(
@@ -223,16 +225,19 @@ class SteerLMFields(SteeringFields, SecureFields):
 
     def _client_settings(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientSettings:
         """The client settings of a call: the fields, with a per-call `url` / `max_retries` (per-call
-        timeout, headers and api_key are `CallOptions`, not settings: the same client serves them)."""
+        timeout, headers and api_key are `CallOptions`, not settings: the same client serves them).
+        Built once per set of field values (`SettingsMemo`)."""
         url = kwargs.get("url") or self.url
         retries = kwargs.get("max_retries")
-        return cached_settings(
-            model, url, profile=profile, timeout=self.timeout,
-            max_retries=self.max_retries if retries is None else retries, headers=self.headers,
+        retries = self.max_retries if retries is None else retries
+        values = (model, url, profile, self.timeout, retries, self.headers, self.api_key, self.verify_ssl,
+                  self.root_certificates, self.client_certificate, self.client_key, self.client_kwargs)
+        return self._settings_memo.get(values, lambda: cached_settings(
+            model, url, profile=profile, timeout=self.timeout, max_retries=retries, headers=self.headers,
             api_key=self.api_key, verify_ssl=self.verify_ssl, root_certificates=self.root_certificates,
             client_certificate=self.client_certificate,
             client_key=secret_text(self.client_key, what="client_key"), **self.client_kwargs,
-        )
+        ))
 
     def ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any],
                   model_type: Literal["chat", "llm"]) -> LangSmithParams:

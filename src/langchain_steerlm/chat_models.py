@@ -69,7 +69,8 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
 
     Renders each model's own byte-exact prompt template — with the SteerLM attribute label line
     (``<extra_id_2>quality:4,...,verbosity:1``) — and talks to Triton over gRPC or HTTP through the
-    steerlm client (timeouts, retries with backoff, TLS, headers, failover, native batching).
+    steerlm client (timeouts, retries with backoff, TLS, headers, load-balanced replicas with failover,
+    native batching).
 
     Setup:
         Install the package with its LangChain extra and point it at a Triton server that serves the

@@ -10,12 +10,12 @@ from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     ClientSettings,
-    cached_settings,
 )
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
@@ -57,8 +57,10 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     ``verify_ssl``; secrets redacted in repr and ``to_dict()``) from `SecureFields`.
     """
 
+    _settings_memo: SettingsMemo = PrivateAttr(default_factory=SettingsMemo)
+
     model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
-    url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = failover).")
+    url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = load-balanced replicas).")
     profile: str | None = Field(default=None, description="Prompt profile; defaults to `model`.")
     timeout: float = Field(default=DEFAULT_TIMEOUT, description="Per-request client timeout, seconds.")
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, description="Retries of retryable server errors.")
@@ -121,6 +123,10 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
         return {name: getattr(self, name) for name in names}
 
     def client_settings(self) -> ClientSettings:
-        """The `ClientSettings` of these fields (memoized: equal fields give the same settings)."""
-        return cached_settings(self.model, self.url, profile=self.resolved_profile, timeout=self.timeout,
-                               max_retries=self.max_retries, **self.secure_client_options(), **self.client_kwargs)
+        """The `ClientSettings` of these fields (built once per set of field values: `SettingsMemo`)."""
+        values = (self.model, self.url, self.profile, self.timeout, self.max_retries, self.headers, self.api_key,
+                  self.verify_ssl, self.root_certificates, self.client_certificate, self.client_key,
+                  self.client_kwargs)
+        return self._settings_memo.get(values, lambda: cached_settings(
+            self.model, self.url, profile=self.resolved_profile, timeout=self.timeout, max_retries=self.max_retries,
+            **self.secure_client_options(), **self.client_kwargs))
