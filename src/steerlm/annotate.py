@@ -11,9 +11,11 @@ reorder buffer lets requests finish out of order); each write is followed by ``f
 reads OUT back: a torn last line (no final newline, or not JSON) is cut off, and every complete line
 must be the annotated form of the next valid input record (compared by the concatenated turn values,
 NeMo-Aligner's resume key) — so those records are skipped, never re-sent, and a killed run resumed any
-number of times yields exactly the output of one uninterrupted run. Blank input lines are ignored;
-malformed ones (bad JSON, missing or mistyped fields, a conversation that cannot be rendered) are
-reported with their line numbers before anything is sent, then skipped (``--skip-malformed``) or fatal.
+number of times yields exactly the output of one uninterrupted run. A line of OUT whose assistant turns
+carry no labels (OUT is a copy of IN, say) is refused, as is OUT being IN itself. Blank input lines are
+ignored; malformed ones (invalid UTF-8, bad or too deeply nested JSON, missing or mistyped fields, a lone
+surrogate in a turn, a conversation that cannot be rendered) are reported with their line numbers before
+anything is sent, then skipped (``--skip-malformed``) or fatal.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from steerlm.annotate_writer import OrderedAppendWriter
 from steerlm.errors import SteerLMError
 from steerlm.prompts import Message
 from steerlm.reward import annotation_prompts
@@ -39,6 +43,7 @@ __all__ = [
     "Record",
     "Summary",
     "annotate_file",
+    "is_annotated",
     "labelled_line",
     "parse_record",
     "record_key",
@@ -67,10 +72,21 @@ class Record:
     assistant_turns: tuple[int, ...]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def record_key(data: Mapping[str, Any]) -> str:
     """A digest of the concatenated turn values (NeMo-Aligner's resume key)."""
     joined = "".join(str(turn.get("value", "")) for turn in data.get("conversations", []))
-    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+    return hashlib.sha256(joined.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def is_annotated(data: Mapping[str, Any]) -> bool:
+    """Whether every assistant turn of the record carries a ``label`` string (an output line)."""
+    turns, mask = data.get("conversations"), data.get("mask", "User")
+    return isinstance(turns, list) and all(
+        isinstance(turn, dict) and (turn.get("from") == mask or isinstance(turn.get("label"), str))
+        for turn in turns)
 
 
 def parse_record(text: str, line: int) -> Record | Malformed | None:
@@ -81,6 +97,8 @@ def parse_record(text: str, line: int) -> Record | Malformed | None:
         data = json.loads(text)
     except ValueError as exc:
         return Malformed(line, f"not JSON ({exc})")
+    except RecursionError:
+        return Malformed(line, "JSON nested too deeply")
     if not isinstance(data, dict):
         return Malformed(line, "not a JSON object")
     turns, mask = data.get("conversations"), data.get("mask", "User")
@@ -93,6 +111,9 @@ def parse_record(text: str, line: int) -> Record | Malformed | None:
         if not isinstance(turn, dict) or not isinstance(turn.get("value"), str) or not isinstance(turn.get("from"),
                                                                                                   str):
             return Malformed(line, f"turn {index} needs string 'value' and 'from'")
+        if bad := _SURROGATE.search(turn["value"]):
+            return Malformed(line, f"turn {index} holds a lone surrogate (\\u{ord(bad.group()):04x} at character "
+                                   f"{bad.start()}), which is not text: fix the producer of this line")
         messages.append(Message("user" if turn["from"] == mask else "assistant", turn["value"]))
     assistant = tuple(i for i, m in enumerate(messages) if m.role == "assistant")
     if assistant:
@@ -104,9 +125,14 @@ def parse_record(text: str, line: int) -> Record | Malformed | None:
 
 
 def scan_input(path: Path) -> Iterator[Record | Malformed]:
-    """Every non-blank line of `path`, parsed, in order."""
-    with path.open("r", encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
+    """Every non-blank line of `path`, parsed, in order (a UTF-8 BOM at the start is allowed)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield Malformed(number, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})")
+                continue
             parsed = parse_record(text, number)
             if parsed is not None:
                 yield parsed
@@ -133,52 +159,21 @@ def recover_output(path: Path) -> list[str]:
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
-            keys.append(record_key(data))
-        except ValueError:
+        except (ValueError, RecursionError):
             if number != len(lines):
                 raise AnnotationError(f"{path}:{number} is not an annotated record; refusing to append") from None
             keep -= len(line) + 1  # a torn line that happens to end with a newline
+            continue
+        if not is_annotated(data):
+            raise AnnotationError(f"{path}:{number} has assistant turns without labels, so it is not an output of "
+                                  "steerlm annotate (a copy of the input?): use a new OUT file")
+        keys.append(record_key(data))
     if keep != len(raw):
         with path.open("r+b") as handle:
             handle.truncate(keep)
             handle.flush()
             os.fsync(handle.fileno())
     return keys
-
-
-class _Writer:
-    """Append-only, in-order, fsync'ed writer with a reorder buffer."""
-
-    def __init__(self, path: Path) -> None:
-        existed = path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if not existed:  # make the new directory entry durable too
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        self._ready: dict[int, bytes] = {}
-        self.next = 0
-        self.written = 0
-
-    def put(self, sequence: int, line: bytes) -> int:
-        """Buffer line `sequence`; write every line now in order. Returns how many were written."""
-        self._ready[sequence] = line
-        chunk = []
-        while self.next in self._ready:
-            chunk.append(self._ready.pop(self.next))
-            self.next += 1
-        if chunk:
-            data = memoryview(b"".join(chunk))
-            while data:
-                data = data[os.write(self._fd, data):]
-            os.fsync(self._fd)
-            self.written += len(chunk)
-        return len(chunk)
-
-    def close(self) -> None:
-        os.close(self._fd)
 
 
 @dataclass
@@ -225,7 +220,7 @@ def _pending(source: Path, done: Sequence[str]) -> Iterator[Record]:
         yield item
 
 
-def _may_start(writer: _Writer, sequence: int, window: int, tasks: Sequence[asyncio.Task[None]]) -> bool:
+def _may_start(writer: OrderedAppendWriter, sequence: int, window: int, tasks: Sequence[asyncio.Task[None]]) -> bool:
     """Room in the reorder window, or a failure to report."""
     return sequence < writer.next + window or any(t.done() and t.exception() is not None for t in tasks)
 
@@ -237,6 +232,8 @@ async def annotate_file(
     """Annotate `source` into `target` (see the module docstring); `score` is async and gets the prompts
     of one record. At most `concurrency` records are in flight, and at most 4 × `concurrency` wait in the
     reorder buffer. The first scoring error stops the run (what was written stays valid) and is raised."""
+    if target.exists() and os.path.samefile(source, target):
+        raise AnnotationError(f"IN and OUT are the same file ({target}): write the annotations to a new file")
     total, malformed = _check_input(source)
     summary = Summary(malformed=malformed)
     for bad in malformed:
@@ -251,7 +248,7 @@ async def annotate_file(
     summary.resumed = len(done)
     if progress is not None:
         progress.start(total - len(done))
-    writer = _Writer(target)
+    writer = OrderedAppendWriter(target)
     limit = max(1, concurrency)
     in_flight = asyncio.Semaphore(limit)
     written = asyncio.Condition()

@@ -27,6 +27,7 @@ from typing import Any
 
 from steerlm.attributes import AttributeSet, encode_labels
 from steerlm.client import AsyncSteerLMClient, ClientSettings, SteerLMClient
+from steerlm.client.core import not_utf8
 from steerlm.client.settings import DEFAULT_REWARD_URL
 from steerlm.errors import ConfigurationError, PromptError
 from steerlm.profiles import ModelProfile, get_profile
@@ -111,7 +112,7 @@ class _Shared:
                 raise PromptError(f"conversation {number} has no assistant message to score")
             turns.append([i for i, _ in pairs])
             prompts.extend(p for _, p in pairs)
-        return turns, prompts
+        return turns, _utf8(prompts)
 
     def group(self, turns: list[list[int]], raws: list[tuple[float, ...]]) -> list[list[AttributeScores]]:
         out, position = [], 0
@@ -128,7 +129,14 @@ def _prompt_list(prompts: Sequence[str]) -> list[str]:
     if isinstance(prompts, str | bytes) or not all(isinstance(p, str) for p in prompts):
         raise ConfigurationError(f"score_prompts takes a list of rendered prompt strings, got {type(prompts).__name__}"
                                  "; for one prompt pass [prompt]")
-    return list(prompts)
+    return _utf8(list(prompts))
+
+
+def _utf8(prompts: list[str]) -> list[str]:
+    error = not_utf8(prompts)
+    if error is not None:
+        raise error
+    return prompts
 
 
 def _settings(model: str, url: str | Sequence[str], kwargs: dict[str, Any]) -> ClientSettings:
@@ -147,7 +155,7 @@ class RewardModel(_Shared):
 
     ``RewardModel(url="http://host:5555")``; other keyword arguments are those of `SteerLMClient`
     (``timeout``, ``max_retries``, ``headers``, ``root_certificates``, ``verify_ssl``, ``ready_timeout``;
-    ``url`` may be a failover list).
+    ``url`` may be a list of replicas: load-balanced, with failover).
     """
 
     def __init__(self, model: str = "reward_model", url: str | Sequence[str] = DEFAULT_REWARD_URL, *,

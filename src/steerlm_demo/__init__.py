@@ -4,6 +4,6 @@ It uses both adapters, so it lives in its own package: ``steerlm`` itself never 
 LlamaIndex.
 """
 
-from steerlm_demo.demo import main, run
+from steerlm_demo.demo import Served, main, run
 
-__all__ = ["main", "run"]
+__all__ = ["Served", "main", "run"]

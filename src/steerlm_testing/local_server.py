@@ -87,7 +87,8 @@ class LocalServer:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
-        self.server_log_path = self.workdir / "server.log"
+        self.server_log_path = self.workdir / "server.log"  # the server's console (stderr)
+        self.full_log_path = self.workdir / "server-full.log"  # everything, Triton's known-harmless noise included
         self._process: subprocess.Popen[bytes] | None = None
         self._info: dict[str, Any] | None = None
 
@@ -101,6 +102,7 @@ class LocalServer:
             command += ["--model", spec]
         if self.request_log_path is not None:
             command += ["--request-log", str(self.request_log_path)]
+        command += ["--log-file", str(self.full_log_path)]
         return [*command, *self.extra_args]
 
     def _environment(self) -> dict[str, str]:

@@ -153,3 +153,52 @@ def test_kill_and_resume_loses_nothing_duplicates_nothing_resends_nothing(server
             break
         assert 0 < len(after) < total
     assert _lines(target) == expected  # exact line set and order, no duplicates, no torn line
+
+
+def _run(server: LocalServer, source: Path, target: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command(server, source, target, "--quiet", *extra), capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_out_that_is_in_or_an_unannotated_copy_of_it_is_refused(server: LocalServer, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    original = "".join(json.dumps(record(i)) + "\n" for i in range(2))
+    source.write_text(original, encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    for target in (source, link):
+        same = _run(server, source, target)
+        assert same.returncode == 2 and "IN and OUT are the same file" in same.stderr, same.stderr
+        assert "Traceback" not in same.stderr
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text(original, encoding="utf-8")
+    refused = _run(server, source, copy)
+    assert refused.returncode == 2 and f"{copy}:1 has assistant turns without labels" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert source.read_text(encoding="utf-8") == original and copy.read_text(encoding="utf-8") == original
+    assert server.requests("reward_model") == []
+
+
+def test_undecodable_deep_and_surrogate_lines_are_reported_by_line(server: LocalServer, tmp_path: Path) -> None:
+    with_surrogate = json.dumps(record(2)).replace("Answer number 2", "Answer \\ud800 number 2")
+    assert json.loads(with_surrogate)  # valid JSON whose text is not valid Unicode
+    lines = [json.dumps(record(0)).encode(), b'{"conversations": "caf\xe9"}', json.dumps(record(1)).encode(),
+             b"[" * 100_000 + b"]" * 100_000, with_surrogate.encode(), json.dumps(record(3)).encode()]
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+
+    fatal = _run(server, source, target)
+    assert fatal.returncode == 2 and "Traceback" not in fatal.stderr, fatal.stderr
+    assert f"{source}:2: malformed: not valid UTF-8 (byte 0xe9" in fatal.stderr
+    assert f"{source}:4: malformed: JSON nested too deeply" in fatal.stderr
+    assert f"{source}:5: malformed: turn 1 holds a lone surrogate (\\ud800" in fatal.stderr
+    assert "3 malformed input line(s) (first: line 2)" in fatal.stderr
+    assert not target.exists() and server.requests("reward_model") == []
+
+    for run in range(2):  # the rerun passes the same records without crashing
+        skipped = _run(server, source, target, "--skip-malformed")
+        assert skipped.returncode == 0 and "Traceback" not in skipped.stderr, skipped.stderr
+        assert "skipped 3 malformed line(s)" in skipped.stderr and f"{source}:5: malformed:" in skipped.stderr
+        written, resumed = (3, 0) if run == 0 else (0, 3)
+        assert f"annotated {written} record(s)" in skipped.stderr and f"{resumed} were already done" in skipped.stderr
+        assert target.read_text(encoding="ascii") == "".join(expected_line(record(i)) for i in (0, 1, 3))

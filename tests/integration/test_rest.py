@@ -68,6 +68,24 @@ def test_marker_dropping_server(drive: Any, dropping: RestDouble) -> None:
     assert guarded.text == "Yes." and guarded.finish_reason == "stop"  # the 13B card's quality: guard
 
 
+@pytest.mark.parametrize("profile", [MODEL, "Llama2-70B-SteerLM-Chat"])
+def test_marker_dropping_server_leaves_no_trailing_newline(drive: Any, double: RestDouble, dropping: RestDouble,
+                                                           profile: str) -> None:
+    """NeMo's REST server stops at the end string "<extra_id_1>" and, when its detokenizer drops markers,
+    returns "answer\\n": the LF left of the end of turn must not reach the answer."""
+    text = format_prompt([{"role": "user", "content": "[[say=Two lines\\nof text.\\n\\u003cextra_id_1>User]]"}],
+                         profile=profile)
+    for server in (double, dropping):
+        with_markers = server is double
+        c = drive.track(SteerLMClient(profile, f"nemo-rest://{server.address}", max_retries=0)
+                        if drive.mode == "sync" else
+                        AsyncSteerLMClient(profile, f"nemo-rest://{server.address}", max_retries=0))
+        done = drive(c.generate(text))
+        assert done.text == "Two lines\nof text.", (with_markers, done.text)
+        sent = server.requests[-1]["sentences"][0]
+        assert sent == text  # the prompt went out with its markers either way
+
+
 def test_batch_keeps_order_and_splits_at_128(drive: Any, double: RestDouble) -> None:
     double.requests.clear()
     prompts = [prompt(f"[[say=answer {i}]]") for i in range(130)]

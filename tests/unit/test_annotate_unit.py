@@ -20,6 +20,7 @@ from steerlm.annotate import (
     parse_record,
     record_key,
     recover_output,
+    scan_input,
 )
 
 
@@ -127,7 +128,7 @@ def test_labelled_line_sets_assistant_labels_only_and_escapes_ascii() -> None:
 def test_recover_output_cuts_a_torn_last_line(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     assert recover_output(out) == []
-    good = [json.dumps(record(i)) + "\n" for i in range(3)]
+    good = [expected_line(record(i)) for i in range(3)]
     out.write_text("".join(good) + '{"conversations": [{"val', encoding="utf-8")
     assert recover_output(out) == [record_key(record(i)) for i in range(3)]
     assert out.read_text(encoding="utf-8") == "".join(good)
@@ -234,3 +235,33 @@ def test_reorder_window_bounds_buffered_records(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert len(target.read_text(encoding="ascii").splitlines()) == 40
+
+
+def test_lines_that_are_not_text_or_too_deep_are_malformed_not_crashes(tmp_path: Path) -> None:
+    surrogate = json.dumps(record(2)).replace("answer 2.0", "answer \\udc80 2.0")
+    parsed = parse_record(surrogate, 9)
+    assert isinstance(parsed, Malformed) and "turn 1 holds a lone surrogate (\\udc80 at character 7)" in parsed.reason
+    deep = parse_record("[" * 100_000 + "]" * 100_000, 4)
+    assert isinstance(deep, Malformed) and deep.reason == "JSON nested too deeply"
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + json.dumps(record(0)).encode() + b"\n\xc3(\n" + json.dumps(record(1)).encode())
+    items = list(scan_input(source))
+    assert isinstance(items[0], Record) and isinstance(items[2], Record)  # a BOM on line 1 is fine
+    assert items[1] == Malformed(2, "not valid UTF-8 (byte 0xc3 at byte 1)")
+
+
+def test_an_unannotated_copy_of_the_input_does_not_count_as_done(tmp_path: Path) -> None:
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    records = [record(i) for i in range(3)]
+    write_input(source, records)
+    target.write_text(expected_line(records[0]) + json.dumps(records[1]) + "\n", encoding="ascii")
+    scorer = FakeScorer()
+    with pytest.raises(AnnotationError, match=":2 has assistant turns without labels"):
+        run(source, target, scorer)
+    assert scorer.sent == []
+    with pytest.raises(AnnotationError, match="IN and OUT are the same file"):
+        run(source, source, scorer)
+    no_reply = {"conversations": [{"value": "only a question", "from": "User"}], "mask": "User"}
+    write_input(source, [no_reply])
+    target.write_text(json.dumps(no_reply) + "\n", encoding="ascii")  # nothing to label: it is done
+    assert run(source, target, scorer).resumed == 1

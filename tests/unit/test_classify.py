@@ -101,7 +101,7 @@ CASES: list[tuple[BaseException, type[SteerLMError], str]] = [
     (ise("Invalid metadata", "StatusCode.INTERNAL"), ConfigurationError, "header"),
     (ise("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:40001: Ssl handshake failed "
          "(TSI_PROTOCOL_FAILURE): Hostname Verification Check failed.", "StatusCode.UNAVAILABLE"),
-     ConfigurationError, "names"),
+     ConfigurationError, "host"),
     (ise("Peer name 127.0.0.1 is not in peer certificate", "StatusCode.UNAVAILABLE"), ConfigurationError,
      "certificate"),
     (ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required (_ssl.c:2580)"),

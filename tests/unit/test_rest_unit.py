@@ -76,7 +76,8 @@ def test_parse_reply_and_echo_stripping_with_or_without_markers() -> None:
     prompt = "<extra_id_0>System\nS\n\n<extra_id_1>User\nHi\n<extra_id_1>Assistant\n<extra_id_2>quality:9\n"
     bare = "System\nS\n\nUser\nHi\nAssistant\nquality:9\n"
     outputs = parse_reply(200, _sentences(prompt + "Hello<extra_id_1>", bare + "Hello\n"), {}, 2, "m")
-    assert client.codec.decode(outputs, [prompt, prompt]) == ["Hello<extra_id_1>", "Hello\n"]
+    # markers dropped: the LF left of the dropped end-of-turn marker goes too (the answer is clean)
+    assert client.codec.decode(outputs, [prompt, prompt]) == ["Hello<extra_id_1>", "Hello"]
 
 
 @pytest.mark.parametrize(

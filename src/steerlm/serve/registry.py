@@ -96,6 +96,11 @@ PRESETS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("Llama2-70B-SteerLM-Chat", "current", "hf"),
         ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", "hf"),
     ),
+    "demo": (  # SmolLM2-135M-Instruct with the SteerLM adapter (steerlm.serve.adapter)
+        ModelSpec("SteerLM-SmolLM2-135M", "current", "steerlm.serve.adapter:demo_backend"),
+        ModelSpec("SteerLM-SmolLM2-135M-streaming", "current_streaming", "steerlm.serve.adapter:demo_backend"),
+        ModelSpec("reward_model", "steerlm.serve.reward:bind", "steerlm.serve.text_scorer:TextFeatureScorer"),
+    ),
     "none": (),
 }
 

@@ -4,18 +4,19 @@ The REST server declares nothing, so `REST_CONFIG` is the config `steerlm.transp
 for it: ``max_batch_size`` 128, not decoupled. `NemoRestCodec` maps ``max_tokens`` →
 ``tokens_to_generate``, ``seed`` → ``random_seed``, stop strings → ``end_strings`` (one list), sends
 ``greedy: true`` for ``top_k == 1`` or ``temperature == 0`` (NeMo refuses ``temperature`` 0), and strips
-the prompt from the answer (also when the detokenizer dropped the ``<extra_id_N>`` markers).
+the prompt from the answer (also when the detokenizer dropped the ``<extra_id_N>`` markers — then the
+LF left of the dropped end-of-turn marker goes too, so the answer never ends in a stray newline).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from steerlm.errors import ConfigurationError, InvalidRequestError
-from steerlm.output import strip_echo
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec
 from steerlm.transport.codecs import Codec, ParamInput, bytes_matrix, rows_to_text
@@ -23,6 +24,7 @@ from steerlm.transport.codecs import Codec, ParamInput, bytes_matrix, rows_to_te
 __all__ = ["MAX_SENTENCES", "REST_CONFIG", "NemoRestCodec"]
 
 MAX_SENTENCES = 128
+_MARKER = re.compile(r"<extra_id_\d+>")
 
 
 def _tensor(name: str, datatype: str, dims: list[int], optional: bool = True) -> dict[str, Any]:
@@ -89,4 +91,17 @@ class NemoRestCodec(Codec):
         if len(texts) != len(prompts):
             raise InvalidRequestError(f"the server returned {len(texts)} sentences for {len(prompts)} prompts",
                                       model=self.spec.name)
-        return [strip_echo(t, p) for t, p in zip(texts, prompts, strict=True)]
+        return [_completion(t, p) for t, p in zip(texts, prompts, strict=True)]
+
+
+def _completion(text: str, prompt: str) -> str:
+    r"""The answer in `text` (prompt + answer). A server whose detokenizer drops the ``<extra_id_N>`` markers
+    also drops them from the end string it stopped at: ``"answer\n<extra_id_1>"`` comes back as
+    ``"answer\n"``, so that LF (what is left of the end of turn) goes too."""
+    if text.startswith(prompt):
+        return text[len(prompt):]
+    bare = _MARKER.sub("", prompt)
+    if bare == prompt or not text.startswith(bare):
+        return text
+    answer = text[len(bare):]
+    return answer[:-1] if answer.endswith("\n") else answer

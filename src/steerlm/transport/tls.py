@@ -14,16 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from steerlm.errors import ConfigurationError
+from steerlm.errors import ConfigurationError, RequestTimeoutError, ServerUnavailableError, SteerLMError
+from steerlm.transport.urls import Endpoint
 
-__all__ = ["PemInput", "make_ssl_context", "read_client_pair", "read_root_certificates"]
+if TYPE_CHECKING:
+    from steerlm.client.settings import ClientSettings
+
+__all__ = ["PemInput", "handshake_refusal", "make_ssl_context", "probe_context", "read_client_pair",
+           "read_root_certificates", "tls_refusal"]
 
 PemInput = str | bytes | os.PathLike[str] | None
 
@@ -119,3 +126,63 @@ def make_ssl_context(ssl_module: ModuleType, pem: bytes | None, verify: bool, ce
     if certificate is not None and key is not None:
         _load_pair(context, certificate, key)
     return context
+
+
+def handshake_refusal(host: str, port: int, context: ssl.SSLContext, *, timeout: float = 2.0) -> str | None:
+    """Why a TLS server refuses this client right at the handshake, or None (accepted, or unreachable).
+
+    With TLS 1.3 the client's side of the handshake completes before the server checks the client
+    certificate; Triton (and Python's own servers) then just close the connection, and grpc, aiohttp and
+    geventhttpclient report a closed socket, exactly like an outage. This probe — made only after a TLS
+    connection failed — handshakes and reads once: an alert, or an end of stream before any byte (an
+    HTTP/2 server greets with its SETTINGS, an HTTP/1.1 one waits for the request), means refused.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(
+                raw, server_hostname=host) as tls:
+            tls.settimeout(timeout)
+            if tls.recv(1):
+                return None
+            return "the server closed the connection right after the TLS handshake, before any request"
+    except ssl.SSLError as exc:
+        return str(exc)
+    except (ConnectionResetError, BrokenPipeError):
+        return "the server reset the connection right after the TLS handshake, before any request"
+    except OSError:  # refused, unreachable, or a timeout: the server waits for our request (accepted)
+        return None
+
+
+def probe_context(options: ClientSettings, alpn: str, *, tls12: bool = False) -> ssl.SSLContext:
+    """A stdlib context with the client's TLS material for `handshake_refusal` (TLS 1.2 at most when
+    `tls12`: then the server checks the client certificate inside the handshake and names its reason)."""
+    context: ssl.SSLContext = make_ssl_context(ssl, options.root_certificates, options.verify_ssl,
+                                               options.client_certificate, options.client_key)
+    context.set_alpn_protocols([alpn])
+    if tls12:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def tls_refusal(exc: SteerLMError, endpoint: Endpoint, options: ClientSettings) -> SteerLMError:
+    """`exc`, or a ConfigurationError when the TLS server behind it refuses this client's certificate
+    (see `handshake_refusal`). Blocking; the readiness wait calls it when a probe could not connect."""
+    if not endpoint.ssl or not isinstance(exc, ServerUnavailableError) or isinstance(exc, RequestTimeoutError):
+        return exc
+    parts = urlsplit(f"//{endpoint.address}")
+    if parts.hostname is None or parts.port is None:
+        return exc
+    alpn = "h2" if endpoint.protocol == "grpc" else "http/1.1"
+    reason = handshake_refusal(parts.hostname, parts.port, probe_context(options, alpn))
+    if reason is None:
+        return exc
+    detail = handshake_refusal(parts.hostname, parts.port, probe_context(options, alpn, tls12=True))
+    if detail is not None and "alert" in detail.lower():
+        reason = f"{reason} ({detail})"
+    given = "the client certificate given" if options.client_certificate else "no client certificate"
+    refused = ConfigurationError(
+        f"the TLS server at {endpoint.url} refused this client (model {exc.model!r}) with {given}: {reason}. "
+        "It requires a client certificate it trusts: pass client_certificate= and client_key= (PEM file "
+        "paths or PEM text), signed by the CA the server trusts and not expired"
+    )
+    refused.__cause__ = exc
+    return refused

@@ -1,0 +1,73 @@
+"""A minimal LoRA for training: low-rank updates on every linear layer of the decoder, plus trainable rows
+for the tokens added to the base vocabulary (the SteerLM markers). Saved in the format that
+`steerlm.serve.adapter` merges into the base weights."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+class LoRALinear(nn.Module):
+    """``base(x) + scale · B(A(x))`` with `base` frozen, A random (Kaiming) and B zero at the start."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float) -> None:
+        super().__init__()
+        self.base = base
+        base.weight.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.scale = alpha / rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
+
+
+def add_lora(model: Any, rank: int, alpha: float) -> dict[str, LoRALinear]:
+    """Wrap every `TARGETS` linear layer of `model` (everything else frozen); returns them by module name."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    wrapped: dict[str, LoRALinear] = {}
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if child_name in TARGETS and isinstance(child, nn.Linear):
+                lora = LoRALinear(child, rank, alpha)
+                setattr(module, child_name, lora)
+                wrapped[f"{name}.{child_name}"] = lora
+    return wrapped
+
+
+def train_new_rows(model: Any, first_new_row: int) -> torch.Tensor:
+    """Make the input embedding (tied to the output layer) trainable in its rows from `first_new_row` only."""
+    weight: torch.Tensor = model.get_input_embeddings().weight
+    weight.requires_grad_(True)
+    mask = torch.zeros(weight.shape[0], 1)
+    mask[first_new_row:] = 1.0
+    weight.register_hook(lambda grad: grad * mask)
+    return weight
+
+
+def save_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Tensor, first_new_row: int,
+                 rank: int, alpha: float, info: dict[str, Any]) -> None:
+    """Write the LoRA factors (float16) and the new embedding rows (float32) with their settings as metadata."""
+    tensors = {}
+    for name, module in wrapped.items():
+        tensors[f"{name}.lora_A"] = module.lora_A.detach().to(torch.float16).contiguous()
+        tensors[f"{name}.lora_B"] = module.lora_B.detach().to(torch.float16).contiguous()
+    tensors["new_embedding_rows"] = embedding.detach()[first_new_row:].clone().contiguous()
+    metadata = {"format": "steerlm-lora-1", "rank": str(rank), "alpha": str(alpha),
+                "first_new_row": str(first_new_row), "info": json.dumps(info, sort_keys=True)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(staging), metadata=metadata)
+    os.replace(staging, path)  # readers never see a half-written adapter
