@@ -7,7 +7,9 @@ The code runs in `NAMESPACE` (see `SETUP`): ``chat(**kw)`` is ``ChatSteerLM(url=
 LangChain's ``SteerLM``, ``li(**kw)`` LlamaIndex's ``SteerLM(model=P, ...)``, ``client(**kw)`` /
 ``aclient(**kw)`` ``SteerLMClient("m", DEAD, **kw)`` / its asyncio twin, ``rm(**kw)`` ``RewardModel`` on a
 dead URL, ``arun(coroutine)`` runs a coroutine, ``cli(*args)`` the ``steerlm`` command (in-process; a
-non-zero exit status is the "error", its stderr the message). ``DEAD`` is a URL where nothing listens:
+non-zero exit status is the "error", its stderr the message), in a folder holding the files the annotate
+rows name (`tests/unit/test_bad_inputs.py` writes them: ``in.jsonl`` one good record, ``copy.jsonl`` the
+same, the others each with one bad line). ``DEAD`` is a URL where nothing listens:
 none of these cases reaches a server — each is refused before any I/O.
 """
 
@@ -298,6 +300,14 @@ def _annotate() -> list[Case]:
         ('cli("annotate", "bad.jsonl", "out.jsonl")', "malformed"),
         ('cli("annotate", "in.jsonl", "foreign.jsonl")', "use a new OUT file"),
         ('cli("annotate")', "the following arguments are required"),
+        ('cli("annotate", "in.jsonl", "in.jsonl")', "write the annotations to a new file"),
+        ('cli("annotate", "in.jsonl", "copy.jsonl")', "a copy of the input?"),
+        ('cli("annotate", "utf8.jsonl", "out.jsonl")', "not valid UTF-8"),
+        ('cli("annotate", "deep.jsonl", "out.jsonl")', "nested too deeply"),
+        ('cli("annotate", "surrogate.jsonl", "out.jsonl")', "lone surrogate"),
+        ('cli("annotate", "noconv.jsonl", "out.jsonl")', "'conversations' must be a non-empty list"),
+        ('cli("annotate", "array.jsonl", "out.jsonl")', "not a JSON object"),
+        ('cli("annotate", "robot.jsonl", "out.jsonl")', "fix them or pass --skip-malformed"),
     ]
     return [Case("annotate", code, A, says) for code, says in rows]
 
