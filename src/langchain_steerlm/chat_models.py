@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from langchain_steerlm import _run
 from langchain_steerlm._batch import batchable, prefetch_scope
 from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
+from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import SteerLMFields
 from langchain_steerlm.tools import ToolLike, bind_tool_kwargs, offer_tools, structured_output
 from steerlm.errors import ConfigurationError
@@ -61,7 +62,7 @@ class _StreamState:
         ))
 
 
-class ChatSteerLM(SteerLMFields, BaseChatModel):
+class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     """NVIDIA SteerLM and NeMo-aligned chat models served by Triton Inference Server.
 
     Renders each model's own byte-exact prompt template — with the SteerLM attribute label line
@@ -288,7 +289,8 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
     def bind_tools(self, tools: Sequence[ToolLike], *, tool_choice: Any = None,  # type: ignore[override]
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
-        return self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        return bound
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,  # type: ignore[override]
                                method: str = "function_calling", strict: bool | None = None,

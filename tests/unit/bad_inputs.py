@@ -237,6 +237,10 @@ def _langchain() -> list[Case]:
              "unsupported argument"),
         Case("LangChain SteerLM", 'llm().invoke("hi", raw_prompt=True, context="doc")', C, "needs the template"),
         Case("LangChain SteerLM", 'llm().invoke("hi", tools=[])', C, "unknown argument"),
+        Case("LangChain ChatSteerLM", 'chat().invoke([{"role": "assistant", "content": "", "tool_calls": '
+             '[{"name": "f", "args": {}}]}] + HI)', P_, "need 'name', 'args' and 'id'"),
+        Case("LangChain ChatSteerLM", "chat().invoke(42)", P_, "pass a string, LangChain messages"),
+        Case("LangChain SteerLM", "llm().invoke(None)", P_, "pass a string"),
     ]
     return out
 

@@ -57,24 +57,28 @@ class AsyncOpenAIConnection:
         return self._session
 
     async def _exchange(self, method: str, path: str, body: bytes | None = None, *,
-                        probe: bool = False) -> Answer:
+                        probe: bool = False, headers: Mapping[str, str] | None = None) -> Answer:
         async with self._get().request(
-            method, self.target.origin + path, data=body, headers=self.target.headers, allow_redirects=False,
+            method, self.target.origin + path, data=body, headers=headers or self.target.headers,
+            allow_redirects=False,
             timeout=self._probe_timeout if probe else self._timeout,
         ) as answer:
             return answer.status, answer.headers, await answer.read()
 
-    async def _post(self, body: bytes) -> Answer:
-        status, headers, raw = await self._exchange("POST", self.target.completions, body)
+    async def _post(self, body: bytes, own: Mapping[str, str] | None = None) -> Answer:
+        sent = self.target.headers_for(own)
+        status, headers, raw = await self._exchange("POST", self.target.completions, body, headers=sent)
         if self.target.moved(status, headers, raw):
-            status, headers, raw = await self._exchange("POST", self.target.completions, body)
+            status, headers, raw = await self._exchange("POST", self.target.completions, body, headers=sent)
         return status, headers, raw
 
     # ------------------------------------------------------------------ AsyncConnection protocol
     async def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
             status, headers, raw = await self._exchange("GET", self.target.models, probe=True)
-            if status == 404:  # no model listing: the server is up, the first request will tell
+            # No model listing (404), or one that needs a key while the client has none of its own (the key
+            # comes per call): the server is up, and the first request will tell.
+            if status == 404 or (status in (401, 403) and not self.target.authorized):
                 return True
             self.target.check(status, headers, raw, model)
             ids = model_ids(raw)
@@ -92,7 +96,7 @@ class AsyncOpenAIConnection:
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        status, headers, raw = await self._post(parts.body(prompt))
+        status, headers, raw = await self._post(parts.body(prompt), parts.headers)
         self.target.check(status, headers, raw, model)
         outputs = read_answer(raw, 1, model)
         if outputs is None:
@@ -109,7 +113,7 @@ class AsyncOpenAIConnection:
         with mapped_errors(request.model):
             if len(parts.prompts) == 1 or t.lists is False:
                 return await self._singles(parts, request.model)
-            status, headers, raw = await self._post(parts.body(parts.prompts))
+            status, headers, raw = await self._post(parts.body(parts.prompts), parts.headers)
             if t.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
                 t.lists = False
                 return await self._singles(parts, request.model)
@@ -136,7 +140,7 @@ class AsyncOpenAIConnection:
                         async with asyncio.timeout(inactivity_timeout):
                             response = await self._get().post(
                                 self.target.origin + self.target.completions, data=body,
-                                headers=self.target.stream_headers, allow_redirects=False,
+                                headers=self.target.headers_for(parts.headers, stream=True), allow_redirects=False,
                                 timeout=self._stream_timeout)
                             kind = (response.headers.get("Content-Type") or "").lower()
                             if response.status == 200 and kind.startswith("text/event-stream"):

@@ -55,11 +55,20 @@ class Target:
         self.timeout = options.timeout
         self.probe_timeout = options.probe_timeout
         self.headers = {**dict(options.headers), "Content-Type": "application/json"}
+        self.authorized = any(name.lower() == "authorization" for name in options.headers)  # a key of its own
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
         self.ssl_context: ssl.SSLContext | None = make_ssl_context(
             ssl, options.root_certificates, options.verify_ssl, options.client_certificate, options.client_key,
         ) if endpoint.ssl else None
         self.lists: bool | None = None  # None: not known yet
+
+    def headers_for(self, own: Mapping[str, str] | None, *, stream: bool = False) -> Mapping[str, str]:
+        """A request's own headers (per-call api_key / headers) plus the content headers, else the
+        connection's."""
+        if own is None:
+            return self.stream_headers if stream else self.headers
+        extra = {"Accept": "text/event-stream"} if stream else {}
+        return {**own, "Content-Type": "application/json", **extra}
 
     def config(self, model: str) -> dict[str, Any]:
         """The synthesised model config (`OPENAI_CONFIG`) under the served model's name."""

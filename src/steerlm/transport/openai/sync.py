@@ -66,12 +66,14 @@ class OpenAIConnection:
                 self._open.append(conn)
         return conn
 
-    def _exchange(self, method: str, path: str, body: bytes | None = None) -> Answer:
+    def _exchange(self, method: str, path: str, body: bytes | None = None,
+                  headers: Mapping[str, str] | None = None) -> Answer:
         """One request on this thread's keep-alive connection (resent once if the server had closed it)."""
+        headers = headers or self.target.headers
         conn = self._conn()
         fresh = conn.sock is None
         try:
-            return _send(conn, method, path, body, self.target.headers)
+            return _send(conn, method, path, body, headers)
         except _STALE:
             conn.close()
             if fresh:
@@ -80,7 +82,7 @@ class OpenAIConnection:
             conn.close()
             raise
         try:
-            return _send(conn, method, path, body, self.target.headers)
+            return _send(conn, method, path, body, headers)
         except BaseException:
             conn.close()
             raise
@@ -93,17 +95,20 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _post(self, body: bytes, model: str) -> Answer:
-        status, headers, raw = self._exchange("POST", self.target.completions, body)
+    def _post(self, body: bytes, model: str, own: Mapping[str, str] | None = None) -> Answer:
+        sent = self.target.headers_for(own)
+        status, headers, raw = self._exchange("POST", self.target.completions, body, sent)
         if self.target.moved(status, headers, raw):
-            status, headers, raw = self._exchange("POST", self.target.completions, body)
+            status, headers, raw = self._exchange("POST", self.target.completions, body, sent)
         return status, headers, raw
 
     # ------------------------------------------------------------------ Connection protocol
     def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
             status, headers, raw = self._probe(self.target.models)
-            if status == 404:  # no model listing: the server is up, the first request will tell
+            # No model listing (404), or one that needs a key while the client has none of its own (the key
+            # comes per call): the server is up, and the first request will tell.
+            if status == 404 or (status in (401, 403) and not self.target.authorized):
                 return True
             self.target.check(status, headers, raw, model)
             ids = model_ids(raw)
@@ -121,7 +126,7 @@ class OpenAIConnection:
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        status, headers, raw = self._post(parts.body(prompt), model)
+        status, headers, raw = self._post(parts.body(prompt), model, parts.headers)
         self.target.check(status, headers, raw, model)
         outputs = read_answer(raw, 1, model)
         if outputs is None:
@@ -144,7 +149,7 @@ class OpenAIConnection:
         with mapped_errors(request.model):
             if len(parts.prompts) == 1 or t.lists is False:
                 return self._singles(parts, request.model)
-            status, headers, raw = self._post(parts.body(parts.prompts), request.model)
+            status, headers, raw = self._post(parts.body(parts.prompts), request.model, parts.headers)
             if t.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
                 t.lists = False
                 return self._singles(parts, request.model)
@@ -165,7 +170,8 @@ class OpenAIConnection:
         try:
             with mapped_errors(request.model):
                 try:
-                    status, headers, raw, response = self._open_stream(conn, parts.body(parts.prompts[0]))
+                    sent = self.target.headers_for(parts.headers, stream=True)
+                    status, headers, raw, response = self._open_stream(conn, parts.body(parts.prompts[0]), sent)
                     self.target.check(status, headers, raw, request.model)
                     if response is None:
                         yield reader.whole(raw)
@@ -182,11 +188,11 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _open_stream(self, conn: http.client.HTTPConnection, body: bytes) -> tuple[
+    def _open_stream(self, conn: http.client.HTTPConnection, body: bytes, sent: Mapping[str, str]) -> tuple[
             int, Any, bytes, http.client.HTTPResponse | None]:
         """Post a stream request; the open response for an SSE answer, else the whole body read."""
         for _ in range(2):
-            conn.request("POST", self.target.completions, body=body, headers=self.target.stream_headers)
+            conn.request("POST", self.target.completions, body=body, headers=dict(sent))
             response = conn.getresponse()
             kind = (response.getheader("Content-Type") or "").lower()
             if response.status == 200 and kind.startswith("text/event-stream"):

@@ -79,7 +79,7 @@ def _stops(array: Array | None) -> list[str]:
 class RequestParts:
     """The JSON fields of one request (see the module docstring); cached per parameter set."""
 
-    __slots__ = ("fields", "prompts", "stream")
+    __slots__ = ("fields", "headers", "prompts", "stream")
 
     fields: dict[str, Any]
     stream: bool
@@ -103,6 +103,7 @@ class RequestParts:
             cached = fixed.prebuilt[_KEY] = (fields, stream)
         self.fields, self.stream = cached
         self.prompts = rows_to_text(request.inputs["prompt"])
+        self.headers = request.headers  # per-call headers (the complete set), or None: the connection's
 
     def body(self, prompt: str | Sequence[str]) -> bytes:
         """The request body for one prompt (a string) or several (a list)."""
