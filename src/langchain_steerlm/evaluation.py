@@ -19,7 +19,8 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_steerlm._convert import to_core_messages
-from steerlm.client.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientSettings, cached_settings
+from steerlm.client.memo import cached_settings
+from steerlm.client.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientSettings
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.profiles import get_profile

@@ -118,8 +118,7 @@ class ReadyWait:
     # ------------------------------------------------------------------ failures
     def _refused(self, now: float) -> ServerUnavailableError:
         detail = str(self._last) if self._last is not None else ""
-        if detail.startswith("cannot reach the server") and "): " in detail:
-            detail = detail.split("): ", 1)[1]  # the transport's own words, without our prefix
+        detail = detail.split(f"(model {self.model!r}): ", 1)[-1]  # the transport's own words, not our prefix
         cause = f" ({detail})" if detail else ""
         where = ", ".join(self.urls)
         return ServerUnavailableError(
