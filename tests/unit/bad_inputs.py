@@ -297,6 +297,11 @@ def _annotate() -> list[Case]:
         ('cli("annotate", "in.jsonl", "out.jsonl", "--ready-timeout", "-1")', "ready_timeout must be"),
         ('cli("annotate", "bad.jsonl", "out.jsonl")', "malformed"),
         ('cli("annotate", "in.jsonl", "foreign.jsonl")', "use a new OUT file"),
+        ('cli("annotate", "in.jsonl", "in.jsonl")', "IN and OUT are the same file"),
+        ('cli("annotate", "in.jsonl", "copy.jsonl")', "assistant turns without labels"),
+        ('cli("annotate", "latin1.jsonl", "out.jsonl")', "not valid UTF-8"),
+        ('cli("annotate", "deep.jsonl", "out.jsonl")', "JSON nested too deeply"),
+        ('cli("annotate", "surrogate.jsonl", "out.jsonl")', "lone surrogate"),
         ('cli("annotate")', "the following arguments are required"),
     ]
     return [Case("annotate", code, A, says) for code, says in rows]
