@@ -59,7 +59,7 @@ def _text(message: BaseMessage, index: int, *, text_only: bool) -> str:
 
 def _labels(message: AIMessage, profile: ModelProfile) -> dict[str, int] | None:
     labels = message.response_metadata.get(ATTRIBUTES_KEY)
-    if not isinstance(labels, Mapping) or not profile.steerable:
+    if labels is None or not isinstance(labels, Mapping) or not profile.steerable:
         return None
     # Labels of another attribute set (a different model) do not apply to this profile.
     return dict(labels) if set(labels) <= set(profile.attribute_names) else None
@@ -87,9 +87,25 @@ def _one(message: BaseMessage, index: int, profile: ModelProfile) -> Message:
                       "cannot be rendered; use system, human, ai or tool messages")
 
 
+_PLAIN: dict[type, Role] = {HumanMessage: "user", SystemMessage: "system"}
+
+
 def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> list[Message]:
-    """Convert a LangChain conversation for rendering with `profile`."""
-    return [_one(m, i, profile) for i, m in enumerate(messages)]
+    """Convert a LangChain conversation for rendering with `profile` (plain text messages take a short
+    path: one type lookup)."""
+    out: list[Message] = []
+    for index, message in enumerate(messages):
+        kind, content = type(message), message.content
+        if type(content) is str:
+            role = _PLAIN.get(kind)
+            if role is not None:
+                out.append(Message.text(role, content))
+                continue
+            if kind is AIMessage and not message.tool_calls:  # type: ignore[attr-defined]
+                out.append(Message.text("assistant", content, _labels(message, profile)))  # type: ignore[arg-type]
+                continue
+        out.append(_one(message, index, profile))
+    return out
 
 
 def reply_metadata(model: str, finish_reason: str, profile: ModelProfile,
@@ -110,10 +126,6 @@ def usage(input_tokens: int | None, output_tokens: int | None) -> UsageMetadata 
                          total_tokens=input_tokens + output_tokens)
 
 
-def _split(text: str, tools_offered: bool) -> ParsedReply:
-    return parse_tool_reply(text) if tools_offered else ParsedReply(content=text)
-
-
 def _calls(parsed: ParsedReply) -> dict[str, Any]:
     return {
         "tool_calls": [tool_call(name=c.name, args=dict(c.arguments), id=c.id) for c in parsed.tool_calls],
@@ -124,10 +136,14 @@ def _calls(parsed: ParsedReply) -> dict[str, Any]:
 
 def ai_message(text: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
                tools_offered: bool) -> AIMessage:
-    """The AIMessage of a whole reply."""
-    parsed = _split(text, tools_offered)
-    return AIMessage(content=parsed.content, response_metadata=metadata, usage_metadata=usage_metadata,
-                     **_calls(parsed))
+    """The AIMessage of a whole reply (only the fields that are set are passed: each costs validation)."""
+    fields: dict[str, Any] = {"response_metadata": metadata}
+    if usage_metadata is not None:
+        fields["usage_metadata"] = usage_metadata
+    if not tools_offered:
+        return AIMessage(content=text, **fields)
+    parsed = parse_tool_reply(text)
+    return AIMessage(content=parsed.content, **fields, **_calls(parsed))
 
 
 def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,

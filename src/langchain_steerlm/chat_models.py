@@ -15,16 +15,16 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from langchain_steerlm import _run
-from langchain_steerlm._batch import batchable, prefetch_scope
+from langchain_steerlm._batch import generate_args, one_run, plan_batch, prefetch_scope, ready, replies
 from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
 from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import SteerLMFields
-from langchain_steerlm.tools import ToolLike, bind_tool_kwargs, offer_tools, structured_output
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
 from steerlm.secrets import redact_params
 
 if TYPE_CHECKING:
+    from langchain_steerlm.tools import ToolLike
     from steerlm.client import Completion, StreamChunk
     from steerlm.usage import TokenUsage
 
@@ -40,11 +40,13 @@ class _StreamState:
 
     def __init__(self, prepared: _run.Prepared) -> None:
         self.prepared = prepared
-        self.text = ""
+        self.parts: list[str] = []  # the deltas, kept when the last chunk needs the whole text
+        self._keep = prepared.tools_offered or prepared.counter is not None
         self.done = False
 
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
-        self.text += chunk.text
+        if self._keep:
+            self.parts.append(chunk.text)
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
         if not chunk.text or self.prepared.tools_offered:
@@ -56,9 +58,10 @@ class _StreamState:
         """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
         self.done = True
         p = self.prepared
+        text = "".join(self.parts)
         return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for(self.text, server),
-            buffered=self.text if p.tools_offered else None,
+            delta, p.metadata(finish_reason), p.usage_for(text, server),
+            buffered=text if p.tools_offered else None,
         ))
 
 
@@ -87,8 +90,10 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         verbosity (HelpSteer, 0–4), violence, not_appropriate (OASST, 0–9), attributes (a dict).
 
     Key init args — client params:
-        model (Triton model name), url (`grpc://`, `http://`, `https://`, `grpcs://`; a bare
-        `host:port` means gRPC), profile (prompt profile; defaults to `model`), timeout, max_retries,
+        model (Triton model name, or the served model id on an OpenAI-compatible server), url
+        (`grpc://`, `http://`, `https://`, `grpcs://`; a bare `host:port` means gRPC;
+        `openai+http://host:8000/v1` for vLLM, trtllm-serve, NIM and other OpenAI-compatible servers),
+        profile (prompt profile; defaults to `model`), timeout, max_retries,
         headers, api_key (sent as `authorization: Bearer`), verify_ssl, root_certificates, tokenizer
         (local tokenizer.json: usage metadata and a context-window guard), streaming.
 
@@ -196,7 +201,11 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
 
     def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _run.Prepared:
         spec = self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
-        turns, offered = offer_tools(to_core_messages(messages, spec.profile), spec.extra, spec.profile)
+        turns, offered = to_core_messages(messages, spec.profile), False
+        if spec.extra:  # tools or tool_choice given
+            from langchain_steerlm.tools import offer_tools
+
+            turns, offered = offer_tools(turns, spec.extra, spec.profile)
         prompt = render(spec.profile, turns, spec.attributes, context=spec.context)
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
@@ -208,13 +217,19 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        prepared = self._prepare(messages, stop, kwargs)
-        return self._result(prepared, _run.generate(prepared))
+        found = _run.parked(messages)  # an input of a native batch: rendered and answered already
+        if found is None:
+            prepared = self._prepare(messages, stop, kwargs)
+            found = prepared, _run.generate(prepared)
+        return self._result(*found)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        prepared = self._prepare(messages, stop, kwargs)
-        return self._result(prepared, await _run.agenerate(prepared))
+        found = await _run.aparked(messages)
+        if found is None:
+            prepared = self._prepare(messages, stop, kwargs)
+            found = prepared, await _run.agenerate(prepared)
+        return self._result(*found)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
@@ -245,43 +260,34 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
 
     # ------------------------------------------------------------------ native batching (see _batch.py)
 
-    def _batch_plan(self, inputs: Inputs, config: Configs, kwargs: dict[str, Any],
-                    async_api: bool) -> list[_run.Prepared]:
-        """The inputs to send as one request (empty: use LangChain's per-input path as it is)."""
-        if not batchable(self, inputs, config, kwargs, async_api=async_api):
-            return []
-        prepared = []
-        for item in inputs:
-            try:
-                prepared.append(self._prepare(self._convert_input(item).to_messages(), None, dict(kwargs)))
-            except Exception:  # this input fails, with its callbacks, in its own run
-                continue
-        return [p for p in prepared if p.spec == prepared[0].spec] if len(prepared) > 1 else []
-
     def batch(self, inputs: Inputs, config: Configs = None, *, return_exceptions: bool = False,  # type: ignore[override]
               **kwargs: Any) -> list[AIMessage]:
-        """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size)."""
-        plan = self._batch_plan(inputs, config, kwargs, async_api=False)
-        if not plan:
+        """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size).
+
+        Inputs that share one config run in one `generate` call (a callback run per input, no thread
+        pool), started while the request is on its way; see `langchain_steerlm._batch`.
+        """
+        plan = plan_batch(self, inputs, config, kwargs, async_api=False)
+        sendable = ready(plan)
+        if not sendable:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        try:
-            results: Sequence[Any] | BaseException = _run.batch(plan[0].spec, [p.prompt for p in plan])
-        except Exception as exc:  # every input's run reports it through its callbacks
-            results = exc
-        with prefetch_scope(_run.prefetch(plan, results)):
+        pending = _run.send(sendable[0][1].spec, [p.prompt for _, p in sendable])
+        with prefetch_scope(_run.prefetch(sendable, pending)):
+            if one_run(plan, config, return_exceptions):
+                return replies(self.generate([m for m, _ in plan], **generate_args(config, kwargs)))
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
 
     async def abatch(self, inputs: Inputs, config: Configs = None, *,  # type: ignore[override]
                      return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
-        """Async batch over inputs: ONE Triton request for all of them."""
-        plan = self._batch_plan(inputs, config, kwargs, async_api=True)
-        if not plan:
+        """Async batch over inputs: ONE Triton request for all of them (see `batch`)."""
+        plan = plan_batch(self, inputs, config, kwargs, async_api=True)
+        sendable = ready(plan)
+        if not sendable:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        try:
-            results: Sequence[Any] | BaseException = await _run.abatch(plan[0].spec, [p.prompt for p in plan])
-        except Exception as exc:  # reported by every input's run
-            results = exc
-        with prefetch_scope(_run.prefetch(plan, results)):
+        pending = _run.asend(sendable[0][1].spec, [p.prompt for _, p in sendable])
+        with prefetch_scope(_run.prefetch(sendable, pending)):
+            if one_run(plan, config, return_exceptions):
+                return replies(await self.agenerate([m for m, _ in plan], **generate_args(config, kwargs)))
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
 
     # ------------------------------------------------------------------ tools and structured output
@@ -289,6 +295,8 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     def bind_tools(self, tools: Sequence[ToolLike], *, tool_choice: Any = None,  # type: ignore[override]
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
+        from langchain_steerlm.tools import bind_tool_kwargs
+
         bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
         return bound
 
@@ -301,6 +309,8 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         to call; "json_mode" — the reply's JSON object is parsed. ``strict`` is accepted and ignored
         (nothing constrains decoding). ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}``.
         """
+        from langchain_steerlm.tools import structured_output
+
         if kwargs:
             raise ConfigurationError(f"unsupported argument(s) {sorted(kwargs)} for with_structured_output")
         return structured_output(self, schema, method=method, include_raw=include_raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, ValidationError
@@ -19,13 +20,33 @@ from steerlm.client.settings import (
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
 from steerlm.profiles import ModelProfile, profile_for
-from steerlm.requests import ATTRIBUTE_NAMES, resolve_options
+from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
 
 __all__ = ["DEFAULT_URL", "SteerLMFields"]
 
 _CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers", "verify_ssl", "root_certificates",
                   "client_certificate", "client_key")
+
+
+def _unresolved() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """The fields resolved once; `owner` is the id of the model they belong to (copies resolve their own)."""
+
+    owner: int
+    profile: ModelProfile
+    options: RequestOptions
+    settings: ClientSettings
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Resolved:
+        return self  # immutable; a copy of the model re-resolves anyway (another owner)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _unresolved, ()  # pickled models resolve again when loaded
 
 
 class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
@@ -58,6 +79,8 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
                            description="Local tokenizer.json / HF tokenizer dir / object: usage + window guard.")
     closed_qa: bool = Field(default=True, description="Use the closed-QA template in query engines.")
 
+    _resolved: _Resolved | None = PrivateAttr(default=None)
+
     def __init__(self, **data: Any) -> None:
         check_keywords(type(self), data)
         try:
@@ -66,9 +89,23 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
             raise configuration_error(type(self).__name__, exc) from None
         check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
         self.check_secure_fields()
-        self.client_settings()  # validates url, timeout, max_retries, headers, TLS and client_kwargs
-        resolve_options(self.resolved_profile, self.default_options())
+        self.fields()  # validates url, timeout, max_retries, headers, TLS, client_kwargs and options
         _ = self.token_counter
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._resolved = None  # a field changed: resolve the fields again on the next call
+
+    def fields(self) -> _Resolved:
+        """The fields resolved and validated once (again after a field is assigned or the model copied)."""
+        resolved = self._resolved
+        if resolved is None or resolved.owner != id(self):
+            profile = self.resolved_profile
+            settings = self.client_settings()
+            resolved = self._resolved = _Resolved(id(self), profile,
+                                                  resolve_options(profile, self.default_options()), settings)
+        return resolved
 
     @property
     def resolved_profile(self) -> ModelProfile:

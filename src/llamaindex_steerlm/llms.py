@@ -31,7 +31,7 @@ from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_too
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import Message, render
-from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options, split_options, with_tool_instructions
+from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, refine_options, split_options, with_tool_instructions
 from steerlm.tokens import guard_prompt
 
 if TYPE_CHECKING:
@@ -74,7 +74,9 @@ class SteerLM(SteerLMFields):
     Setup:
         ``pip install "steerlm[llamaindex]"``; a Triton server with the model (``steerlm serve`` runs a
         local one). ``url`` is ``grpc://host:8001`` (streams), ``http://host:8000``, TLS ``grpcs://`` /
-        ``https://``; a bare ``host:port`` means gRPC (NemoQuery reads it as HTTP).
+        ``https://``; a bare ``host:port`` means gRPC (NemoQuery reads it as HTTP);
+        ``openai+http://host:8000/v1`` for vLLM, trtllm-serve, NIM and other OpenAI-compatible servers
+        (``model`` is then the served model id, ``profile`` the template).
 
     Instantiate:
         .. code-block:: python
@@ -124,10 +126,10 @@ class SteerLM(SteerLMFields):
 
     # ------------------------------------------------------------------ clients
     def _sync_client(self) -> SteerLMClient:
-        return self._clients.sync(self.client_settings())
+        return self._clients.sync(self.fields().settings)
 
     async def _async_client(self) -> AsyncSteerLMClient:
-        return await self._clients.aio(self.client_settings())
+        return await self._clients.aio(self.fields().settings)
 
     def close(self) -> None:
         """Close the sync clients (async ones: `aclose`); a later call opens new ones."""
@@ -148,7 +150,8 @@ class SteerLM(SteerLMFields):
         context = rest.get("context")
         if context is not None and not isinstance(context, str):
             raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
-        return resolve_options(self.resolved_profile, self.default_options(), options), rest
+        fields = self.fields()
+        return refine_options(fields.options, fields.profile, options), rest
 
     def _prepare_chat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> PreparedRequest:
         options, rest = self._options(kwargs, ("context", "tools", "tool_choice"))
@@ -158,8 +161,11 @@ class SteerLM(SteerLMFields):
         if hook is not None and hook is not generic_messages_to_prompt:
             _check_verbatim(kwargs, "a custom messages_to_prompt")
             return self._prepared(hook(messages), options, {})
-        neutral = with_tool_instructions(to_messages(messages), specs, choice, self.resolved_profile)
-        prompt = render(self.resolved_profile, neutral, options.attributes, context=rest.get("context"))
+        profile = self.fields().profile
+        neutral = to_messages(messages)
+        if specs:
+            neutral = with_tool_instructions(neutral, specs, choice, profile)
+        prompt = render(profile, neutral, options.attributes, context=rest.get("context"))
         return self._prepared(prompt, options, options.attributes, tools=bool(specs) and choice != "none")
 
     def _prepare_complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> PreparedRequest:
@@ -170,7 +176,7 @@ class SteerLM(SteerLMFields):
             text = prompt if formatted or hook is None else hook(prompt)
             return self._prepared(text, options, {})
         system = [Message(role="system", content=self.system_prompt)] if self.system_prompt else []
-        text = render(self.resolved_profile, [*system, Message(role="user", content=prompt)],
+        text = render(self.fields().profile, [*system, Message(role="user", content=prompt)],
                       options.attributes, context=rest.get("context"))
         return self._prepared(text, options, options.attributes)
 
@@ -179,7 +185,7 @@ class SteerLM(SteerLMFields):
         """Count the prompt and check the context window when a tokenizer is configured."""
         counter = self.token_counter
         tokens = None if counter is None else guard_prompt(
-            counter, prompt, options.params.max_tokens, self.resolved_profile, model=self.model)
+            counter, prompt, options.params.max_tokens, self.fields().profile, model=self.model)
         return PreparedRequest(self.model, prompt, options, attributes, tools, counter, tokens)
 
     # ------------------------------------------------------------------ sync

@@ -1,8 +1,9 @@
 """Triton's vLLM backend signature (``text_input`` + ``sampling_parameters`` -> ``text_output``), served locally.
 
-Reproduced from triton-inference-server/vllm_backend at commit 8de0c148bda1da25de1e05ffaaf67116dacc7264
-(2026-01-09): ``src/model.py`` (``auto_complete_config``: always decoupled, ``max_batch_size`` 0, the input and
-output tensors) and ``src/utils/request.py`` (``GenerateRequest``):
+Reproduced from triton-inference-server/vllm_backend ``src/model.py`` at commit
+8de0c148bda1da25de1e05ffaaf67116dacc7264 (``auto_complete_config``: always decoupled, ``max_batch_size`` 0, the
+input and output tensors) and from triton-inference-server/vllm_backend ``src/utils/request.py`` at commit
+8de0c148bda1da25de1e05ffaaf67116dacc7264 (``GenerateRequest``; 2026-01-09):
 
 * inputs, each ``[1]`` with no batch dimension: ``text_input`` BYTES; optional ``image``, ``stream`` BOOL,
   ``sampling_parameters`` (a JSON string of vLLM ``SamplingParams`` fields), ``exclude_input_in_output``,
