@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from langchain_steerlm import _run
 from langchain_steerlm._batch import generate_args, one_run, plan_batch, prefetch_scope, ready, replies
 from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
+from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
@@ -72,7 +73,7 @@ class _StreamState:
             delta, p.metadata(finish_reason), p.usage_for("".join(self.parts), server), parsed=parsed))
 
 
-class ChatSteerLM(SteerLMFields, BaseChatModel):
+class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     """NVIDIA SteerLM and NeMo-aligned chat models served by Triton Inference Server.
 
     Renders each model's own byte-exact prompt template — with the SteerLM attribute label line
@@ -306,7 +307,8 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
         from langchain_steerlm.tools import bind_tool_kwargs
 
-        return self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        return bound
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,  # type: ignore[override]
                                method: str = "function_calling", strict: bool | None = None,

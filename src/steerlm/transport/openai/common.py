@@ -55,6 +55,7 @@ class Target:
         self.timeout = options.timeout
         self.probe_timeout = options.probe_timeout
         self.headers = {**dict(options.headers), "Content-Type": "application/json"}
+        self.authorized = any(name.lower() == "authorization" for name in options.headers)  # a key of its own
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
         self.ssl_context: ssl.SSLContext | None = make_ssl_context(
             ssl, options.root_certificates, options.verify_ssl, options.client_certificate, options.client_key,

@@ -100,7 +100,9 @@ class OpenAIConnection:
     def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
             status, headers, raw = self._probe(self.target.models)
-            if status == 404:  # no model listing: the server is up, the first request will tell
+            # No model listing (404), or one that needs a key while the client has none of its own (the key
+            # comes per call): the server is up, and the first request will tell.
+            if status == 404 or (status in (401, 403) and not self.target.authorized):
                 return True
             self.target.check(status, headers, raw, model)
             ids = model_ids(raw)
