@@ -122,6 +122,8 @@ class SteerLMFields(SteeringFields, SecureFields):
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
     logprobs: bool | None = Field(
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
+    guided_json: dict[str, Any] | str | None = Field(
+        default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
     streaming: bool = Field(default=False, description="Stream internally for invoke().")
     tokenizer: Any = Field(
         default=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import aclosing, closing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -213,9 +214,12 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         spec = self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
         turns, offered = to_core_messages(messages, spec.profile), False
         if spec.extra:  # tools or tool_choice given
-            from langchain_steerlm.tools import offer_tools
+            from langchain_steerlm.tools import forced_call_guide, offer_tools
 
             turns, offered = offer_tools(turns, spec.extra, spec.profile)
+            guide = forced_call_guide(spec.extra) if spec.params.guided_json is None else None
+            if guide is not None:  # a required call: guided decoding to the protocol where the server has it
+                spec = replace(spec, params=spec.params.merge(guided_json=guide))
         prompt = render(spec.profile, turns, spec.attributes, context=spec.context)
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
