@@ -28,7 +28,7 @@ from steerlm.errors import ConfigurationError
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message
 from steerlm.requests import with_tool_instructions
-from steerlm.tools import ToolSpec, tool_call_schema
+from steerlm.tools import ToolSpec, required_call_guide
 
 __all__ = ["STRUCTURED_OUTPUT_METHODS", "ToolLike", "bind_tool_kwargs", "forced_call_guide", "offer_tools",
            "structured_output", "tool_specs"]
@@ -89,10 +89,7 @@ def offer_tools(
 def forced_call_guide(extra: Mapping[str, Any]) -> dict[str, Any] | None:
     """The guided-decoding schema of a required call (``tool_choice`` "any" or a tool's name), else None."""
     specs = tool_specs(extra.get("tools"))
-    choice = _normalize_choice(extra.get("tool_choice"), [s.name for s in specs])
-    if not specs or choice in (None, "none"):
-        return None
-    return tool_call_schema(specs if choice == "any" else [s for s in specs if s.name == choice])
+    return required_call_guide(specs, _normalize_choice(extra.get("tool_choice"), [s.name for s in specs]))
 
 
 def _json_schema(schema: Mapping[str, Any] | type) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from contextlib import aclosing, closing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.generic_utils import messages_to_prompt as generic_messages_to_prompt
@@ -33,6 +34,7 @@ from steerlm.errors import ConfigurationError
 from steerlm.prompts import Message, render
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, refine_options, split_options, with_tool_instructions
 from steerlm.tokens import guard_prompt
+from steerlm.tools import required_call_guide
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -188,6 +190,9 @@ class SteerLM(SteerLMFields):
         neutral = to_messages(messages)
         if specs:
             neutral = with_tool_instructions(neutral, specs, choice, profile)
+            guide = required_call_guide(specs, choice) if options.params.guided_json is None else None
+            if guide is not None:  # a required call: guided decoding to the protocol where the server has it
+                options = replace(options, params=options.params.merge(guided_json=guide))
         prompt = render(profile, neutral, options.attributes, context=rest.get("context"))
         return self._prepared(prompt, options, options.attributes, tools=bool(specs) and choice != "none")
 

@@ -28,6 +28,7 @@ __all__ = [
     "extract_offered_tools",
     "parse_tool_reply",
     "render_tool_calls",
+    "required_call_guide",
     "tool_call_schema",
     "tool_instructions",
 ]
@@ -135,6 +136,15 @@ def tool_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
     items = calls[0] if len(calls) == 1 else {"anyOf": calls}
     return {"type": "object", "properties": {"tool_calls": {"type": "array", "items": items, "minItems": 1}},
             "required": ["tool_calls"]}
+
+
+def required_call_guide(tools: Sequence[ToolSpec], tool_choice: str | None) -> dict[str, Any] | None:
+    """The guided-decoding schema when `tool_choice` requires a call ("any"/"required": any of `tools`;
+    a tool's name: that tool), else None (the model may answer in prose)."""
+    if not tools or tool_choice in (None, "auto", "none"):
+        return None
+    chosen = list(tools) if tool_choice in ("any", "required") else [t for t in tools if t.name == tool_choice]
+    return tool_call_schema(chosen) if chosen else None
 
 
 def extract_offered_tools(prompt: str) -> list[dict[str, Any]]:

@@ -93,3 +93,26 @@ def test_a_server_without_guided_decoding_falls_back_to_the_prompted_protocol(se
     assert isinstance(joke, Joke) and joke.setup == "cats"
     inputs = server.last_request("megatron-deployable")["inputs"]
     assert "guided" not in json.dumps(list(inputs)) and "<tools>" in inputs["prompts"]["data"][0]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+async def test_llamaindex_structured_predict_is_guided(server: LocalServer, mode: str) -> None:
+    from llama_index.core.prompts import PromptTemplate
+
+    from llamaindex_steerlm import SteerLM
+
+    llm = SteerLM(model=VLLM, profile=PROFILE, url=server.grpc_url, max_retries=0)
+    prompt = PromptTemplate("Tell a joke about {topic}")
+    if mode == "sync":
+        joke = llm.structured_predict(Joke, prompt, topic="ducks")
+    elif mode == "async":
+        joke = await llm.astructured_predict(Joke, prompt, topic="ducks")
+    else:
+        parts = list(llm.stream_structured_predict(Joke, prompt, topic="ducks"))
+        joke = parts[-1]
+    assert joke.setup == "ducks" and joke.punchline == "about"  # type: ignore[union-attr]
+    if mode == "stream":  # LlamaIndex's streaming program does not require the call: no guide, the protocol
+        assert guide_sent(server) is None and type(joke).__name__ in ("Joke", "FlexibleJoke")
+        return
+    assert isinstance(joke, Joke)
+    assert guide_sent(server)["properties"]["tool_calls"]["items"]["properties"]["name"] == {"const": "Joke"}
