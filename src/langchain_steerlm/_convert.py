@@ -7,12 +7,14 @@
 * A reply becomes an AIMessage with ``response_metadata`` (``model_name``, ``finish_reason``,
   ``model_provider``, ``steerlm_attributes``), ``usage_metadata`` when tokens are counted, and — when
   tools were offered — the protocol's ``tool_calls`` / ``invalid_tool_calls``.
+* A stream's core chunks become ChatGenerationChunks (`StreamState`, shared by `_stream` and
+  `_astream`): deltas as they come, the last chunk with metadata, usage and any tool calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -26,6 +28,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import invalid_tool_call, tool_call
+from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_steerlm._params import ATTRIBUTES_KEY
 from steerlm.errors import PromptError
@@ -33,7 +36,12 @@ from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message, Role
 from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
 
-__all__ = ["ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
+if TYPE_CHECKING:
+    from langchain_steerlm._run import Prepared
+    from steerlm.client import StreamChunk
+    from steerlm.usage import TokenUsage
+
+__all__ = ["StreamState", "ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
 
 _CHAT_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "human": "user",
                                 "assistant": "assistant", "ai": "assistant", "tool": "tool",
@@ -156,3 +164,33 @@ def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetad
         delta, calls = parsed.content, _calls(parsed)
     return AIMessageChunk(content=delta, response_metadata=metadata, usage_metadata=usage_metadata,
                           chunk_position="last", **calls)
+
+
+class StreamState:
+    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops)."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.parts: list[str] = []  # the deltas, kept when the last chunk needs the whole text
+        self._keep = prepared.tools_offered or prepared.counter is not None
+        self.done = False
+
+    def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
+        if self._keep:
+            self.parts.append(chunk.text)
+        if chunk.finish_reason is not None:
+            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
+        if not chunk.text or self.prepared.tools_offered:
+            return None  # a reply that may call tools is parsed whole, in the last chunk
+        return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
+
+    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
+               ) -> ChatGenerationChunk:
+        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
+        self.done = True
+        p = self.prepared
+        text = "".join(self.parts)
+        return ChatGenerationChunk(message=final_chunk(
+            delta, p.metadata(finish_reason), p.usage_for(text, server),
+            buffered=text if p.tools_offered else None,
+        ))

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.model_profile import ModelProfile as LCModelProfile
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from langchain_steerlm import _run
 from langchain_steerlm._batch import generate_args, one_run, plan_batch, prefetch_scope, ready, replies
-from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
+from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
 from langchain_steerlm._params import SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
@@ -24,44 +24,13 @@ from steerlm.secrets import redact_params
 
 if TYPE_CHECKING:
     from langchain_steerlm.tools import ToolLike
-    from steerlm.client import Completion, StreamChunk
-    from steerlm.usage import TokenUsage
+    from steerlm.client import Completion
 
 __all__ = ["ChatSteerLM"]
 
 _TOOL_KWARGS = frozenset({"tools", "tool_choice"})
 Inputs = Sequence[LanguageModelInput]
 Configs = RunnableConfig | list[RunnableConfig] | None
-
-
-class _StreamState:
-    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops)."""
-
-    def __init__(self, prepared: _run.Prepared) -> None:
-        self.prepared = prepared
-        self.parts: list[str] = []  # the deltas, kept when the last chunk needs the whole text
-        self._keep = prepared.tools_offered or prepared.counter is not None
-        self.done = False
-
-    def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
-        if self._keep:
-            self.parts.append(chunk.text)
-        if chunk.finish_reason is not None:
-            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
-        if not chunk.text or self.prepared.tools_offered:
-            return None  # a reply that may call tools is parsed whole, in the last chunk
-        return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
-
-    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
-               ) -> ChatGenerationChunk:
-        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
-        self.done = True
-        p = self.prepared
-        text = "".join(self.parts)
-        return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for(text, server),
-            buffered=text if p.tools_offered else None,
-        ))
 
 
 class ChatSteerLM(SteerLMFields, BaseChatModel):
@@ -230,7 +199,7 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        state = _StreamState(self._prepare(messages, stop, kwargs))
+        state = StreamState(self._prepare(messages, stop, kwargs))
         with closing(_run.stream(state.prepared)) as pieces:  # stopping early cancels the server stream
             for piece in pieces:
                 chunk = state.feed(piece)
@@ -244,7 +213,7 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        state = _StreamState(self._prepare(messages, stop, kwargs))
+        state = StreamState(self._prepare(messages, stop, kwargs))
         async with aclosing(_run.astream(state.prepared)) as pieces:
             async for piece in pieces:
                 chunk = state.feed(piece)
@@ -261,8 +230,8 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
               **kwargs: Any) -> list[AIMessage]:
         """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size).
 
-        Inputs that share one config run in one `generate` call (a callback run per input, no thread
-        pool), started while the request is on its way; see `langchain_steerlm._batch`.
+        Inputs that share one config run in one `generate` call (a callback run per input, no per-input
+        thread pool), started while the request is on its way; see `langchain_steerlm._batch`.
         """
         plan = plan_batch(self, inputs, config, kwargs, async_api=False)
         sendable = ready(plan)
