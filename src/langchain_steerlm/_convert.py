@@ -172,7 +172,8 @@ class StreamState:
     def __init__(self, prepared: Prepared) -> None:
         self.prepared = prepared
         self.parts: list[str] = []  # the deltas, kept when the last chunk needs the whole text
-        self._keep = prepared.tools_offered or prepared.counter is not None
+        self._tools = prepared.tools_offered
+        self._keep = self._tools or prepared.counter is not None
         self.done = False
 
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
@@ -180,7 +181,7 @@ class StreamState:
             self.parts.append(chunk.text)
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
-        if not chunk.text or self.prepared.tools_offered:
+        if not chunk.text or self._tools:
             return None  # a reply that may call tools is parsed whole, in the last chunk
         return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
 
