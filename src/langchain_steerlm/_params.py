@@ -99,7 +99,8 @@ class SteerLMFields(SteeringFields, SecureFields):
     model: str = Field(default=DEFAULT_MODEL, description="Triton model name.")
     url: str | list[str] = Field(
         default=DEFAULT_URL,
-        description="grpc://, http://, https://, grpcs:// or bare host:port (= gRPC); a list fails over.",
+        description="grpc://, http://, https://, grpcs://, bare host:port (= gRPC), nemo-rest://, or "
+                    "openai+http(s)://host:port/v1 (vLLM, trtllm-serve, NIM, ...); a list fails over.",
     )
     steerlm_profile: str | ModelProfile | None = Field(
         default=None,

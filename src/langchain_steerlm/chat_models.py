@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from langchain_steerlm import _run
 from langchain_steerlm._batch import generate_args, one_run, plan_batch, prefetch_scope, ready, replies
 from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
+from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
@@ -33,7 +34,7 @@ Inputs = Sequence[LanguageModelInput]
 Configs = RunnableConfig | list[RunnableConfig] | None
 
 
-class ChatSteerLM(SteerLMFields, BaseChatModel):
+class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     """NVIDIA SteerLM and NeMo-aligned chat models served by Triton Inference Server.
 
     Renders each model's own byte-exact prompt template — with the SteerLM attribute label line
@@ -58,8 +59,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         verbosity (HelpSteer, 0–4), violence, not_appropriate (OASST, 0–9), attributes (a dict).
 
     Key init args — client params:
-        model (Triton model name), url (`grpc://`, `http://`, `https://`, `grpcs://`; a bare
-        `host:port` means gRPC), profile (prompt profile; defaults to `model`), timeout, max_retries,
+        model (Triton model name, or the served model id on an OpenAI-compatible server), url
+        (`grpc://`, `http://`, `https://`, `grpcs://`; a bare `host:port` means gRPC;
+        `openai+http://host:8000/v1` for vLLM, trtllm-serve, NIM and other OpenAI-compatible servers),
+        profile (prompt profile; defaults to `model`), timeout, max_retries,
         headers, api_key (sent as `authorization: Bearer`), verify_ssl, root_certificates, tokenizer
         (local tokenizer.json: usage metadata and a context-window guard), streaming.
 
@@ -263,7 +266,8 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
         from langchain_steerlm.tools import bind_tool_kwargs
 
-        return self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        return bound
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,  # type: ignore[override]
                                method: str = "function_calling", strict: bool | None = None,

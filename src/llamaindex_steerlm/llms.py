@@ -74,7 +74,9 @@ class SteerLM(SteerLMFields):
     Setup:
         ``pip install "steerlm[llamaindex]"``; a Triton server with the model (``steerlm serve`` runs a
         local one). ``url`` is ``grpc://host:8001`` (streams), ``http://host:8000``, TLS ``grpcs://`` /
-        ``https://``; a bare ``host:port`` means gRPC (NemoQuery reads it as HTTP).
+        ``https://``; a bare ``host:port`` means gRPC (NemoQuery reads it as HTTP);
+        ``openai+http://host:8000/v1`` for vLLM, trtllm-serve, NIM and other OpenAI-compatible servers
+        (``model`` is then the served model id, ``profile`` the template).
 
     Instantiate:
         .. code-block:: python

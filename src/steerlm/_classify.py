@@ -155,8 +155,8 @@ def _from_status(status: str, message: str, model: str | None, exc: BaseExceptio
         )
     if code in {"400", "INVALID_ARGUMENT"} and any(h in message.lower() for h in _CONTEXT_HINTS):
         return ContextWindowExceededError(
-            f"the prompt does not fit the model's context window{where}: {message}. Shorten the conversation "
-            "or lower `max_tokens`."
+            f"the prompt does not fit the model's context window{where}: {message.rstrip('.')}. Shorten the "
+            "conversation or lower `max_tokens`."
         )
     by_text = _from_message(message, model, code)
     if by_text is not None:

@@ -147,13 +147,14 @@ class _Handler(BaseHTTPRequestHandler):
             if refusal is not None:
                 raise refusal
         choices = [vllm_choice(double.backend, p, max_tokens, stops) for p in prompts]
+        logprobs = body.get("logprobs") is not None
         if body.get("stream"):
             if len(choices) != 1:
                 raise Refusal(400, error_body("the double streams one prompt at a time", "BadRequestError", 400))
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._events(vllm_stream(double.model, choices[0], usage))
+            self._events(vllm_stream(double.model, choices[0], usage, logprobs))
         else:
-            self._reply(200, vllm_answer(double.model, choices))
+            self._reply(200, vllm_answer(double.model, choices, logprobs))
 
 
 class _Server(ThreadingHTTPServer):

@@ -78,12 +78,12 @@ class Balancer:
     `labels` name the replicas in log messages (default: their indexes).
 
     Example:
-        .. code-block:: python
-
-            balancer = Balancer(len(urls))
-            for index in balancer.order():
-                with balancer.lease(index):     # counts it in flight; marks health from the outcome
-                    return send(urls[index])
+        ```python
+        balancer = Balancer(len(urls))
+        for index in balancer.order():  # the failover loop of one attempt (next index on a retryable error)
+            with balancer.lease(index):  # counts it in flight; its outcome updates the replica's health
+                return send(urls[index])
+        ```
     """
 
     def __init__(self, size: int, *, labels: Sequence[str] | None = None, first_backoff: float = FIRST_BACKOFF,

@@ -136,8 +136,9 @@ class ClientSettings:
     """Everything a client is configured with; frozen, hashable, validated once at construction.
 
     ``ClientSettings(model, url=...)``, keyword arguments as below. `url` is one URL or a list
-    (replicas, tried in turn): ``grpc://``, ``grpcs://``, ``http://``, ``https://``, ``nemo-rest://`` or a
-    bare ``host:port`` (gRPC). `transport` makes the connections (default: from each URL's scheme;
+    (replicas, tried in turn): ``grpc://``, ``grpcs://``, ``http://``, ``https://``, ``nemo-rest://``,
+    ``openai+http://host:port/v1`` / ``openai+https://`` (OpenAI-compatible servers) or a bare
+    ``host:port`` (gRPC). `transport` makes the connections (default: from each URL's scheme;
     `steerlm.transport.MemoryTransport` for tests without a server).
 
     Timeouts (seconds): `timeout` per request; `stream_timeout` the inactivity limit of a stream (None:
