@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.tool import invalid_tool_call, tool_call
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 
 from langchain_steerlm._params import ATTRIBUTES_KEY
 from steerlm.errors import PromptError
@@ -136,23 +137,36 @@ def _calls(parsed: ParsedReply) -> dict[str, Any]:
 
 def ai_message(text: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
                tools_offered: bool) -> AIMessage:
-    """The AIMessage of a whole reply (only the fields that are set are passed: each costs validation)."""
+    """The AIMessage of a whole reply (only the fields that are set are passed: each costs validation);
+    a reply that called tools has ``finish_reason="tool_calls"``."""
     fields: dict[str, Any] = {"response_metadata": metadata}
     if usage_metadata is not None:
         fields["usage_metadata"] = usage_metadata
     if not tools_offered:
         return AIMessage(content=text, **fields)
     parsed = parse_tool_reply(text)
+    if parsed.tool_calls:
+        metadata["finish_reason"] = "tool_calls"
     return AIMessage(content=parsed.content, **fields, **_calls(parsed))
 
 
+def _call_chunks(parsed: ParsedReply) -> dict[str, Any]:
+    chunks = [tool_call_chunk(name=c.name, args=json.dumps(dict(c.arguments), ensure_ascii=False), id=c.id,
+                              index=i) for i, c in enumerate(parsed.tool_calls)]
+    invalid = [invalid_tool_call(name=c.name, args=c.arguments, id=c.id, error=c.error)
+               for c in parsed.invalid_tool_calls]
+    return {"tool_call_chunks": chunks, "invalid_tool_calls": invalid}
+
+
 def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
-                buffered: str | None = None) -> AIMessageChunk:
-    """The last chunk of a stream (``chunk_position="last"``): the last text delta, or — when tools were
-    offered and the reply was held back (`buffered`) — the whole parsed reply with its tool calls."""
+                parsed: ParsedReply | None = None) -> AIMessageChunk:
+    """The last chunk of a stream (``chunk_position="last"``): the last prose delta and — when tools were
+    offered — the reply's tool calls as ``tool_call_chunks`` (`parsed`, the protocol part held back by
+    `steerlm.tool_stream.ToolReplySplitter`), with ``finish_reason="tool_calls"``."""
     calls: dict[str, Any] = {}
-    if buffered is not None:
-        parsed = parse_tool_reply(buffered)
-        delta, calls = parsed.content, _calls(parsed)
+    if parsed is not None:
+        calls = _call_chunks(parsed)
+        if parsed.tool_calls:
+            metadata["finish_reason"] = "tool_calls"
     return AIMessageChunk(content=delta, response_metadata=metadata, usage_metadata=usage_metadata,
                           chunk_position="last", **calls)

@@ -22,6 +22,7 @@ from langchain_steerlm._params import SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
 from steerlm.secrets import redact_params
+from steerlm.tool_stream import ToolReplySplitter
 
 if TYPE_CHECKING:
     from langchain_steerlm.tools import ToolLike
@@ -36,12 +37,17 @@ Configs = RunnableConfig | list[RunnableConfig] | None
 
 
 class _StreamState:
-    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops)."""
+    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops).
+
+    When tools were offered, prose still streams delta by delta; the tool protocol (from its first
+    possible opener on) is held back by `ToolReplySplitter` and comes out parsed in the last chunk.
+    """
 
     def __init__(self, prepared: _run.Prepared) -> None:
         self.prepared = prepared
-        self.parts: list[str] = []  # the deltas, kept when the last chunk needs the whole text
-        self._keep = prepared.tools_offered or prepared.counter is not None
+        self.parts: list[str] = []  # the deltas, kept when usage needs the whole text
+        self._keep = prepared.counter is not None
+        self.splitter = ToolReplySplitter() if prepared.tools_offered else None
         self.done = False
 
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
@@ -49,20 +55,22 @@ class _StreamState:
             self.parts.append(chunk.text)
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
-        if not chunk.text or self.prepared.tools_offered:
-            return None  # a reply that may call tools is parsed whole, in the last chunk
-        return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
+        text = chunk.text if self.splitter is None else self.splitter.feed(chunk.text)
+        if not text:
+            return None
+        return ChatGenerationChunk(message=AIMessageChunk(content=text))
 
     def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
                ) -> ChatGenerationChunk:
         """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
         self.done = True
-        p = self.prepared
-        text = "".join(self.parts)
+        p, parsed = self.prepared, None
+        if self.splitter is not None:
+            shown = self.splitter.feed(delta)
+            tail, parsed = self.splitter.finish()
+            delta = shown + tail
         return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for(text, server),
-            buffered=text if p.tools_offered else None,
-        ))
+            delta, p.metadata(finish_reason), p.usage_for("".join(self.parts), server), parsed=parsed))
 
 
 class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
@@ -190,8 +198,10 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""
         profile = self.resolved_profile
-        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window, text_inputs=True,
-                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=False,
+        # The cards give 4,096 tokens for input and output together: output is bounded by the same window.
+        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window,
+                              max_output_tokens=profile.context_window, text_inputs=True,
+                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=True,
                               structured_output=False)
 
     def get_token_ids(self, text: str) -> list[int]:
