@@ -8,11 +8,12 @@
   ``model_provider``, ``steerlm_attributes``), ``usage_metadata`` when tokens are counted, and — when
   tools were offered — the protocol's ``tool_calls`` / ``invalid_tool_calls``.
 * A stream's core chunks become ChatGenerationChunks (`StreamState`, shared by `_stream` and
-  `_astream`): deltas as they come, the last chunk with metadata, usage and any tool calls.
+  `_astream`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +28,14 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.tool import invalid_tool_call, tool_call
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_steerlm._params import ATTRIBUTES_KEY
 from steerlm.errors import PromptError
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message, Role
+from steerlm.tool_stream import ToolReplySplitter
 from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
 
 if TYPE_CHECKING:
@@ -144,36 +146,53 @@ def _calls(parsed: ParsedReply) -> dict[str, Any]:
 
 def ai_message(text: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
                tools_offered: bool) -> AIMessage:
-    """The AIMessage of a whole reply (only the fields that are set are passed: each costs validation)."""
+    """The AIMessage of a whole reply (only the fields that are set are passed: each costs validation);
+    a reply that called tools has ``finish_reason="tool_calls"``."""
     fields: dict[str, Any] = {"response_metadata": metadata}
     if usage_metadata is not None:
         fields["usage_metadata"] = usage_metadata
     if not tools_offered:
         return AIMessage(content=text, **fields)
     parsed = parse_tool_reply(text)
+    if parsed.tool_calls:
+        metadata["finish_reason"] = "tool_calls"
     return AIMessage(content=parsed.content, **fields, **_calls(parsed))
 
 
+def _call_chunks(parsed: ParsedReply) -> dict[str, Any]:
+    chunks = [tool_call_chunk(name=c.name, args=json.dumps(dict(c.arguments), ensure_ascii=False), id=c.id,
+                              index=i) for i, c in enumerate(parsed.tool_calls)]
+    invalid = [invalid_tool_call(name=c.name, args=c.arguments, id=c.id, error=c.error)
+               for c in parsed.invalid_tool_calls]
+    return {"tool_call_chunks": chunks, "invalid_tool_calls": invalid}
+
+
 def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
-                buffered: str | None = None) -> AIMessageChunk:
-    """The last chunk of a stream (``chunk_position="last"``): the last text delta, or — when tools were
-    offered and the reply was held back (`buffered`) — the whole parsed reply with its tool calls."""
+                parsed: ParsedReply | None = None) -> AIMessageChunk:
+    """The last chunk of a stream (``chunk_position="last"``): the last prose delta and — when tools were
+    offered — the reply's tool calls as ``tool_call_chunks`` (`parsed`, the protocol part held back by
+    `steerlm.tool_stream.ToolReplySplitter`), with ``finish_reason="tool_calls"``."""
     calls: dict[str, Any] = {}
-    if buffered is not None:
-        parsed = parse_tool_reply(buffered)
-        delta, calls = parsed.content, _calls(parsed)
+    if parsed is not None:
+        calls = _call_chunks(parsed)
+        if parsed.tool_calls:
+            metadata["finish_reason"] = "tool_calls"
     return AIMessageChunk(content=delta, response_metadata=metadata, usage_metadata=usage_metadata,
                           chunk_position="last", **calls)
 
 
 class StreamState:
-    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops)."""
+    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops).
+
+    When tools were offered, prose still streams delta by delta; the tool protocol (from its first
+    possible opener on) is held back by `ToolReplySplitter` and comes out parsed in the last chunk.
+    """
 
     def __init__(self, prepared: Prepared) -> None:
         self.prepared = prepared
-        self.parts: list[str] = []  # the deltas, kept when the last chunk needs the whole text
-        self._tools = prepared.tools_offered
-        self._keep = self._tools or prepared.counter is not None
+        self.parts: list[str] = []  # the deltas, kept when usage needs the whole text
+        self._keep = prepared.counter is not None
+        self.splitter = ToolReplySplitter() if prepared.tools_offered else None
         self.done = False
 
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
@@ -181,17 +200,19 @@ class StreamState:
             self.parts.append(chunk.text)
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
-        if not chunk.text or self._tools:
-            return None  # a reply that may call tools is parsed whole, in the last chunk
-        return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
+        text = chunk.text if self.splitter is None else self.splitter.feed(chunk.text)
+        if not text:
+            return None
+        return ChatGenerationChunk(message=AIMessageChunk(content=text))
 
     def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
                ) -> ChatGenerationChunk:
         """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
         self.done = True
-        p = self.prepared
-        text = "".join(self.parts)
+        p, parsed = self.prepared, None
+        if self.splitter is not None:
+            shown = self.splitter.feed(delta)
+            tail, parsed = self.splitter.finish()
+            delta = shown + tail
         return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for(text, server),
-            buffered=text if p.tools_offered else None,
-        ))
+            delta, p.metadata(finish_reason), p.usage_for("".join(self.parts), server), parsed=parsed))

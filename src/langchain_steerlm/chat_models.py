@@ -159,8 +159,10 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""
         profile = self.resolved_profile
-        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window, text_inputs=True,
-                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=False,
+        # The cards give 4,096 tokens for input and output together: output is bounded by the same window.
+        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window,
+                              max_output_tokens=profile.context_window, text_inputs=True,
+                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=True,
                               structured_output=False)
 
     def get_token_ids(self, text: str) -> list[int]:

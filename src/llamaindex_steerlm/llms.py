@@ -24,7 +24,7 @@ from llama_index.core.llms.llm import ToolSelection, default_completion_to_promp
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
 
-from llamaindex_steerlm._convert import PreparedRequest, chat_response, completion_response, to_messages
+from llamaindex_steerlm._convert import ChatStream, PreparedRequest, chat_response, completion_response, to_messages
 from llamaindex_steerlm._fields import SteerLMFields
 from llamaindex_steerlm.prompts import swap_closed_qa
 from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_tool_choice, to_tool_specs, tool_selections
@@ -66,6 +66,29 @@ async def _atexts(client: AsyncSteerLMClient,
         async for chunk in chunks:
             text += chunk.text
             yield text, chunk
+
+
+def _chat_stream(client: SteerLMClient, request: PreparedRequest) -> ChatResponseGen:
+    """Chat responses of a stream (tool protocol text held back, see `ChatStream`)."""
+    state = ChatStream(request)
+    for _, chunk in _texts(client, request):
+        response = state.response(chunk)
+        if response is not None:
+            yield response
+    if not state.done:
+        yield state.finish()
+
+
+async def _achat_stream(client: AsyncSteerLMClient, request: PreparedRequest) -> ChatResponseAsyncGen:
+    """Async `_chat_stream`."""
+    state = ChatStream(request)
+    async with aclosing(_atexts(client, request)) as pieces:
+        async for _, chunk in pieces:
+            response = state.response(chunk)
+            if response is not None:
+                yield response
+    if not state.done:
+        yield state.finish()
 
 
 class SteerLM(SteerLMFields):
@@ -210,8 +233,7 @@ class SteerLM(SteerLMFields):
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         request = self._prepare_chat(messages, kwargs)
-        return (chat_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                for text, c in _texts(self._sync_client(), request))
+        return _chat_stream(self._sync_client(), request)
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
@@ -240,8 +262,7 @@ class SteerLM(SteerLMFields):
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         request = self._prepare_chat(messages, kwargs)
         client = await self._async_client()
-        return (chat_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                async for text, c in _atexts(client, request))
+        return _achat_stream(client, request)
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False,

@@ -63,6 +63,35 @@ _TRANSPORT_MODULES = frozenset({"tritonclient", "grpc", "aiohttp", "geventhttpcl
 _CONTEXT_HINTS = ("maximum context length", "context_length_exceeded", "context length", "context window",
                   "max_seq_len", "max_model_len")
 _AUTH_CODES = {"401", "403", "UNAUTHENTICATED", "PERMISSION_DENIED"}
+# A server's own "input too long", whatever the status or channel (gRPC/HTTP error, NeMo's in-band reply):
+# TensorRT-LLM "Prompt length (N) exceeds maximum input length (M)" and "... exceeds max sequence length" /
+# "max_seq_len"; vLLM and the Triton vLLM backend "This model's maximum context length is N tokens ...",
+# "The decoder prompt (length N) is longer than the maximum model length of M", "prompt is too long";
+# `steerlm serve`'s HF backend "... exceeds the model's N positions"; NeMo deployables relay these texts.
+_OVERFLOW_HINTS = ("maximum context length", "context_length_exceeded", "exceeds maximum input length",
+                   "exceeds the maximum input length", "exceeds max sequence length", "longer than the maximum model "
+                   "length", "prompt is too long", "input is too long", "input too long", "positions",
+                   "exceeds the max sequence length", "max_model_len", "max_seq_len")
+
+
+def overflow_error(message: str, model: str | None) -> ContextWindowExceededError | None:
+    """The context-overflow error for a server's "input too long" `message` (None for other messages)."""
+    lowered = message.lower()
+    if not any(h in lowered for h in _OVERFLOW_HINTS) or (
+            "positions" in lowered and "exceeds the model" not in lowered):
+        return None
+    return ContextWindowExceededError(
+        f"the prompt does not fit the model's context window{_where(model)}: "
+        f"{_model_error_summary(message).rstrip('.')}. Shorten the conversation or lower `max_tokens`.")
+
+
+def in_band_error(message: str, model: str | None) -> SteerLMError:
+    """The error for NeMo's in-band ``An error occurred: <message>`` reply."""
+    overflow = overflow_error(message, model)
+    if overflow is not None:
+        return overflow
+    return InvalidRequestError(f"the server reported an error{_where(model)}: {message}", status="in-band",
+                               model=model)
 
 
 def _status_of(exc: BaseException) -> str | None:
@@ -104,6 +133,9 @@ def _from_message(message: str, model: str | None, status: str | None) -> SteerL
     """Classes decided by the server's text whatever the status (model errors, restricted, not found)."""
     lowered = message.lower()
     where = _where(model)
+    overflow = overflow_error(message, model)
+    if overflow is not None:
+        return overflow
     if any(h in lowered for h in _TLS_HINTS):
         return ConfigurationError(
             f"certificate verify failed{where}: {message}. The server's certificate must name the URL's host, "
@@ -158,6 +190,9 @@ def _from_status(status: str, message: str, model: str | None, exc: BaseExceptio
             f"the prompt does not fit the model's context window{where}: {message.rstrip('.')}. Shorten the "
             "conversation or lower `max_tokens`."
         )
+    overflow = overflow_error(message, model)
+    if overflow is not None:  # a model's own "input too long", whatever the status
+        return overflow
     by_text = _from_message(message, model, code)
     if by_text is not None:
         return by_text

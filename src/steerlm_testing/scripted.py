@@ -10,6 +10,8 @@ Behaviour (see docs/local-server.md for the full table):
   ``[[stream_fail_after=N]]`` kills the server after N streamed tokens, ``[[stream_raise_after=N]]``
   makes Triton fail the stream after N streamed tokens;
 * prompts offering tools get the generic reply of `scripted_tools.tool_reply`;
+* a prompt longer than ``CONTEXT_WINDOW`` tokens (whitespace-separated words) fails like TensorRT-LLM:
+  ``Prompt length (N) exceeds maximum input length (4096)`` (NeMo signatures answer it in-band);
 * generation stops after the token that completes a stop word (kept in the text, like TensorRT-LLM) or
   an ``<extra_id_1>`` marker.
 """
@@ -27,10 +29,11 @@ from steerlm_testing.directives import Directives, parse_directives, tokenize
 from steerlm_testing.faults import kill_server_hard
 from steerlm_testing.scripted_tools import tool_reply
 
-__all__ = ["END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
+__all__ = ["CONTEXT_WINDOW", "END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
 
 END_OF_TURN = "<extra_id_1>"
 MAX_TOKENS_CAP = 4096
+CONTEXT_WINDOW = 4096  # the declared input limit, in whitespace-separated words
 VOCABULARY = (
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
     "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",
@@ -83,6 +86,9 @@ class ScriptedBackend:
         """The directives of `prompt` and every token the model would emit (before stops/limits)."""
         if params.max_tokens < 1:
             raise ValueError(f"max output length must be at least 1, got {params.max_tokens}")
+        length = len(prompt.split())
+        if length > CONTEXT_WINDOW:
+            raise ScriptedError(f"Prompt length ({length}) exceeds maximum input length ({CONTEXT_WINDOW}).")
         directives = parse_directives(prompt)
         if directives.raise_ is not None:
             raise ServerFault(directives.raise_)

@@ -256,3 +256,16 @@ def test_per_call_headers_and_api_key_go_with_that_request_only(mode: str) -> No
         assert not double.completions()[-1].authorized
         assert invoke(model, mode, "[[say=three]]").content == "three"  # the client's own key again
         assert "x-trace" not in double.completions()[-1].headers
+
+
+def test_replicas_share_the_requests_and_a_stopped_one_is_skipped() -> None:
+    with OpenAIDouble() as first, OpenAIDouble() as second:
+        model = ChatSteerLM(model=first.model, url=[first.url, second.url], profile=PROFILE, max_retries=0)
+        for i in range(6):
+            assert model.invoke(f"[[say=r{i}]]").content == f"r{i}"
+        assert len(first.completions()) > 0 and len(second.completions()) > 0
+        second.stop()  # its keep-alive connections close too
+        before = len(first.completions())
+        for i in range(4):
+            assert model.invoke(f"[[say=s{i}]]").content == f"s{i}"
+        assert len(first.completions()) == before + 4

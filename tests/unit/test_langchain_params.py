@@ -58,9 +58,9 @@ def test_bad_construction_raises_configuration_error(cls: type[Any], kwargs: dic
 def test_profile_argument_selects_the_template_and_fills_langchains_profile() -> None:
     model = ChatSteerLM(model="my-triton-model", profile="SteerLM-Llama2-13B", violence=9)
     assert model.resolved_profile.name == "SteerLM-Llama2-13B"
-    assert model.profile == {"name": "SteerLM-Llama2-13B", "max_input_tokens": 4096, "text_inputs": True,
-                             "text_outputs": True, "tool_calling": True, "tool_choice": True,
-                             "tool_call_streaming": False, "structured_output": False}
+    assert model.profile == {"name": "SteerLM-Llama2-13B", "max_input_tokens": 4096, "max_output_tokens": 4096,
+                             "text_inputs": True, "text_outputs": True, "tool_calling": True, "tool_choice": True,
+                             "tool_call_streaming": True, "structured_output": False}
     by_object = ChatSteerLM(model="m", profile=get_profile("Llama3-70B-SteerLM-Chat"))
     assert by_object.resolved_profile.name == "Llama3-70B-SteerLM-Chat"
     llm = SteerLM(model="nemo", profile="Llama3-70B-PPO-Chat")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from steerlm._classify import in_band_error
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec
@@ -181,14 +182,11 @@ class Codec:
         return row_floats(array, rows)
 
     def check_in_band(self, texts: Sequence[str]) -> None:
-        """Raise InvalidRequestError when any row is the server's in-band `An error occurred:`."""
+        """Raise when any row is the server's in-band `An error occurred:` (InvalidRequestError, or
+        ContextWindowExceededError for an "input too long" message)."""
         for text in texts:
             if text.startswith(IN_BAND_ERROR_PREFIX):
-                message = text[len(IN_BAND_ERROR_PREFIX):].strip()
-                raise InvalidRequestError(
-                    f"the server reported an error (model {self.spec.name!r}): {message}",
-                    status="in-band", model=self.spec.name,
-                )
+                raise in_band_error(text[len(IN_BAND_ERROR_PREFIX):].strip(), self.spec.name)
 
     def decode(self, outputs: Mapping[str, Array], prompts: Sequence[str]) -> list[str]:
         """One completion per prompt, in order (prompt echo removed where the signature echoes)."""

@@ -116,27 +116,15 @@ class AsyncOpenAIConnection:
             yield StreamEvent(await self.infer(request), final=True)
             return
         reader = ChunkReader(request.model)
-        body = parts.body(parts.prompts[0])
         response: aiohttp.ClientResponse | None = None
         try:
             with mapped_errors(request.model):
                 try:
-                    for _ in range(2):
-                        async with asyncio.timeout(inactivity_timeout):
-                            response = await self._get().post(
-                                self.target.origin + self.target.completions, data=body,
-                                headers=self.target.headers_for(parts), allow_redirects=False,
-                                timeout=self._stream_timeout)
-                            kind = (response.headers.get("Content-Type") or "").lower()
-                            if response.status == 200 and kind.startswith("text/event-stream"):
-                                break
-                            raw = await response.read()
-                        if not self.target.moved(response.status, response.headers, raw):
-                            self.target.check(response.status, response.headers, raw, request.model)
-                            yield reader.whole(raw)
-                            return
-                        response.close()
-                    assert response is not None
+                    response, status, headers, raw = await self._open_stream(parts, inactivity_timeout)
+                    self.target.check(status, headers, raw, request.model)
+                    if response is None:
+                        yield reader.whole(raw)
+                        return
                     parser = SseParser()
                     while not reader.done:
                         async with asyncio.timeout(inactivity_timeout):
@@ -153,6 +141,25 @@ class AsyncOpenAIConnection:
         finally:
             if response is not None:
                 response.close()
+
+    async def _open_stream(self, parts: RequestParts, timeout: float | None) -> tuple[
+            aiohttp.ClientResponse | None, int, Any, bytes]:
+        """Post a stream request; the open response for an SSE answer, else the whole body read."""
+        body, headers = parts.body(parts.prompts[0]), self.target.headers_for(parts)
+        url = self.target.origin + self.target.completions
+        for _ in range(2):
+            async with asyncio.timeout(timeout):
+                response = await self._get().post(url, data=body, headers=headers, allow_redirects=False,
+                                                  timeout=self._stream_timeout)
+                kind = (response.headers.get("Content-Type") or "").lower()
+                if response.status == 200 and kind.startswith("text/event-stream"):
+                    return response, response.status, response.headers, b""
+                raw = await response.read()
+            response.close()
+            if not self.target.moved(response.status, response.headers, raw):
+                break
+            url = self.target.origin + self.target.completions
+        return None, response.status, response.headers, raw
 
     async def close(self) -> None:
         session, self._session = self._session, None
