@@ -150,11 +150,15 @@ class SteerLM(SteerLMFields):
                            system_role=MessageRole.SYSTEM)
 
     # ------------------------------------------------------------------ clients
+    def _cache(self) -> ClientCache:
+        # Read from pydantic's private dict: `self._clients` goes through BaseModel.__getattr__ (~3 µs).
+        return self.__pydantic_private__["_clients"]  # type: ignore[index,no-any-return]
+
     def _sync_client(self) -> SteerLMClient:
-        return self._clients.sync(self.fields().settings)
+        return self._cache().sync(self.fields().settings)
 
     async def _async_client(self) -> AsyncSteerLMClient:
-        return await self._clients.aio(self.fields().settings)
+        return await self._cache().aio(self.fields().settings)
 
     def close(self) -> None:
         """Close the sync clients (async ones: `aclose`); a later call opens new ones."""

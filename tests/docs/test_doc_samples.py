@@ -31,12 +31,18 @@ _PAGES = [page for page in pages() if samples(page)]
 
 
 @pytest.fixture(scope="module")
-def addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with (LocalServer(preset="docs", workdir=tmp_path_factory.mktemp("docs-server"), startup_timeout=180.0,
-                      stop_timeout=20.0) as server, RestDouble() as rest):
+def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with LocalServer(preset="docs", workdir=tmp_path_factory.mktemp("docs-server"), startup_timeout=180.0,
+                     stop_timeout=20.0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def addresses(docs_server: LocalServer) -> Iterator[dict[str, str]]:
+    with RestDouble() as rest:
         yield {
-            "localhost:8001": server.grpc_address, "127.0.0.1:8001": server.grpc_address,
-            "localhost:8000": server.http_address, "127.0.0.1:8000": server.http_address,
+            "localhost:8001": docs_server.grpc_address, "127.0.0.1:8001": docs_server.grpc_address,
+            "localhost:8000": docs_server.http_address, "127.0.0.1:8000": docs_server.http_address,
             "localhost:1427": rest.address,
         }
 
@@ -87,3 +93,10 @@ def test_the_quickstart_model_streams_token_by_token(addresses: dict[str, str]) 
     chunks = [chunk.content for chunk in llm.stream("Why is the sky blue?")]
     assert len([c for c in chunks if c]) > 1, chunks
     assert llm.invoke("Why is the sky blue?").content == "".join(chunks)
+
+
+def test_the_server_console_is_free_of_cpu_noise(docs_server: LocalServer, addresses: dict[str, str]) -> None:
+    """Triton's known-harmless messages on a CPU machine stay out of the console (they are in the full log)."""
+    console = docs_server.server_log_path.read_text(errors="replace")
+    for noise in ("CudaDriverHelper", "NVML", "config modification time", "pinned system memory"):
+        assert noise not in console, (noise, console[-2000:])
