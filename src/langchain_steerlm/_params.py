@@ -124,6 +124,9 @@ class SteerLMFields(SteeringFields, SecureFields):
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     guided_json: dict[str, Any] | str | None = Field(
         default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
+    model_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra server inputs by name (LoRA ids, min_tokens, ...), checked "
+        "against the inputs the model declares.")
     streaming: bool = Field(default=False, description="Stream internally for invoke().")
     tokenizer: Any = Field(
         default=None,
@@ -191,7 +194,9 @@ class SteerLMFields(SteeringFields, SecureFields):
 
     def option_layer(self) -> dict[str, Any]:
         """The constructor fields as a `steerlm.requests` option layer."""
-        return {name: getattr(self, name) for name in OPTION_NAMES}
+        layer = {name: getattr(self, name) for name in OPTION_NAMES if name != "extra_inputs"}
+        layer["extra_inputs"] = self.model_kwargs or None
+        return layer
 
     def resolve_call(self, stop: list[str] | None, kwargs: Mapping[str, Any], *,
                      extra_names: frozenset[str] = frozenset()) -> CallSpec:

@@ -75,6 +75,9 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     guided_json: dict[str, Any] | str | None = Field(
         default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra server inputs by name (LoRA ids, min_tokens, ...), checked "
+        "against the inputs the model declares.")
     client_kwargs: dict[str, Any] = Field(default_factory=dict,
                                           description="Other SteerLMClient options (stream_timeout, ...).")
     tokenizer: Any = Field(default=None, exclude=True,
@@ -123,7 +126,9 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     def default_options(self) -> dict[str, Any]:
         """The option layer of the constructor fields (see `steerlm.requests`)."""
         names = (*PARAM_NAMES, *ATTRIBUTE_NAMES, "attributes")
-        return {name: getattr(self, name) for name in names}
+        layer = {name: getattr(self, name) for name in names if name != "extra_inputs"}
+        layer["extra_inputs"] = self.additional_kwargs or None
+        return layer
 
     def client_settings(self) -> ClientSettings:
         """The `ClientSettings` of these fields (built once per set of field values: `SettingsMemo`)."""

@@ -44,6 +44,22 @@ def _schema_text(schema: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _extra_inputs(value: object) -> tuple[tuple[str, Any], ...]:
+    """Extra server inputs (a dict, or name/value pairs) as sorted, hashable pairs."""
+    pairs = value.items() if isinstance(value, Mapping) else value
+    if not isinstance(pairs, Iterable) or isinstance(pairs, str | bytes):
+        raise ConfigurationError(f"extra inputs must be a dict of input name -> value, got {type(value).__name__}")
+    out = []
+    for pair in pairs:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str) and pair[0]):
+            raise ConfigurationError(f"extra inputs must be a dict of input name -> value, got {value!r}")
+        if not isinstance(pair[1], str | int | float | bool):
+            raise ConfigurationError(f"extra input {pair[0]!r} must be a string, number or bool (one value per "
+                                     f"request), got {type(pair[1]).__name__}")
+        out.append((pair[0], pair[1]))
+    return tuple(sorted(out))
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Sampling and length settings for one request. `None` means "the server's default".
@@ -53,7 +69,8 @@ class GenerationParams:
     can return them. `guided_json` is a JSON schema (a dict, or its JSON text; kept as canonical JSON
     text) that a server with guided decoding constrains the reply to (Triton's vLLM backend); servers
     without it ignore it, so the prompt must still ask for that JSON (the prompted protocol stays the
-    fallback).
+    fallback). `extra_inputs` are further server inputs by name (LoRA ids, `min_tokens`, penalties...),
+    sent as declared; a name the model does not declare is a ConfigurationError at send time.
     """
 
     max_tokens: int | None = None
@@ -65,6 +82,7 @@ class GenerationParams:
     stop: tuple[str, ...] = field(default=())
     logprobs: bool | None = None
     guided_json: str | None = None
+    extra_inputs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         _check_int("max_tokens", self.max_tokens, 1)
@@ -77,6 +95,7 @@ class GenerationParams:
             raise ConfigurationError(f"logprobs must be True or False, got {self.logprobs!r}")
         if self.guided_json is not None:
             object.__setattr__(self, "guided_json", _schema_text(self.guided_json))
+        object.__setattr__(self, "extra_inputs", _extra_inputs(self.extra_inputs))
         stop = self.stop
         if isinstance(stop, str):
             stop = (stop,)

@@ -154,7 +154,22 @@ class Codec:
             dropped.append("logprobs")
         if self.stop_input in inputs and (stops or not inputs[self.stop_input].optional):
             out[self.stop_input] = self._stop_array(stops, batch)
+        self._add_extra_inputs(out, params.extra_inputs, batch)
         return out, dropped
+
+    def _add_extra_inputs(self, out: dict[str, Array], extra: Sequence[tuple[str, Any]], batch: int) -> None:
+        """`GenerationParams.extra_inputs`, each in its declared dtype; ConfigurationError naming the declared
+        inputs for an undeclared name, or for one a parameter already sets."""
+        inputs = self.spec.inputs
+        for name, value in extra:
+            if name not in inputs:
+                raise ConfigurationError(
+                    f"model {self.spec.name!r} declares no input {name!r} (extra inputs / model_kwargs); its "
+                    f"inputs are {sorted(inputs)}")
+            if name in out or name == self.prompt_input:
+                raise ConfigurationError(f"input {name!r} is set by a generation parameter or the prompt; use "
+                                         "that parameter instead of an extra input")
+            out[name] = scalar_array(inputs[name], value, batch)
 
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         raise NotImplementedError
