@@ -57,6 +57,18 @@ def train_new_rows(model: Any, first_new_row: int) -> torch.Tensor:
     return weight
 
 
+def load_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Tensor, first_new_row: int) -> None:
+    """Start from a saved adapter (to continue training): its LoRA factors and new embedding rows."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    with torch.no_grad():
+        for name, module in wrapped.items():
+            module.lora_A.copy_(tensors[f"{name}.lora_A"].float())
+            module.lora_B.copy_(tensors[f"{name}.lora_B"].float())
+        embedding[first_new_row:] = tensors["new_embedding_rows"]
+
+
 def save_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Tensor, first_new_row: int,
                  rank: int, alpha: float, info: dict[str, Any]) -> None:
     """Write the LoRA factors (float16) and the new embedding rows (float32) with their settings as metadata."""
@@ -71,3 +83,30 @@ def save_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Te
     staging = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(staging), metadata=metadata)
     os.replace(staging, path)  # readers never see a half-written adapter
+
+
+def train_linear_weights(model: Any) -> dict[str, nn.Linear]:
+    """Full fine-tuning of every `TARGETS` linear layer (everything else frozen); returns them by name."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    layers = {name: module for name, module in model.named_modules()
+              if name.rsplit(".", 1)[-1] in TARGETS and isinstance(module, nn.Linear)}
+    for module in layers.values():
+        module.weight.requires_grad_(True)
+    return layers
+
+
+def low_rank_deltas(layers: dict[str, nn.Linear], base: dict[str, torch.Tensor], rank: int) -> dict[str, LoRALinear]:
+    """The best rank-`rank` approximation (truncated SVD) of each layer's change, as LoRA factors with
+    scale 1 (``alpha == rank``): ``B @ A ≈ W_trained − W_base``."""
+    out: dict[str, LoRALinear] = {}
+    for name, module in layers.items():
+        delta = module.weight.detach().float() - base[name].float()
+        u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+        root = s[:rank].sqrt()
+        holder = LoRALinear(nn.Linear(delta.shape[1], delta.shape[0], bias=False), rank, float(rank))
+        with torch.no_grad():
+            holder.lora_A.copy_(root[:, None] * vh[:rank])
+            holder.lora_B.copy_(u[:, :rank] * root[None, :])
+        out[name] = holder
+    return out
