@@ -47,12 +47,14 @@ def add_lora(model: Any, rank: int, alpha: float) -> dict[str, LoRALinear]:
     return wrapped
 
 
-def train_new_rows(model: Any, first_new_row: int) -> torch.Tensor:
-    """Make the input embedding (tied to the output layer) trainable in its rows from `first_new_row` only."""
+def train_new_rows(model: Any, first_new_row: int, extra_rows: tuple[int, ...] = ()) -> torch.Tensor:
+    """Make the input embedding (tied to the output layer) trainable in its rows from `first_new_row` and
+    in `extra_rows` only."""
     weight: torch.Tensor = model.get_input_embeddings().weight
     weight.requires_grad_(True)
     mask = torch.zeros(weight.shape[0], 1)
     mask[first_new_row:] = 1.0
+    mask[list(extra_rows)] = 1.0
     weight.register_hook(lambda grad: grad * mask)
     return weight
 
@@ -67,16 +69,21 @@ def load_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Te
             module.lora_A.copy_(tensors[f"{name}.lora_A"].float())
             module.lora_B.copy_(tensors[f"{name}.lora_B"].float())
         embedding[first_new_row:] = tensors["new_embedding_rows"]
+        if "embedding_row_ids" in tensors:
+            embedding[tensors["embedding_row_ids"]] = tensors["embedding_rows"]
 
 
 def save_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Tensor, first_new_row: int,
-                 rank: int, alpha: float, info: dict[str, Any]) -> None:
+                 rank: int, alpha: float, info: dict[str, Any], extra_rows: tuple[int, ...] = ()) -> None:
     """Write the LoRA factors (float16) and the new embedding rows (float32) with their settings as metadata."""
     tensors = {}
     for name, module in wrapped.items():
         tensors[f"{name}.lora_A"] = module.lora_A.detach().to(torch.float16).contiguous()
         tensors[f"{name}.lora_B"] = module.lora_B.detach().to(torch.float16).contiguous()
     tensors["new_embedding_rows"] = embedding.detach()[first_new_row:].clone().contiguous()
+    if extra_rows:  # trained rows of the base vocabulary (the digits of the label line)
+        tensors["embedding_row_ids"] = torch.tensor(extra_rows, dtype=torch.int64)
+        tensors["embedding_rows"] = embedding.detach()[list(extra_rows)].clone().contiguous()
     metadata = {"format": "steerlm-lora-1", "rank": str(rank), "alpha": str(alpha),
                 "first_new_row": str(first_new_row), "info": json.dumps(info, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,17 @@ def examples(tokenizer: Any, path: Path, max_tokens: int) -> list[tuple[list[int
     return out
 
 
-def batches(items: list[Any], size: int, rng: random.Random) -> list[list[Any]]:
+def sorted_batches(items: list[Any], size: int, rng: random.Random) -> list[list[Any]]:
+    """Shuffled batches of similar lengths (less padding): sort by length, chunk, shuffle the chunks."""
+    shuffled = items[:]
+    rng.shuffle(shuffled)
+    ordered = sorted(shuffled, key=lambda item: len(item[0]))
+    chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
+    rng.shuffle(chunks)
+    return chunks
+
+
+def grouped_batches(items: list[Any], size: int, rng: random.Random) -> list[list[Any]]:
     """Shuffled batches that keep each question's responses together (short, middle and long answers to
     the same question in one batch): the gradient then contrasts the verbosity labels directly, instead of
     swinging between batches of only short and only long answers."""
@@ -133,6 +143,10 @@ def main() -> None:
     parser.add_argument("--full", action="store_true",
                         help="fine-tune the linear weights fully (starting from --resume merged in), then save the "
                              "change as its best rank --rank approximation (truncated SVD)")
+    parser.add_argument("--grouped", action="store_true",
+                        help="batch each question's responses together (default: batches of similar lengths)")
+    parser.add_argument("--train-digits", action="store_true",
+                        help="also train the embedding rows of the digits 0-9 (the label values)")
     parser.add_argument("--resume", type=Path, help="continue from this adapter (a copy: --output overwrites)")
     parser.add_argument("--save-every", type=int, default=10, help="also write the adapter every N steps")
     parser.add_argument("--output", type=Path, default=ADAPTER_PATH)
@@ -149,6 +163,7 @@ def main() -> None:
     first_new_row = len(tokenizer) - 3  # the three markers were appended last
     data = examples(tokenizer, args.data, args.max_tokens)
     sentence_ends = sentence_end_ids(tokenizer)
+    digits = tuple(tokenizer.convert_tokens_to_ids(list("0123456789"))) if args.train_digits else ()
     if args.full:
         if args.resume:
             merge_adapter(model, args.resume)
@@ -159,11 +174,12 @@ def main() -> None:
             base_weights[name] = base_weights[name] - resumed_delta(args.resume, name)
     else:
         wrapped = add_lora(model, args.rank, args.alpha)
-        embedding = train_new_rows(model, first_new_row)
+        embedding = train_new_rows(model, first_new_row, digits)
         if args.resume:
             load_adapter(args.resume, wrapped, embedding, first_new_row)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
+    batches = grouped_batches if args.grouped else sorted_batches
     steps_per_epoch = len(batches(data, args.batch, random.Random(args.seed)))
     total = max(1, int(steps_per_epoch * args.epochs))
     warmup = max(1, total // 20)
@@ -207,7 +223,7 @@ def main() -> None:
                 save_adapter(args.output, low_rank_deltas(layers, base_weights, args.rank), embedding, first_new_row,
                              args.rank, float(args.rank), info)
             else:
-                save_adapter(args.output, wrapped, embedding, first_new_row, args.rank, args.alpha, info)
+                save_adapter(args.output, wrapped, embedding, first_new_row, args.rank, args.alpha, info, digits)
     minutes = (time.time() - began) / 60
     with args.log.open("a", encoding="utf-8") as log:
         log.write(f"done in {minutes:.1f} min; adapter {args.output.name} "
