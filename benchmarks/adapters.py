@@ -187,7 +187,7 @@ def stream_ttft(rounds: int, n: int, floor: FloorChat, address: str) -> dict[str
 
 def stream_10k(rounds: int, chunks: int) -> dict[str, Any]:
     """The client's stream path in process: delta responses -> StopMatcher -> LangChain chunks."""
-    from langchain_steerlm.chat_models import _StreamState
+    from langchain_steerlm._convert import StreamState
     from steerlm.transport.assembly import StreamAssembler
     from steerlm.transport.base import StreamEvent, spec_from_config
     from steerlm.transport.signatures import make_codec
@@ -205,7 +205,7 @@ def stream_10k(rounds: int, chunks: int) -> dict[str, Any]:
     prepared = chat._prepare([HumanMessage(SAY)], None, {})
 
     def ours() -> int:
-        assembler, state, count = StreamAssembler(codec, ("<extra_id_1>",)), _StreamState(prepared), 0
+        assembler, state, count = StreamAssembler(codec, ("<extra_id_1>",)), StreamState(prepared), 0
         for event in events:
             for piece in assembler.feed(event):
                 count += state.feed(piece) is not None

@@ -1,13 +1,15 @@
 """Native batching for `ChatSteerLM.batch` / `abatch`: one plan, one render per input, one Triton request.
 
 `ChatSteerLM.batch` converts and renders every input once (`plan`), sends the prompts in ONE core-client
-`batch` call (split only by the model's max batch size), and parks each input's rendered request with
-its completion (or the batch's error) in a `Prefetched` scope. Then the inputs go through LangChain's
-own run machinery so callbacks, run ids, tags and metadata stay per input:
+`batch` call (split only by the model's max batch size) on a background thread (`abatch`: a task), and
+parks each input's rendered request with that pending result in a `Prefetched` scope. Meanwhile the
+inputs go through LangChain's own run machinery, so callbacks, run ids, tags and metadata stay per
+input, and each run waits for its row (or the batch's error):
 
 * inputs sharing one config (the usual ``model.batch(inputs)``) and ``return_exceptions=False``: ONE
-  ``generate`` call over all the message lists — a run per input, no thread pool; each `_generate`
-  finds its input's parked request by the identity of its message objects and renders nothing again;
+  ``generate`` call over all the message lists — a run per input, no per-input thread pool; each
+  `_generate` finds its input's parked request by the identity of its message objects and renders
+  nothing again;
 * otherwise LangChain's per-input path runs as it is; each `_generate` renders its input and takes the
   parked completion of an equal request (client, prompt, parameters).
 

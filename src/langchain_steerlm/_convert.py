@@ -7,13 +7,15 @@
 * A reply becomes an AIMessage with ``response_metadata`` (``model_name``, ``finish_reason``,
   ``model_provider``, ``steerlm_attributes``), ``usage_metadata`` when tokens are counted, and — when
   tools were offered — the protocol's ``tool_calls`` / ``invalid_tool_calls``.
+* A stream's core chunks become ChatGenerationChunks (`StreamState`, shared by `_stream` and
+  `_astream`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -27,14 +29,21 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_steerlm._params import ATTRIBUTES_KEY
 from steerlm.errors import PromptError
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message, Role
+from steerlm.tool_stream import ToolReplySplitter
 from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
 
-__all__ = ["ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
+if TYPE_CHECKING:
+    from langchain_steerlm._run import Prepared
+    from steerlm.client import StreamChunk
+    from steerlm.usage import TokenUsage
+
+__all__ = ["StreamState", "ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
 
 _CHAT_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "human": "user",
                                 "assistant": "assistant", "ai": "assistant", "tool": "tool",
@@ -170,3 +179,40 @@ def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetad
             metadata["finish_reason"] = "tool_calls"
     return AIMessageChunk(content=delta, response_metadata=metadata, usage_metadata=usage_metadata,
                           chunk_position="last", **calls)
+
+
+class StreamState:
+    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops).
+
+    When tools were offered, prose still streams delta by delta; the tool protocol (from its first
+    possible opener on) is held back by `ToolReplySplitter` and comes out parsed in the last chunk.
+    """
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.parts: list[str] = []  # the deltas, kept when usage needs the whole text
+        self._keep = prepared.counter is not None
+        self.splitter = ToolReplySplitter() if prepared.tools_offered else None
+        self.done = False
+
+    def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
+        if self._keep:
+            self.parts.append(chunk.text)
+        if chunk.finish_reason is not None:
+            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
+        text = chunk.text if self.splitter is None else self.splitter.feed(chunk.text)
+        if not text:
+            return None
+        return ChatGenerationChunk(message=AIMessageChunk(content=text))
+
+    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
+               ) -> ChatGenerationChunk:
+        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
+        self.done = True
+        p, parsed = self.prepared, None
+        if self.splitter is not None:
+            shown = self.splitter.feed(delta)
+            tail, parsed = self.splitter.finish()
+            delta = shown + tail
+        return ChatGenerationChunk(message=final_chunk(
+            delta, p.metadata(finish_reason), p.usage_for("".join(self.parts), server), parsed=parsed))

@@ -4,73 +4,35 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import aclosing, closing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.model_profile import ModelProfile as LCModelProfile
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from langchain_steerlm import _run
 from langchain_steerlm._batch import generate_args, one_run, plan_batch, prefetch_scope, ready, replies
-from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
+from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
 from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
 from steerlm.secrets import redact_params
-from steerlm.tool_stream import ToolReplySplitter
 
 if TYPE_CHECKING:
     from langchain_steerlm.tools import ToolLike
-    from steerlm.client import Completion, StreamChunk
-    from steerlm.usage import TokenUsage
+    from steerlm.client import Completion
 
 __all__ = ["ChatSteerLM"]
 
 _TOOL_KWARGS = frozenset({"tools", "tool_choice"})
 Inputs = Sequence[LanguageModelInput]
 Configs = RunnableConfig | list[RunnableConfig] | None
-
-
-class _StreamState:
-    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops).
-
-    When tools were offered, prose still streams delta by delta; the tool protocol (from its first
-    possible opener on) is held back by `ToolReplySplitter` and comes out parsed in the last chunk.
-    """
-
-    def __init__(self, prepared: _run.Prepared) -> None:
-        self.prepared = prepared
-        self.parts: list[str] = []  # the deltas, kept when usage needs the whole text
-        self._keep = prepared.counter is not None
-        self.splitter = ToolReplySplitter() if prepared.tools_offered else None
-        self.done = False
-
-    def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
-        if self._keep:
-            self.parts.append(chunk.text)
-        if chunk.finish_reason is not None:
-            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
-        text = chunk.text if self.splitter is None else self.splitter.feed(chunk.text)
-        if not text:
-            return None
-        return ChatGenerationChunk(message=AIMessageChunk(content=text))
-
-    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
-               ) -> ChatGenerationChunk:
-        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
-        self.done = True
-        p, parsed = self.prepared, None
-        if self.splitter is not None:
-            shown = self.splitter.feed(delta)
-            tail, parsed = self.splitter.finish()
-            delta = shown + tail
-        return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for("".join(self.parts), server), parsed=parsed))
 
 
 class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
@@ -213,9 +175,12 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         spec = self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
         turns, offered = to_core_messages(messages, spec.profile), False
         if spec.extra:  # tools or tool_choice given
-            from langchain_steerlm.tools import offer_tools
+            from langchain_steerlm.tools import forced_call_guide, offer_tools
 
             turns, offered = offer_tools(turns, spec.extra, spec.profile)
+            guide = forced_call_guide(spec.extra) if spec.params.guided_json is None else None
+            if guide is not None:  # a required call: guided decoding to the protocol where the server has it
+                spec = replace(spec, params=spec.params.merge(guided_json=guide))
         prompt = render(spec.profile, turns, spec.attributes, context=spec.context)
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
@@ -243,7 +208,7 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        state = _StreamState(self._prepare(messages, stop, kwargs))
+        state = StreamState(self._prepare(messages, stop, kwargs))
         with closing(_run.stream(state.prepared)) as pieces:  # stopping early cancels the server stream
             for piece in pieces:
                 chunk = state.feed(piece)
@@ -257,7 +222,7 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        state = _StreamState(self._prepare(messages, stop, kwargs))
+        state = StreamState(self._prepare(messages, stop, kwargs))
         async with aclosing(_run.astream(state.prepared)) as pieces:
             async for piece in pieces:
                 chunk = state.feed(piece)
@@ -274,8 +239,8 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
               **kwargs: Any) -> list[AIMessage]:
         """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size).
 
-        Inputs that share one config run in one `generate` call (a callback run per input, no thread
-        pool), started while the request is on its way; see `langchain_steerlm._batch`.
+        Inputs that share one config run in one `generate` call (a callback run per input, no per-input
+        thread pool), started while the request is on its way; see `langchain_steerlm._batch`.
         """
         plan = plan_batch(self, inputs, config, kwargs, async_api=False)
         sendable = ready(plan)

@@ -125,6 +125,9 @@ def assistant_message(text: str, attributes: Mapping[str, int], reply: ParsedRep
             {"name": c.name, "arguments": c.arguments, "error": c.error, "id": c.id}
             for c in reply.invalid_tool_calls
         ]
+    if reply.tool_calls:  # also in the legacy place that LlamaIndex's streaming structured output reads
+        extra["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": dict(c.arguments)}
+                               for c in reply.tool_calls]
     blocks: list[Any] = [TextBlock(text=reply.content)]
     blocks.extend(ToolCallBlock(tool_call_id=c.id, tool_name=c.name, tool_kwargs=dict(c.arguments))
                   for c in reply.tool_calls)

@@ -73,6 +73,8 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
     logprobs: bool | None = Field(
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
+    guided_json: dict[str, Any] | str | None = Field(
+        default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
     client_kwargs: dict[str, Any] = Field(default_factory=dict,
                                           description="Other SteerLMClient options (stream_timeout, ...).")
     tokenizer: Any = Field(default=None, exclude=True,
@@ -99,7 +101,8 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
 
     def fields(self) -> _Resolved:
         """The fields resolved and validated once (again after a field is assigned or the model copied)."""
-        resolved = self._resolved
+        # Read from pydantic's private dict: `self._resolved` goes through BaseModel.__getattr__ (~3 µs).
+        resolved = self.__pydantic_private__.get("_resolved")  # type: ignore[union-attr]
         if resolved is None or resolved.owner != id(self):
             profile = self.resolved_profile
             settings = self.client_settings()

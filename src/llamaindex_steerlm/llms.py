@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from contextlib import aclosing, closing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.generic_utils import messages_to_prompt as generic_messages_to_prompt
@@ -33,6 +34,7 @@ from steerlm.errors import ConfigurationError
 from steerlm.prompts import Message, render
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, refine_options, split_options, with_tool_instructions
 from steerlm.tokens import guard_prompt
+from steerlm.tools import required_call_guide
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -148,11 +150,15 @@ class SteerLM(SteerLMFields):
                            system_role=MessageRole.SYSTEM)
 
     # ------------------------------------------------------------------ clients
+    def _cache(self) -> ClientCache:
+        # Read from pydantic's private dict: `self._clients` goes through BaseModel.__getattr__ (~3 µs).
+        return self.__pydantic_private__["_clients"]  # type: ignore[index,no-any-return]
+
     def _sync_client(self) -> SteerLMClient:
-        return self._clients.sync(self.fields().settings)
+        return self._cache().sync(self.fields().settings)
 
     async def _async_client(self) -> AsyncSteerLMClient:
-        return await self._clients.aio(self.fields().settings)
+        return await self._cache().aio(self.fields().settings)
 
     def close(self) -> None:
         """Close the sync clients (async ones: `aclose`); a later call opens new ones."""
@@ -188,6 +194,9 @@ class SteerLM(SteerLMFields):
         neutral = to_messages(messages)
         if specs:
             neutral = with_tool_instructions(neutral, specs, choice, profile)
+            guide = required_call_guide(specs, choice) if options.params.guided_json is None else None
+            if guide is not None:  # a required call: guided decoding to the protocol where the server has it
+                options = replace(options, params=options.params.merge(guided_json=guide))
         prompt = render(profile, neutral, options.attributes, context=rest.get("context"))
         return self._prepared(prompt, options, options.attributes, tools=bool(specs) and choice != "none")
 

@@ -21,14 +21,15 @@ _MARKER_RE = re.compile(r"<extra_id_\d>")
 
 
 @lru_cache(maxsize=64)
-def _tables(stops: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str], re.Pattern[str], int]:
+def _tables(stops: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str], str, re.Pattern[str], int]:
     """For a stop list: the stops (deduplicated), every proper prefix of a watched string (stops and
-    markers, each watched once), a pattern for their first characters, and the longest length."""
+    markers, each watched once), their first characters (as a string and as a pattern), and the
+    longest length."""
     kept = tuple(dict.fromkeys(s for s in stops if s))
     watch = tuple(dict.fromkeys((*kept, *_MARKERS)))
     prefixes = frozenset(w[:k] for w in watch for k in range(1, len(w)))
-    firsts = re.compile("[" + re.escape("".join(dict.fromkeys(w[0] for w in watch))) + "]")
-    return kept, prefixes, firsts, max(len(w) for w in watch)
+    firsts = "".join(dict.fromkeys(w[0] for w in watch))
+    return kept, prefixes, firsts, re.compile(f"[{re.escape(firsts)}]"), max(len(w) for w in watch)
 
 
 class StopMatcher:
@@ -41,7 +42,8 @@ class StopMatcher:
     """
 
     def __init__(self, stops: Iterable[str]) -> None:
-        self._stops, self._prefixes, self._firsts, self._longest = _tables(tuple(stops))
+        self._stops, self._prefixes, firsts, self._firsts, self._longest = _tables(tuple(stops))
+        self._first = firsts if len(firsts) == 1 else None  # usually just '<': a substring test
         self._buffer = ""
         self.stopped = False
         self.stop_string: str | None = None
@@ -49,8 +51,10 @@ class StopMatcher:
     def feed(self, delta: str) -> str:
         if self.stopped or not delta:
             return ""
-        if not self._buffer and delta[-1] != "\n" and self._firsts.search(delta) is None:
-            return delta
+        if not self._buffer and delta[-1] != "\n":
+            first = self._first
+            if (first not in delta) if first is not None else self._firsts.search(delta) is None:
+                return delta
         self._buffer += delta
         return self._scan(final=False)
 

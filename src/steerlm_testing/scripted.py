@@ -9,6 +9,8 @@ Behaviour (see docs/local-server.md for the full table):
   ``[[delay=S]]`` waits S seconds per token, ``[[sleep=S]]`` waits S seconds before answering,
   ``[[stream_fail_after=N]]`` kills the server after N streamed tokens, ``[[stream_raise_after=N]]``
   makes Triton fail the stream after N streamed tokens;
+* a request with a guided-decoding JSON schema (``extras["json_schema"]``) gets a JSON instance of it
+  (`scripted_tools.schema_reply`), as one token;
 * prompts offering tools get the generic reply of `scripted_tools.tool_reply`;
 * a prompt longer than ``CONTEXT_WINDOW`` tokens (whitespace-separated words) fails like TensorRT-LLM:
   ``Prompt length (N) exceeds maximum input length (4096)`` (NeMo signatures answer it in-band);
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from steerlm.serve.backend import SamplingRequest, ServerFault
 from steerlm_testing.directives import Directives, parse_directives, tokenize
 from steerlm_testing.faults import kill_server_hard
-from steerlm_testing.scripted_tools import tool_reply
+from steerlm_testing.scripted_tools import schema_reply, tool_reply
 
 __all__ = ["CONTEXT_WINDOW", "END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
 
@@ -98,6 +100,9 @@ class ScriptedBackend:
             return directives, [_echo(prompt, params)]
         if directives.say is not None:
             return directives, tokenize(directives.say)
+        schema = params.extras.get("json_schema")
+        if isinstance(schema, dict):
+            return directives, [schema_reply(prompt, schema)]
         reply = tool_reply(prompt)
         if reply is not None:
             text, is_json = reply

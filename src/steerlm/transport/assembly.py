@@ -47,6 +47,14 @@ class StreamChunk:
     finish_reason: str | None = None
     usage: TokenUsage | None = None
 
+    @classmethod
+    def delta(cls, text: str) -> StreamChunk:
+        """A chunk in the middle of a stream (no finish reason, no usage): equal to ``StreamChunk(text)``,
+        built without the frozen dataclass's per-field ``object.__setattr__`` (once per token)."""
+        chunk = object.__new__(cls)
+        chunk.__dict__["text"] = text
+        return chunk
+
 
 class StreamAssembler:
     """Stream events of one prompt → delta chunks, cut at the first stop string."""
@@ -80,7 +88,7 @@ class StreamAssembler:
         if not safe:
             return []
         self._parts.append(safe)
-        return [StreamChunk(safe)]
+        return [StreamChunk.delta(safe)]
 
     def end(self) -> StreamChunk:
         """The last chunk when the stream ended without a final flag."""
