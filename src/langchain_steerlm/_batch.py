@@ -1,13 +1,20 @@
-"""Native batching for `ChatSteerLM.batch` / `abatch`: one Triton request for many inputs.
+"""Native batching for `ChatSteerLM.batch` / `abatch`: one plan, one render per input, one Triton request.
 
-LangChain runs a chat model's batch as one `invoke` per input, each with its own callbacks, run id,
-cache lookup and error handling. To keep all of that exactly as it is, the batch first renders every
-input and sends them in ONE core-client `batch` call; the completions are parked in a context variable
-(copied into LangChain's worker threads and tasks), and each per-input `_generate` takes its own
-completion instead of making a request. An input whose prompt was not prefetched (it failed to render,
-or rendered differently) simply makes its own request. Prefetching is skipped when the calls would
-stream (streaming=True, a streaming callback handler) or use a cache: those paths do not call
-`_generate`, so a prefetched answer would be wasted.
+`ChatSteerLM.batch` converts and renders every input once (`plan`), sends the prompts in ONE core-client
+`batch` call (split only by the model's max batch size) on a background thread (`abatch`: a task), and
+parks each input's rendered request with that pending result in a `Prefetched` scope. Meanwhile the
+inputs go through LangChain's own run machinery, so callbacks, run ids, tags and metadata stay per
+input, and each run waits for its row (or the batch's error):
+
+* inputs sharing one config (the usual ``model.batch(inputs)``) and ``return_exceptions=False``: ONE
+  ``generate`` call over all the message lists — a run per input, no per-input thread pool; each
+  `_generate` finds its input's parked request by the identity of its message objects and renders
+  nothing again;
+* otherwise LangChain's per-input path runs as it is; each `_generate` renders its input and takes the
+  parked completion of an equal request (client, prompt, parameters).
+
+Nothing is parked when the calls would stream (streaming=True, a streaming callback handler) or use a
+cache: those paths do not call `_generate`. An input that fails to render simply fails in its own run.
 """
 
 from __future__ import annotations
@@ -16,32 +23,59 @@ import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from langchain_core.callbacks import CallbackManager
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.runnables.config import get_config_list
 
-__all__ = ["Prefetched", "batchable", "prefetch_scope", "take_prefetched"]
+__all__ = ["Prefetched", "batch_running", "batchable", "generate_args", "messages_key", "one_run", "plan_batch",
+           "prefetch_scope", "ready", "replies", "shared_config", "take_prefetched"]
+
+Plan = list[tuple[list[BaseMessage], Any]]  # per input: its messages and its Prepared request (None: failed)
+Configs = RunnableConfig | Sequence[RunnableConfig] | None
+
+
+def messages_key(messages: Sequence[BaseMessage]) -> tuple[int, ...]:
+    """Identifies one input's message list by its message objects (LangChain passes them unchanged)."""
+    return tuple(map(id, messages))
+
+
+@dataclass
+class _Entry:
+    value: Any
+    taken: bool = field(default=False)
 
 
 class Prefetched:
-    """Completions (or the exception of the batch request) by request key; each is taken once."""
+    """Parked results of one batch, by message identity and by request key; each is taken once."""
 
     def __init__(self) -> None:
-        self._items: dict[Hashable, list[Any]] = {}
+        self._by_messages: dict[Hashable, list[_Entry]] = {}
+        self._by_request: dict[Hashable, list[_Entry]] = {}
         self._lock = threading.Lock()
 
-    def add(self, key: Hashable, value: Any) -> None:
+    def add(self, messages: Hashable, request: Hashable, value: Any) -> None:
+        entry = _Entry(value)
         with self._lock:
-            self._items.setdefault(key, []).append(value)
+            self._by_messages.setdefault(messages, []).append(entry)
+            self._by_request.setdefault(request, []).append(entry)
 
-    def take(self, key: Hashable) -> Any:
+    def take(self, *, messages: Hashable | None = None, request: Hashable | None = None) -> Any:
         with self._lock:
-            values = self._items.get(key)
-            return values.pop(0) if values else None
+            for table, key in ((self._by_messages, messages), (self._by_request, request)):
+                entries = table.get(key) if key is not None else None
+                while entries:
+                    entry = entries.pop(0)
+                    if not entry.taken:
+                        entry.taken = True
+                        return entry.value
+        return None
 
 
 _SCOPE: ContextVar[Prefetched | None] = ContextVar("steerlm_prefetched", default=None)
@@ -56,19 +90,31 @@ def prefetch_scope(items: Prefetched) -> Iterator[None]:
         _SCOPE.reset(token)
 
 
-def take_prefetched(key: Hashable) -> Any:
-    """The prefetched completion (or exception) for `key` in this batch, or None."""
+def batch_running() -> bool:
+    """True inside a native batch (its parked results are looked up)."""
+    return _SCOPE.get() is not None
+
+
+def take_prefetched(*, messages: Hashable | None = None, request: Hashable | None = None) -> Any:
+    """The parked value for this input of the running batch (by messages or by request), or None."""
     scope = _SCOPE.get()
     if scope is None:
         return None
     try:
-        return scope.take(key)
-    except TypeError:  # an unhashable client option: never prefetched
+        return scope.take(messages=messages, request=request)
+    except TypeError:  # an unhashable client option: never parked
         return None
 
 
-def batchable(model: BaseChatModel, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None,
-              kwargs: dict[str, Any], *, async_api: bool) -> bool:
+def shared_config(config: Configs) -> bool:
+    """True when every input runs with the same config (one `generate` call can carry them all)."""
+    if isinstance(config, Sequence) and not isinstance(config, dict):
+        return False
+    return config is None or config.get("run_id") is None
+
+
+def batchable(model: BaseChatModel, inputs: Sequence[Any], config: Configs, kwargs: dict[str, Any], *,
+              async_api: bool) -> bool:
     """True when every input of this batch will go through `_generate` / `_agenerate`."""
     if len(inputs) < 2:
         return False
@@ -77,10 +123,54 @@ def batchable(model: BaseChatModel, inputs: Sequence[Any], config: RunnableConfi
         return False
     should: Callable[..., bool] = model._should_stream  # the base class's own decision
     protocol: Callable[..., bool] = model._should_use_protocol_streaming
-    for one in get_config_list(config, len(inputs)):
+    configs = get_config_list(config, len(inputs))
+    for one in configs[:1] if shared_config(config) else configs:
         manager = CallbackManager.configure(one.get("callbacks"), model.callbacks, model.verbose)
         if should(async_api=async_api, run_manager=manager, **kwargs) or protocol(
             async_api=async_api, run_manager=manager, **kwargs
         ):
             return False
     return True
+
+
+def plan_batch(model: Any, inputs: Sequence[Any], config: Configs, kwargs: dict[str, Any], *,
+               async_api: bool) -> Plan:
+    """Every input converted and rendered once (`model._prepare`; None where rendering failed, so that
+    input fails in its own run). Empty: LangChain's own path (not batchable, or an input that does not
+    convert)."""
+    if not batchable(model, inputs, config, kwargs, async_api=async_api):
+        return []
+    plan: Plan = []
+    for item in inputs:
+        try:
+            messages = model._convert_input(item).to_messages()
+        except Exception:
+            return []
+        try:
+            plan.append((messages, model._prepare(messages, None, dict(kwargs))))
+        except Exception:
+            plan.append((messages, None))
+    return plan
+
+
+def ready(plan: Plan) -> Plan:
+    """The rendered inputs that go out in one core `batch` call (all with the first one's call spec)."""
+    rendered = [(m, p) for m, p in plan if p is not None]
+    return [(m, p) for m, p in rendered if p.spec == rendered[0][1].spec] if len(rendered) > 1 else []
+
+
+def one_run(plan: Plan, config: Configs, return_exceptions: bool) -> bool:
+    """Whether one `generate` call can carry every input (shared config, every input rendered)."""
+    return not return_exceptions and shared_config(config) and all(p is not None for _, p in plan)
+
+
+def generate_args(config: Configs, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`generate` keyword arguments for inputs sharing `config` (what `invoke` passes for one input)."""
+    one = ensure_config(config if isinstance(config, dict) else None)
+    return {"callbacks": one.get("callbacks"), "tags": one.get("tags"), "metadata": one.get("metadata"),
+            "run_name": one.get("run_name"), **kwargs}
+
+
+def replies(result: LLMResult) -> list[AIMessage]:
+    """The AIMessage of each input of a `generate` result."""
+    return [cast(ChatGeneration, generations[0]).message for generations in result.generations]  # type: ignore[misc]

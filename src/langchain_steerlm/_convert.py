@@ -7,12 +7,15 @@
 * A reply becomes an AIMessage with ``response_metadata`` (``model_name``, ``finish_reason``,
   ``model_provider``, ``steerlm_attributes``), ``usage_metadata`` when tokens are counted, and — when
   tools were offered — the protocol's ``tool_calls`` / ``invalid_tool_calls``.
+* A stream's core chunks become ChatGenerationChunks (`StreamState`, shared by `_stream` and
+  `_astream`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -25,15 +28,22 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.tool import invalid_tool_call, tool_call
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_steerlm._params import ATTRIBUTES_KEY
 from steerlm.errors import PromptError
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message, Role
+from steerlm.tool_stream import ToolReplySplitter
 from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
 
-__all__ = ["ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
+if TYPE_CHECKING:
+    from langchain_steerlm._run import Prepared
+    from steerlm.client import StreamChunk
+    from steerlm.usage import TokenUsage
+
+__all__ = ["StreamState", "ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
 
 _CHAT_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "human": "user",
                                 "assistant": "assistant", "ai": "assistant", "tool": "tool",
@@ -59,7 +69,7 @@ def _text(message: BaseMessage, index: int, *, text_only: bool) -> str:
 
 def _labels(message: AIMessage, profile: ModelProfile) -> dict[str, int] | None:
     labels = message.response_metadata.get(ATTRIBUTES_KEY)
-    if not isinstance(labels, Mapping) or not profile.steerable:
+    if labels is None or not isinstance(labels, Mapping) or not profile.steerable:
         return None
     # Labels of another attribute set (a different model) do not apply to this profile.
     return dict(labels) if set(labels) <= set(profile.attribute_names) else None
@@ -87,9 +97,25 @@ def _one(message: BaseMessage, index: int, profile: ModelProfile) -> Message:
                       "cannot be rendered; use system, human, ai or tool messages")
 
 
+_PLAIN: dict[type, Role] = {HumanMessage: "user", SystemMessage: "system"}
+
+
 def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> list[Message]:
-    """Convert a LangChain conversation for rendering with `profile`."""
-    return [_one(m, i, profile) for i, m in enumerate(messages)]
+    """Convert a LangChain conversation for rendering with `profile` (plain text messages take a short
+    path: one type lookup)."""
+    out: list[Message] = []
+    for index, message in enumerate(messages):
+        kind, content = type(message), message.content
+        if type(content) is str:
+            role = _PLAIN.get(kind)
+            if role is not None:
+                out.append(Message.text(role, content))
+                continue
+            if kind is AIMessage and not message.tool_calls:  # type: ignore[attr-defined]
+                out.append(Message.text("assistant", content, _labels(message, profile)))  # type: ignore[arg-type]
+                continue
+        out.append(_one(message, index, profile))
+    return out
 
 
 def reply_metadata(model: str, finish_reason: str, profile: ModelProfile,
@@ -110,10 +136,6 @@ def usage(input_tokens: int | None, output_tokens: int | None) -> UsageMetadata 
                          total_tokens=input_tokens + output_tokens)
 
 
-def _split(text: str, tools_offered: bool) -> ParsedReply:
-    return parse_tool_reply(text) if tools_offered else ParsedReply(content=text)
-
-
 def _calls(parsed: ParsedReply) -> dict[str, Any]:
     return {
         "tool_calls": [tool_call(name=c.name, args=dict(c.arguments), id=c.id) for c in parsed.tool_calls],
@@ -124,19 +146,73 @@ def _calls(parsed: ParsedReply) -> dict[str, Any]:
 
 def ai_message(text: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
                tools_offered: bool) -> AIMessage:
-    """The AIMessage of a whole reply."""
-    parsed = _split(text, tools_offered)
-    return AIMessage(content=parsed.content, response_metadata=metadata, usage_metadata=usage_metadata,
-                     **_calls(parsed))
+    """The AIMessage of a whole reply (only the fields that are set are passed: each costs validation);
+    a reply that called tools has ``finish_reason="tool_calls"``."""
+    fields: dict[str, Any] = {"response_metadata": metadata}
+    if usage_metadata is not None:
+        fields["usage_metadata"] = usage_metadata
+    if not tools_offered:
+        return AIMessage(content=text, **fields)
+    parsed = parse_tool_reply(text)
+    if parsed.tool_calls:
+        metadata["finish_reason"] = "tool_calls"
+    return AIMessage(content=parsed.content, **fields, **_calls(parsed))
+
+
+def _call_chunks(parsed: ParsedReply) -> dict[str, Any]:
+    chunks = [tool_call_chunk(name=c.name, args=json.dumps(dict(c.arguments), ensure_ascii=False), id=c.id,
+                              index=i) for i, c in enumerate(parsed.tool_calls)]
+    invalid = [invalid_tool_call(name=c.name, args=c.arguments, id=c.id, error=c.error)
+               for c in parsed.invalid_tool_calls]
+    return {"tool_call_chunks": chunks, "invalid_tool_calls": invalid}
 
 
 def final_chunk(delta: str, metadata: dict[str, Any], usage_metadata: UsageMetadata | None, *,
-                buffered: str | None = None) -> AIMessageChunk:
-    """The last chunk of a stream (``chunk_position="last"``): the last text delta, or — when tools were
-    offered and the reply was held back (`buffered`) — the whole parsed reply with its tool calls."""
+                parsed: ParsedReply | None = None) -> AIMessageChunk:
+    """The last chunk of a stream (``chunk_position="last"``): the last prose delta and — when tools were
+    offered — the reply's tool calls as ``tool_call_chunks`` (`parsed`, the protocol part held back by
+    `steerlm.tool_stream.ToolReplySplitter`), with ``finish_reason="tool_calls"``."""
     calls: dict[str, Any] = {}
-    if buffered is not None:
-        parsed = parse_tool_reply(buffered)
-        delta, calls = parsed.content, _calls(parsed)
+    if parsed is not None:
+        calls = _call_chunks(parsed)
+        if parsed.tool_calls:
+            metadata["finish_reason"] = "tool_calls"
     return AIMessageChunk(content=delta, response_metadata=metadata, usage_metadata=usage_metadata,
                           chunk_position="last", **calls)
+
+
+class StreamState:
+    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops).
+
+    When tools were offered, prose still streams delta by delta; the tool protocol (from its first
+    possible opener on) is held back by `ToolReplySplitter` and comes out parsed in the last chunk.
+    """
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.parts: list[str] = []  # the deltas, kept when usage needs the whole text
+        self._keep = prepared.counter is not None
+        self.splitter = ToolReplySplitter() if prepared.tools_offered else None
+        self.done = False
+
+    def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
+        if self._keep:
+            self.parts.append(chunk.text)
+        if chunk.finish_reason is not None:
+            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
+        text = chunk.text if self.splitter is None else self.splitter.feed(chunk.text)
+        if not text:
+            return None
+        return ChatGenerationChunk(message=AIMessageChunk(content=text))
+
+    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
+               ) -> ChatGenerationChunk:
+        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
+        self.done = True
+        p, parsed = self.prepared, None
+        if self.splitter is not None:
+            shown = self.splitter.feed(delta)
+            tail, parsed = self.splitter.finish()
+            delta = shown + tail
+        return ChatGenerationChunk(message=final_chunk(
+            delta, p.metadata(finish_reason), p.usage_for("".join(self.parts), server), parsed=parsed))

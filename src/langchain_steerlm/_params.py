@@ -13,22 +13,22 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import LangSmithParams
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     CallOptions,
     ClientSettings,
-    cached_settings,
 )
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, profile_for
-from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, resolve_options
+from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, RequestOptions, refine_options, resolve_options
 from steerlm.secrets import secret_text
 from steerlm.suggest import did_you_mean
 from steerlm.tokens import TokenCounter, load_token_counter
@@ -42,9 +42,33 @@ CONNECTION_NAMES = ("model", "url", "profile", "timeout", "max_retries", "header
 _CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers", "verify_ssl", "root_certificates",
                   "client_certificate", "client_key")
 CALL_NAMES = frozenset({*OPTION_NAMES, *CONNECTION_NAMES, "context"})  # accepted per call / by .bind()
+_OPTION_SET = frozenset(OPTION_NAMES)
+_SETTINGS_NAMES = ("model", "url", "profile", "max_retries")  # per-call kwargs that change the client
 # Framework noise, harmless. LangChain pops `ls_structured_output_format` before `_generate`, but a
 # batch's kwargs still carry it when `_batch_plan` renders the inputs.
 IGNORED_KWARGS = frozenset({"stream", "parallel_tool_calls", "strict", "ls_structured_output_format"})
+
+
+def _unresolved() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """The fields resolved once: profile, options, client settings, identifying params; `owner` is the
+    id of the model they belong to (a copy made by `model_copy` resolves its own)."""
+
+    owner: int
+    profile: ModelProfile
+    options: RequestOptions
+    client: ClientSettings
+    identifying: Mapping[str, Any]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Resolved:
+        return self  # immutable; a copy of the model re-resolves anyway (another owner)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _unresolved, ()  # pickled models resolve again when loaded
 
 
 @dataclass(frozen=True)
@@ -70,10 +94,13 @@ class SteerLMFields(SteeringFields, SecureFields):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
+    _settings_memo: SettingsMemo = PrivateAttr(default_factory=SettingsMemo)
+
     model: str = Field(default=DEFAULT_MODEL, description="Triton model name.")
     url: str | list[str] = Field(
         default=DEFAULT_URL,
-        description="grpc://, http://, https://, grpcs:// or bare host:port (= gRPC); a list fails over.",
+        description="grpc://, http://, https://, grpcs://, bare host:port (= gRPC), nemo-rest://, or "
+                    "openai+http(s)://host:port/v1 (vLLM, trtllm-serve, NIM, ...); a list fails over.",
     )
     steerlm_profile: str | ModelProfile | None = Field(
         default=None,
@@ -95,6 +122,8 @@ class SteerLMFields(SteeringFields, SecureFields):
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
     logprobs: bool | None = Field(
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
+    guided_json: dict[str, Any] | str | None = Field(
+        default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
     streaming: bool = Field(default=False, description="Stream internally for invoke().")
     tokenizer: Any = Field(
         default=None,
@@ -114,6 +143,8 @@ class SteerLMFields(SteeringFields, SecureFields):
             data["steerlm_profile"] = data.pop("profile")
         return data
 
+    _resolved: _Resolved | None = PrivateAttr(default=None)
+
     def __init__(self, **data: Any) -> None:
         """Validate every argument (ConfigurationError saying what to fix); no network I/O."""
         check_keywords(type(self), data, also=("profile",))
@@ -123,8 +154,24 @@ class SteerLMFields(SteeringFields, SecureFields):
             raise configuration_error(type(self).__name__, exc) from None
         check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
         self.check_secure_fields()
-        self._client_settings(self.model, self.resolved_profile, {})  # validates every client setting
-        resolve_options(self.resolved_profile, self.option_layer())
+        self._fields()  # validates every client setting and option
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._resolved = None  # a field changed: resolve the fields again on the next call
+
+    def _fields(self) -> _Resolved:
+        """The fields resolved and validated once (again after a field is assigned or the model copied)."""
+        # Read from pydantic's private dict: `self._resolved` goes through BaseModel.__getattr__ (~3 µs).
+        resolved = self.__pydantic_private__.get("_resolved")  # type: ignore[union-attr]
+        if resolved is None or resolved.owner != id(self):
+            profile = self.resolved_profile
+            client = self._client_settings(self.model, profile, {})
+            resolved = self._resolved = _Resolved(
+                owner=id(self), profile=profile, options=resolve_options(profile, self.option_layer()),
+                client=client, identifying=self._identifying())
+        return resolved
 
     @property
     def lc_secrets(self) -> dict[str, str]:
@@ -149,7 +196,7 @@ class SteerLMFields(SteeringFields, SecureFields):
     def resolve_call(self, stop: list[str] | None, kwargs: Mapping[str, Any], *,
                      extra_names: frozenset[str] = frozenset()) -> CallSpec:
         """Validate per-call kwargs and merge them over the fields (ConfigurationError on bad input)."""
-        unknown = set(kwargs) - CALL_NAMES - IGNORED_KWARGS - extra_names
+        unknown = kwargs.keys() - CALL_NAMES - IGNORED_KWARGS - extra_names if kwargs else None
         if unknown:
             hints = "".join(did_you_mean(k, [*CALL_NAMES, *extra_names]) for k in sorted(unknown))
             raise ConfigurationError(
@@ -157,40 +204,44 @@ class SteerLMFields(SteeringFields, SecureFields):
                 f"({', '.join((*CONNECTION_NAMES, *PARAM_NAMES))}, 'attributes', the steering attributes "
                 f"{list(ATTRIBUTE_NAMES)}), 'context'{''.join(', ' + repr(n) for n in sorted(extra_names))}"
             )
-        call = {k: v for k, v in kwargs.items() if k in OPTION_NAMES}
+        fields = self._fields()
+        call = {k: v for k, v in kwargs.items() if k in _OPTION_SET}
         if stop is not None:
             call["stop"] = stop
+        context = kwargs.get("context")
+        if context is not None and not isinstance(context, str):
+            raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
+        extra = {k: v for k, v in kwargs.items() if k in extra_names} if extra_names else {}
+        per_call = CallOptions.of(kwargs.get("timeout"), kwargs.get("headers"), kwargs.get("api_key"))
+        if not kwargs or not any(kwargs.get(name) is not None for name in _SETTINGS_NAMES):  # the fields' client
+            options = refine_options(fields.options, fields.profile, call)
+            return CallSpec(fields.profile, options.attributes, options.params, fields.client, per_call, context,
+                            extra)
         model = kwargs.get("model") or self.model
         explicit = kwargs.get("profile")
         if explicit is None and kwargs.get("model"):
             explicit = find_profile(model) or self.resolved_profile
         profile = self.resolved_profile if explicit is None else _profile_for(explicit, model)
-        options = resolve_options(profile, self.option_layer(), call)
-        context = kwargs.get("context")
-        if context is not None and not isinstance(context, str):
-            raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
-        return CallSpec(
-            profile=profile,
-            attributes=options.attributes,
-            params=options.params,
-            client=self._client_settings(model, profile, kwargs),
-            call=CallOptions.of(kwargs.get("timeout"), kwargs.get("headers"), kwargs.get("api_key")),
-            context=context,
-            extra={k: v for k, v in kwargs.items() if k in extra_names},
-        )
+        options = (refine_options(fields.options, profile, call) if profile is fields.profile
+                   else resolve_options(profile, self.option_layer(), call))
+        client = self._client_settings(model, profile, kwargs)
+        return CallSpec(profile, options.attributes, options.params, client, per_call, context, extra)
 
     def _client_settings(self, model: str, profile: ModelProfile, kwargs: Mapping[str, Any]) -> ClientSettings:
         """The client settings of a call: the fields, with a per-call `url` / `max_retries` (per-call
-        timeout, headers and api_key are `CallOptions`, not settings: the same client serves them)."""
+        timeout, headers and api_key are `CallOptions`, not settings: the same client serves them).
+        Built once per set of field values (`SettingsMemo`)."""
         url = kwargs.get("url") or self.url
         retries = kwargs.get("max_retries")
-        return cached_settings(
-            model, url, profile=profile, timeout=self.timeout,
-            max_retries=self.max_retries if retries is None else retries, headers=self.headers,
+        retries = self.max_retries if retries is None else retries
+        values = (model, url, profile, self.timeout, retries, self.headers, self.api_key, self.verify_ssl,
+                  self.root_certificates, self.client_certificate, self.client_key, self.client_kwargs)
+        return self._settings_memo.get(values, lambda: cached_settings(
+            model, url, profile=profile, timeout=self.timeout, max_retries=retries, headers=self.headers,
             api_key=self.api_key, verify_ssl=self.verify_ssl, root_certificates=self.root_certificates,
             client_certificate=self.client_certificate,
             client_key=secret_text(self.client_key, what="client_key"), **self.client_kwargs,
-        )
+        ))
 
     def ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any],
                   model_type: Literal["chat", "llm"]) -> LangSmithParams:
@@ -209,7 +260,10 @@ class SteerLMFields(SteeringFields, SecureFields):
         return params
 
     def identifying(self) -> dict[str, Any]:
-        """`_identifying_params`: what distinguishes two configured models."""
+        """`_identifying_params`: what distinguishes two configured models (LangChain asks per call)."""
+        return dict(self._fields().identifying)
+
+    def _identifying(self) -> dict[str, Any]:
         profile = self.steerlm_profile
         return {
             "model": self.model,

@@ -8,23 +8,30 @@ token counts, else from the tokenizer.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncGenerator, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing, closing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from langchain_core.messages import BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 
-from langchain_steerlm._batch import Prefetched, take_prefetched
+from langchain_steerlm._batch import Prefetched, batch_running, messages_key, take_prefetched
 from langchain_steerlm._client import async_client, sync_client
 from langchain_steerlm._convert import reply_metadata, usage
 from langchain_steerlm._errors import mapped_errors
 from langchain_steerlm._params import CallSpec
-from steerlm.client import Completion, StreamChunk
 from steerlm.tokens import TokenCounter, guard_prompt
 from steerlm.usage import TokenUsage
 
-__all__ = ["Prepared", "abatch", "agenerate", "astream", "batch", "generate", "prefetch", "prepare", "stream"]
+if TYPE_CHECKING:  # the client modules load on the first call (transport, retry)
+    from steerlm.client import Completion, StreamChunk
+
+__all__ = ["Prepared", "abatch", "agenerate", "aparked", "asend", "astream", "batch", "generate", "parked",
+           "prefetch", "prepare", "send", "stream"]
 
 
 @dataclass(frozen=True)
@@ -64,25 +71,50 @@ def prepare(spec: CallSpec, prompt: str, counter: TokenCounter | None, *, tools_
     return Prepared(spec, prompt, tools_offered, counter, tokens)
 
 
-def _prefetched(prepared: Prepared) -> Completion | None:
-    found = take_prefetched(prepared.key)
-    if isinstance(found, BaseException):
-        raise found
-    return found  # type: ignore[no-any-return]
+Pending = Future[list["Completion"]] | asyncio.Future[list["Completion"]]
+Parked = tuple[Prepared, Pending, int]  # an input's request, its batch's pending result, its row
+
+
+def _sync_result(found: Parked) -> tuple[Prepared, Completion]:
+    prepared, pending, row = found
+    if not isinstance(pending, Future):
+        raise RuntimeError("an async batch's result was asked for from sync code")
+    return prepared, pending.result()[row]  # raises the batch request's (mapped) error
+
+
+async def _async_result(found: Parked) -> tuple[Prepared, Completion]:
+    prepared, pending, row = found
+    results = await asyncio.wrap_future(pending) if isinstance(pending, Future) else await pending
+    return prepared, results[row]
+
+
+def parked(messages: Sequence[BaseMessage]) -> tuple[Prepared, Completion] | None:
+    """A native batch's input, found by its message objects: rendered and sent already (its result is
+    waited for here; the batch request's error is raised)."""
+    found = take_prefetched(messages=messages_key(messages)) if batch_running() else None
+    return None if found is None else _sync_result(found)
+
+
+async def aparked(messages: Sequence[BaseMessage]) -> tuple[Prepared, Completion] | None:
+    """Async `parked`."""
+    found = take_prefetched(messages=messages_key(messages)) if batch_running() else None
+    return None if found is None else await _async_result(found)
 
 
 def generate(prepared: Prepared) -> Completion:
+    found = take_prefetched(request=prepared.key) if batch_running() else None
+    if found is not None:  # an equal request of the running batch
+        return _sync_result(found)[1]
     with mapped_errors():
-        found = _prefetched(prepared)
-        return found or sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params,
-                                                                 options=prepared.spec.call)
+        return sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params,
+                                                          options=prepared.spec.call)
 
 
 async def agenerate(prepared: Prepared) -> Completion:
+    found = take_prefetched(request=prepared.key) if batch_running() else None
+    if found is not None:
+        return (await _async_result(found))[1]
     with mapped_errors():
-        found = _prefetched(prepared)
-        if found is not None:
-            return found
         client = await async_client(prepared.spec.client)
         return await client.generate(prepared.prompt, prepared.spec.params, options=prepared.spec.call)
 
@@ -116,9 +148,27 @@ async def abatch(spec: CallSpec, prompts: Sequence[str]) -> list[Completion]:
         return await client.batch(list(prompts), spec.params, options=spec.call)
 
 
-def prefetch(prepared: Sequence[Prepared], results: Sequence[Completion] | BaseException) -> Prefetched:
-    """Park a batch's completions (or its one error, for every input) for the per-input runs."""
+def send(spec: CallSpec, prompts: Sequence[str]) -> Future[list[Completion]]:
+    """`batch` in the background: the runs' callbacks start while the request is on its way."""
+    global _SENDER
+    with _SENDER_LOCK:
+        if _SENDER is None:
+            _SENDER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="steerlm-batch")
+    return _SENDER.submit(batch, spec, list(prompts))
+
+
+def asend(spec: CallSpec, prompts: Sequence[str]) -> asyncio.Future[list[Completion]]:
+    """`abatch` as a task on the running loop."""
+    return asyncio.ensure_future(abatch(spec, prompts))
+
+
+_SENDER: ThreadPoolExecutor | None = None
+_SENDER_LOCK = threading.Lock()
+
+
+def prefetch(plan: Sequence[tuple[Sequence[BaseMessage], Prepared]], pending: Pending) -> Prefetched:
+    """Park every input's request with its batch's pending result (and its row in it) for the runs."""
     scope = Prefetched()
-    for index, item in enumerate(prepared):
-        scope.add(item.key, results if isinstance(results, BaseException) else results[index])
+    for row, (messages, item) in enumerate(plan):
+        scope.add(messages_key(messages), item.key, (item, pending, row))
     return scope

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import aclosing, closing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.model_profile import ModelProfile as LCModelProfile
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from langchain_steerlm import _run
-from langchain_steerlm._batch import batchable, prefetch_scope
-from langchain_steerlm._convert import ai_message, final_chunk, to_core_messages
+from langchain_steerlm._batch import generate_args, one_run, plan_batch, prefetch_scope, ready, replies
+from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
+from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import SteerLMFields
-from langchain_steerlm.tools import ToolLike, bind_tool_kwargs, offer_tools, structured_output
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
 from steerlm.secrets import redact_params
 
 if TYPE_CHECKING:
-    from steerlm.client import Completion, StreamChunk
-    from steerlm.usage import TokenUsage
+    from langchain_steerlm.tools import ToolLike
+    from steerlm.client import Completion
 
 __all__ = ["ChatSteerLM"]
 
@@ -34,39 +35,13 @@ Inputs = Sequence[LanguageModelInput]
 Configs = RunnableConfig | list[RunnableConfig] | None
 
 
-class _StreamState:
-    """Core stream chunks -> ChatGenerationChunks (shared by the sync and async loops)."""
-
-    def __init__(self, prepared: _run.Prepared) -> None:
-        self.prepared = prepared
-        self.text = ""
-        self.done = False
-
-    def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
-        self.text += chunk.text
-        if chunk.finish_reason is not None:
-            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
-        if not chunk.text or self.prepared.tools_offered:
-            return None  # a reply that may call tools is parsed whole, in the last chunk
-        return ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
-
-    def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
-               ) -> ChatGenerationChunk:
-        """The last chunk: metadata, usage (the server's, else the tokenizer's), tool calls when offered."""
-        self.done = True
-        p = self.prepared
-        return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for(self.text, server),
-            buffered=self.text if p.tools_offered else None,
-        ))
-
-
-class ChatSteerLM(SteerLMFields, BaseChatModel):
+class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     """NVIDIA SteerLM and NeMo-aligned chat models served by Triton Inference Server.
 
     Renders each model's own byte-exact prompt template — with the SteerLM attribute label line
     (``<extra_id_2>quality:4,...,verbosity:1``) — and talks to Triton over gRPC or HTTP through the
-    steerlm client (timeouts, retries with backoff, TLS, headers, failover, native batching).
+    steerlm client (timeouts, retries with backoff, TLS, headers, load-balanced replicas with failover,
+    native batching).
 
     Setup:
         Install the package with its LangChain extra and point it at a Triton server that serves the
@@ -85,8 +60,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         verbosity (HelpSteer, 0–4), violence, not_appropriate (OASST, 0–9), attributes (a dict).
 
     Key init args — client params:
-        model (Triton model name), url (`grpc://`, `http://`, `https://`, `grpcs://`; a bare
-        `host:port` means gRPC), profile (prompt profile; defaults to `model`), timeout, max_retries,
+        model (Triton model name, or the served model id on an OpenAI-compatible server), url
+        (`grpc://`, `http://`, `https://`, `grpcs://`; a bare `host:port` means gRPC;
+        `openai+http://host:8000/v1` for vLLM, trtllm-serve, NIM and other OpenAI-compatible servers),
+        profile (prompt profile; defaults to `model`), timeout, max_retries,
         headers, api_key (sent as `authorization: Bearer`), verify_ssl, root_certificates, tokenizer
         (local tokenizer.json: usage metadata and a context-window guard), streaming.
 
@@ -183,8 +160,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""
         profile = self.resolved_profile
-        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window, text_inputs=True,
-                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=False,
+        # The cards give 4,096 tokens for input and output together: output is bounded by the same window.
+        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window,
+                              max_output_tokens=profile.context_window, text_inputs=True,
+                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=True,
                               structured_output=False)
 
     def get_token_ids(self, text: str) -> list[int]:
@@ -194,7 +173,14 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
 
     def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _run.Prepared:
         spec = self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
-        turns, offered = offer_tools(to_core_messages(messages, spec.profile), spec.extra, spec.profile)
+        turns, offered = to_core_messages(messages, spec.profile), False
+        if spec.extra:  # tools or tool_choice given
+            from langchain_steerlm.tools import forced_call_guide, offer_tools
+
+            turns, offered = offer_tools(turns, spec.extra, spec.profile)
+            guide = forced_call_guide(spec.extra) if spec.params.guided_json is None else None
+            if guide is not None:  # a required call: guided decoding to the protocol where the server has it
+                spec = replace(spec, params=spec.params.merge(guided_json=guide))
         prompt = render(spec.profile, turns, spec.attributes, context=spec.context)
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
@@ -206,17 +192,23 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        prepared = self._prepare(messages, stop, kwargs)
-        return self._result(prepared, _run.generate(prepared))
+        found = _run.parked(messages)  # an input of a native batch: rendered and answered already
+        if found is None:
+            prepared = self._prepare(messages, stop, kwargs)
+            found = prepared, _run.generate(prepared)
+        return self._result(*found)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        prepared = self._prepare(messages, stop, kwargs)
-        return self._result(prepared, await _run.agenerate(prepared))
+        found = await _run.aparked(messages)
+        if found is None:
+            prepared = self._prepare(messages, stop, kwargs)
+            found = prepared, await _run.agenerate(prepared)
+        return self._result(*found)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        state = _StreamState(self._prepare(messages, stop, kwargs))
+        state = StreamState(self._prepare(messages, stop, kwargs))
         with closing(_run.stream(state.prepared)) as pieces:  # stopping early cancels the server stream
             for piece in pieces:
                 chunk = state.feed(piece)
@@ -230,7 +222,7 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        state = _StreamState(self._prepare(messages, stop, kwargs))
+        state = StreamState(self._prepare(messages, stop, kwargs))
         async with aclosing(_run.astream(state.prepared)) as pieces:
             async for piece in pieces:
                 chunk = state.feed(piece)
@@ -243,43 +235,34 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
 
     # ------------------------------------------------------------------ native batching (see _batch.py)
 
-    def _batch_plan(self, inputs: Inputs, config: Configs, kwargs: dict[str, Any],
-                    async_api: bool) -> list[_run.Prepared]:
-        """The inputs to send as one request (empty: use LangChain's per-input path as it is)."""
-        if not batchable(self, inputs, config, kwargs, async_api=async_api):
-            return []
-        prepared = []
-        for item in inputs:
-            try:
-                prepared.append(self._prepare(self._convert_input(item).to_messages(), None, dict(kwargs)))
-            except Exception:  # this input fails, with its callbacks, in its own run
-                continue
-        return [p for p in prepared if p.spec == prepared[0].spec] if len(prepared) > 1 else []
-
     def batch(self, inputs: Inputs, config: Configs = None, *, return_exceptions: bool = False,  # type: ignore[override]
               **kwargs: Any) -> list[AIMessage]:
-        """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size)."""
-        plan = self._batch_plan(inputs, config, kwargs, async_api=False)
-        if not plan:
+        """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size).
+
+        Inputs that share one config run in one `generate` call (a callback run per input, no per-input
+        thread pool), started while the request is on its way; see `langchain_steerlm._batch`.
+        """
+        plan = plan_batch(self, inputs, config, kwargs, async_api=False)
+        sendable = ready(plan)
+        if not sendable:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        try:
-            results: Sequence[Any] | BaseException = _run.batch(plan[0].spec, [p.prompt for p in plan])
-        except Exception as exc:  # every input's run reports it through its callbacks
-            results = exc
-        with prefetch_scope(_run.prefetch(plan, results)):
+        pending = _run.send(sendable[0][1].spec, [p.prompt for _, p in sendable])
+        with prefetch_scope(_run.prefetch(sendable, pending)):
+            if one_run(plan, config, return_exceptions):
+                return replies(self.generate([m for m, _ in plan], **generate_args(config, kwargs)))
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
 
     async def abatch(self, inputs: Inputs, config: Configs = None, *,  # type: ignore[override]
                      return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
-        """Async batch over inputs: ONE Triton request for all of them."""
-        plan = self._batch_plan(inputs, config, kwargs, async_api=True)
-        if not plan:
+        """Async batch over inputs: ONE Triton request for all of them (see `batch`)."""
+        plan = plan_batch(self, inputs, config, kwargs, async_api=True)
+        sendable = ready(plan)
+        if not sendable:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        try:
-            results: Sequence[Any] | BaseException = await _run.abatch(plan[0].spec, [p.prompt for p in plan])
-        except Exception as exc:  # reported by every input's run
-            results = exc
-        with prefetch_scope(_run.prefetch(plan, results)):
+        pending = _run.asend(sendable[0][1].spec, [p.prompt for _, p in sendable])
+        with prefetch_scope(_run.prefetch(sendable, pending)):
+            if one_run(plan, config, return_exceptions):
+                return replies(await self.agenerate([m for m, _ in plan], **generate_args(config, kwargs)))
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
 
     # ------------------------------------------------------------------ tools and structured output
@@ -287,7 +270,10 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
     def bind_tools(self, tools: Sequence[ToolLike], *, tool_choice: Any = None,  # type: ignore[override]
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
-        return self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        from langchain_steerlm.tools import bind_tool_kwargs
+
+        bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        return bound
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,  # type: ignore[override]
                                method: str = "function_calling", strict: bool | None = None,
@@ -298,6 +284,8 @@ class ChatSteerLM(SteerLMFields, BaseChatModel):
         to call; "json_mode" — the reply's JSON object is parsed. ``strict`` is accepted and ignored
         (nothing constrains decoding). ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}``.
         """
+        from langchain_steerlm.tools import structured_output
+
         if kwargs:
             raise ConfigurationError(f"unsupported argument(s) {sorted(kwargs)} for with_structured_output")
         return structured_output(self, schema, method=method, include_raw=include_raw)

@@ -19,7 +19,8 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_steerlm._convert import to_core_messages
-from steerlm.client.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientSettings, cached_settings
+from steerlm.client.memo import cached_settings
+from steerlm.client.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientSettings
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.profiles import get_profile
@@ -56,7 +57,7 @@ class SteerLMRewardScorer(RunnableSerializable[Any, dict[str, Any]]):
     """Runnable scoring a reply's 9 HelpSteer attributes with a SteerLM reward model (NeMo-Aligner)."""
 
     model: str = Field(default="reward_model", description="Triton model name of the reward model.")
-    url: str | list[str] = Field(default=DEFAULT_REWARD_URL, description="Server URL (HTTP; a list = failover).")
+    url: str | list[str] = Field(default=DEFAULT_REWARD_URL, description="Server URL (HTTP; a list = replicas).")
     timeout: float = Field(default=DEFAULT_TIMEOUT, description="Per-request timeout, seconds.")
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, description="Retries of retryable server errors.")
     model_config = ConfigDict(arbitrary_types_allowed=True)

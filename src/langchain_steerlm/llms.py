@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import Field
 
 from langchain_steerlm import _run
+from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import ATTRIBUTES_KEY, SteerLMFields
 from steerlm.client import Completion, StreamChunk
 from steerlm.errors import ConfigurationError
@@ -25,7 +26,7 @@ __all__ = ["SteerLM"]
 _LLM_KWARGS = frozenset({"raw_prompt"})
 
 
-class SteerLM(SteerLMFields, BaseLLM):
+class SteerLM(InputGuards, SteerLMFields, BaseLLM):
     """NVIDIA SteerLM and NeMo-aligned models on Triton as a LangChain string LLM.
 
     The prompt becomes the one user turn of the profile's template (system text, label line and all),

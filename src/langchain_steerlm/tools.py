@@ -28,10 +28,10 @@ from steerlm.errors import ConfigurationError
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message
 from steerlm.requests import with_tool_instructions
-from steerlm.tools import ToolSpec
+from steerlm.tools import ToolSpec, required_call_guide
 
-__all__ = ["STRUCTURED_OUTPUT_METHODS", "ToolLike", "bind_tool_kwargs", "offer_tools", "structured_output",
-           "tool_specs"]
+__all__ = ["STRUCTURED_OUTPUT_METHODS", "ToolLike", "bind_tool_kwargs", "forced_call_guide", "offer_tools",
+           "structured_output", "tool_specs"]
 
 ToolLike = Mapping[str, Any] | type | Callable[..., Any] | BaseTool
 STRUCTURED_OUTPUT_METHODS = ("function_calling", "json_schema", "json_mode")
@@ -86,22 +86,38 @@ def offer_tools(
     return with_tool_instructions(messages, specs, choice, profile), True
 
 
+def forced_call_guide(extra: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The guided-decoding schema of a required call (``tool_choice`` "any" or a tool's name), else None."""
+    specs = tool_specs(extra.get("tools"))
+    return required_call_guide(specs, _normalize_choice(extra.get("tool_choice"), [s.name for s in specs]))
+
+
+def _json_schema(schema: Mapping[str, Any] | type) -> dict[str, Any]:
+    if isinstance(schema, type) and is_basemodel_subclass(schema):
+        return dict(schema.model_json_schema())  # type: ignore[attr-defined]
+    if isinstance(schema, Mapping) and "properties" not in schema and "type" not in schema:
+        return {"type": "object"}
+    return convert_to_openai_tool(schema)["function"].get("parameters") or {"type": "object"}  # type: ignore[arg-type]
+
+
 def structured_output(model: BaseChatModel, schema: Mapping[str, Any] | type, *, method: str,
                       include_raw: bool) -> Runnable[LanguageModelInput, Any]:
     """`with_structured_output` over the protocol.
 
     "function_calling" and "json_schema" offer `schema` as the one tool the model must call and parse
     that call; "json_mode" offers nothing and parses the reply's JSON object (the prompt must ask for
-    JSON and describe it — the model is not constrained). A pydantic `schema` gives instances, others
-    dicts. ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}`` instead of raising.
+    JSON and describe it). A pydantic `schema` gives instances, others dicts. The call (`forced_call_guide`)
+    or the JSON object is also sent as a guided-decoding schema, which servers with guided decoding
+    (Triton's vLLM backend) enforce and others ignore: there the prompted protocol is the fallback.
+    ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}`` instead of raising.
     """
     if method not in STRUCTURED_OUTPUT_METHODS:
         raise ConfigurationError(f"method={method!r} is not supported; use one of {STRUCTURED_OUTPUT_METHODS}")
     pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
     trace = {"ls_structured_output_format": {"kwargs": {"method": method}, "schema": schema}}
     parser: Runnable[Any, Any]
-    if method == "json_mode":
-        llm: Runnable[LanguageModelInput, Any] = model.bind(**trace)
+    if method == "json_mode":  # guided decoding to the schema where the server has it
+        llm: Runnable[LanguageModelInput, Any] = model.bind(guided_json=_json_schema(schema), **trace)
         parser = PydanticOutputParser(pydantic_object=schema) if pydantic else JsonOutputParser()  # type: ignore[arg-type]
     else:
         llm = model.bind_tools([schema], tool_choice="any", **trace)  # type: ignore[list-item]

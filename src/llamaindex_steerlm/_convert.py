@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -29,10 +29,15 @@ from steerlm.errors import PromptError
 from steerlm.prompts import Message, Role
 from steerlm.requests import RequestOptions
 from steerlm.tokens import TokenCounter
+from steerlm.tool_stream import ToolReplySplitter
 from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
 from steerlm.usage import TokenUsage
 
+if TYPE_CHECKING:
+    from steerlm.client import StreamChunk
+
 __all__ = [
+    "ChatStream",
     "PreparedRequest",
     "assistant_message",
     "chat_response",
@@ -120,6 +125,9 @@ def assistant_message(text: str, attributes: Mapping[str, int], reply: ParsedRep
             {"name": c.name, "arguments": c.arguments, "error": c.error, "id": c.id}
             for c in reply.invalid_tool_calls
         ]
+    if reply.tool_calls:  # also in the legacy place that LlamaIndex's streaming structured output reads
+        extra["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": dict(c.arguments)}
+                               for c in reply.tool_calls]
     blocks: list[Any] = [TextBlock(text=reply.content)]
     blocks.extend(ToolCallBlock(tool_call_id=c.id, tool_name=c.name, tool_kwargs=dict(c.arguments))
                   for c in reply.tool_calls)
@@ -172,12 +180,50 @@ def _metadata(request: PreparedRequest, text: str, finish: str | None, server: T
 
 
 def chat_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
-                  usage: TokenUsage | None = None, logprobs: Sequence[float] | None = None) -> ChatResponse:
-    """A chat response; `text` is the whole reply so far, parsed for tool calls once finished."""
-    reply = parse_tool_reply(text) if request.tools and finish is not None else None
+                  usage: TokenUsage | None = None, logprobs: Sequence[float] | None = None,
+                  parsed: ParsedReply | None = None) -> ChatResponse:
+    """A chat response; `text` is the whole reply so far, parsed for tool calls once finished (`parsed`:
+    already parsed by a stream's splitter). A reply that called tools has ``finish_reason="tool_calls"``."""
+    if parsed is None and request.tools and finish is not None:
+        parsed = parse_tool_reply(text)
     extra, raw = _metadata(request, text, finish, usage, logprobs)
-    return ChatResponse(message=assistant_message(text, request.attributes, reply), delta=delta, raw=raw,
+    if parsed is not None and parsed.tool_calls:
+        extra["finish_reason"] = raw["finish_reason"] = "tool_calls"
+    return ChatResponse(message=assistant_message(text, request.attributes, parsed), delta=delta, raw=raw,
                         additional_kwargs=extra)
+
+
+class ChatStream:
+    """Core stream chunks -> ChatResponses (shared by the sync and async loops).
+
+    Without tools every chunk becomes a response. With tools offered, prose streams as it comes and the
+    tool protocol is held back (`steerlm.tool_stream.ToolReplySplitter`): no protocol text reaches a
+    ``delta``; the last response carries the parsed tool calls.
+    """
+
+    def __init__(self, request: PreparedRequest) -> None:
+        self.request = request
+        self.text = ""
+        self.splitter = ToolReplySplitter() if request.tools else None
+        self.done = False
+
+    def response(self, chunk: StreamChunk) -> ChatResponse | None:
+        self.text += chunk.text
+        if chunk.finish_reason is not None:
+            return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
+        if self.splitter is None:
+            return chat_response(self.request, self.text, None, chunk.text, usage=chunk.usage)
+        delta = self.splitter.feed(chunk.text)
+        return chat_response(self.request, self.splitter.shown, None, delta) if delta else None
+
+    def finish(self, delta: str = "", finish: str = "stop", usage: TokenUsage | None = None) -> ChatResponse:
+        """The last response (also when the stream ended without a finish reason)."""
+        self.done = True
+        if self.splitter is None:
+            return chat_response(self.request, self.text, finish, delta, usage=usage)
+        shown = self.splitter.feed(delta)
+        tail, parsed = self.splitter.finish()
+        return chat_response(self.request, self.text, finish, shown + tail, usage=usage, parsed=parsed)
 
 
 def completion_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,

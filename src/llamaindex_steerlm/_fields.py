@@ -2,30 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field, ValidationError
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, ValidationError
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     ClientSettings,
-    cached_settings,
 )
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
 from steerlm.profiles import ModelProfile, profile_for
-from steerlm.requests import ATTRIBUTE_NAMES, resolve_options
+from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options
 from steerlm.tokens import TokenCounter, load_token_counter
 
 __all__ = ["DEFAULT_URL", "SteerLMFields"]
 
 _CLIENT_FIELDS = ("model", "url", "profile", "timeout", "max_retries", "headers", "verify_ssl", "root_certificates",
                   "client_certificate", "client_key")
+
+
+def _unresolved() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """The fields resolved once; `owner` is the id of the model they belong to (copies resolve their own)."""
+
+    owner: int
+    profile: ModelProfile
+    options: RequestOptions
+    settings: ClientSettings
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Resolved:
+        return self  # immutable; a copy of the model re-resolves anyway (another owner)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _unresolved, ()  # pickled models resolve again when loaded
 
 
 class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
@@ -36,8 +57,10 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     ``verify_ssl``; secrets redacted in repr and ``to_dict()``) from `SecureFields`.
     """
 
+    _settings_memo: SettingsMemo = PrivateAttr(default_factory=SettingsMemo)
+
     model: str = Field(description="Triton model name, e.g. 'Llama2-70B-SteerLM-Chat'.")
-    url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = failover).")
+    url: str | list[str] = Field(default=DEFAULT_URL, description="Server URL (a list = load-balanced replicas).")
     profile: str | None = Field(default=None, description="Prompt profile; defaults to `model`.")
     timeout: float = Field(default=DEFAULT_TIMEOUT, description="Per-request client timeout, seconds.")
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, description="Retries of retryable server errors.")
@@ -50,11 +73,15 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
     logprobs: bool | None = Field(
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
+    guided_json: dict[str, Any] | str | None = Field(
+        default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
     client_kwargs: dict[str, Any] = Field(default_factory=dict,
                                           description="Other SteerLMClient options (stream_timeout, ...).")
     tokenizer: Any = Field(default=None, exclude=True,
                            description="Local tokenizer.json / HF tokenizer dir / object: usage + window guard.")
     closed_qa: bool = Field(default=True, description="Use the closed-QA template in query engines.")
+
+    _resolved: _Resolved | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         check_keywords(type(self), data)
@@ -64,9 +91,24 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
             raise configuration_error(type(self).__name__, exc) from None
         check_client_kwargs(self.client_kwargs, taken=_CLIENT_FIELDS)
         self.check_secure_fields()
-        self.client_settings()  # validates url, timeout, max_retries, headers, TLS and client_kwargs
-        resolve_options(self.resolved_profile, self.default_options())
+        self.fields()  # validates url, timeout, max_retries, headers, TLS, client_kwargs and options
         _ = self.token_counter
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._resolved = None  # a field changed: resolve the fields again on the next call
+
+    def fields(self) -> _Resolved:
+        """The fields resolved and validated once (again after a field is assigned or the model copied)."""
+        # Read from pydantic's private dict: `self._resolved` goes through BaseModel.__getattr__ (~3 µs).
+        resolved = self.__pydantic_private__.get("_resolved")  # type: ignore[union-attr]
+        if resolved is None or resolved.owner != id(self):
+            profile = self.resolved_profile
+            settings = self.client_settings()
+            resolved = self._resolved = _Resolved(id(self), profile,
+                                                  resolve_options(profile, self.default_options()), settings)
+        return resolved
 
     @property
     def resolved_profile(self) -> ModelProfile:
@@ -84,6 +126,10 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
         return {name: getattr(self, name) for name in names}
 
     def client_settings(self) -> ClientSettings:
-        """The `ClientSettings` of these fields (memoized: equal fields give the same settings)."""
-        return cached_settings(self.model, self.url, profile=self.resolved_profile, timeout=self.timeout,
-                               max_retries=self.max_retries, **self.secure_client_options(), **self.client_kwargs)
+        """The `ClientSettings` of these fields (built once per set of field values: `SettingsMemo`)."""
+        values = (self.model, self.url, self.profile, self.timeout, self.max_retries, self.headers, self.api_key,
+                  self.verify_ssl, self.root_certificates, self.client_certificate, self.client_key,
+                  self.client_kwargs)
+        return self._settings_memo.get(values, lambda: cached_settings(
+            self.model, self.url, profile=self.resolved_profile, timeout=self.timeout, max_retries=self.max_retries,
+            **self.secure_client_options(), **self.client_kwargs))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from contextlib import aclosing, closing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.generic_utils import messages_to_prompt as generic_messages_to_prompt
@@ -24,15 +25,16 @@ from llama_index.core.llms.llm import ToolSelection, default_completion_to_promp
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
 
-from llamaindex_steerlm._convert import PreparedRequest, chat_response, completion_response, to_messages
+from llamaindex_steerlm._convert import ChatStream, PreparedRequest, chat_response, completion_response, to_messages
 from llamaindex_steerlm._fields import SteerLMFields
 from llamaindex_steerlm.prompts import swap_closed_qa
 from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_tool_choice, to_tool_specs, tool_selections
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import Message, render
-from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, resolve_options, split_options, with_tool_instructions
+from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, refine_options, split_options, with_tool_instructions
 from steerlm.tokens import guard_prompt
+from steerlm.tools import required_call_guide
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -68,13 +70,38 @@ async def _atexts(client: AsyncSteerLMClient,
             yield text, chunk
 
 
+def _chat_stream(client: SteerLMClient, request: PreparedRequest) -> ChatResponseGen:
+    """Chat responses of a stream (tool protocol text held back, see `ChatStream`)."""
+    state = ChatStream(request)
+    for _, chunk in _texts(client, request):
+        response = state.response(chunk)
+        if response is not None:
+            yield response
+    if not state.done:
+        yield state.finish()
+
+
+async def _achat_stream(client: AsyncSteerLMClient, request: PreparedRequest) -> ChatResponseAsyncGen:
+    """Async `_chat_stream`."""
+    state = ChatStream(request)
+    async with aclosing(_atexts(client, request)) as pieces:
+        async for _, chunk in pieces:
+            response = state.response(chunk)
+            if response is not None:
+                yield response
+    if not state.done:
+        yield state.finish()
+
+
 class SteerLM(SteerLMFields):
     """SteerLM / NeMo-aligned chat models on Triton (NeMo deploy or TensorRT-LLM), for LlamaIndex.
 
     Setup:
         ``pip install "steerlm[llamaindex]"``; a Triton server with the model (``steerlm serve`` runs a
         local one). ``url`` is ``grpc://host:8001`` (streams), ``http://host:8000``, TLS ``grpcs://`` /
-        ``https://``; a bare ``host:port`` means gRPC (NemoQuery reads it as HTTP).
+        ``https://``; a bare ``host:port`` means gRPC (NemoQuery reads it as HTTP);
+        ``openai+http://host:8000/v1`` for vLLM, trtllm-serve, NIM and other OpenAI-compatible servers
+        (``model`` is then the served model id, ``profile`` the template).
 
     Instantiate:
         .. code-block:: python
@@ -123,11 +150,15 @@ class SteerLM(SteerLMFields):
                            system_role=MessageRole.SYSTEM)
 
     # ------------------------------------------------------------------ clients
+    def _cache(self) -> ClientCache:
+        # Read from pydantic's private dict: `self._clients` goes through BaseModel.__getattr__ (~3 µs).
+        return self.__pydantic_private__["_clients"]  # type: ignore[index,no-any-return]
+
     def _sync_client(self) -> SteerLMClient:
-        return self._clients.sync(self.client_settings())
+        return self._cache().sync(self.fields().settings)
 
     async def _async_client(self) -> AsyncSteerLMClient:
-        return await self._clients.aio(self.client_settings())
+        return await self._cache().aio(self.fields().settings)
 
     def close(self) -> None:
         """Close the sync clients (async ones: `aclose`); a later call opens new ones."""
@@ -148,7 +179,8 @@ class SteerLM(SteerLMFields):
         context = rest.get("context")
         if context is not None and not isinstance(context, str):
             raise ConfigurationError(f"context must be a string, got {type(context).__name__}")
-        return resolve_options(self.resolved_profile, self.default_options(), options), rest
+        fields = self.fields()
+        return refine_options(fields.options, fields.profile, options), rest
 
     def _prepare_chat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> PreparedRequest:
         options, rest = self._options(kwargs, ("context", "tools", "tool_choice"))
@@ -158,8 +190,14 @@ class SteerLM(SteerLMFields):
         if hook is not None and hook is not generic_messages_to_prompt:
             _check_verbatim(kwargs, "a custom messages_to_prompt")
             return self._prepared(hook(messages), options, {})
-        neutral = with_tool_instructions(to_messages(messages), specs, choice, self.resolved_profile)
-        prompt = render(self.resolved_profile, neutral, options.attributes, context=rest.get("context"))
+        profile = self.fields().profile
+        neutral = to_messages(messages)
+        if specs:
+            neutral = with_tool_instructions(neutral, specs, choice, profile)
+            guide = required_call_guide(specs, choice) if options.params.guided_json is None else None
+            if guide is not None:  # a required call: guided decoding to the protocol where the server has it
+                options = replace(options, params=options.params.merge(guided_json=guide))
+        prompt = render(profile, neutral, options.attributes, context=rest.get("context"))
         return self._prepared(prompt, options, options.attributes, tools=bool(specs) and choice != "none")
 
     def _prepare_complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> PreparedRequest:
@@ -170,7 +208,7 @@ class SteerLM(SteerLMFields):
             text = prompt if formatted or hook is None else hook(prompt)
             return self._prepared(text, options, {})
         system = [Message(role="system", content=self.system_prompt)] if self.system_prompt else []
-        text = render(self.resolved_profile, [*system, Message(role="user", content=prompt)],
+        text = render(self.fields().profile, [*system, Message(role="user", content=prompt)],
                       options.attributes, context=rest.get("context"))
         return self._prepared(text, options, options.attributes)
 
@@ -179,7 +217,7 @@ class SteerLM(SteerLMFields):
         """Count the prompt and check the context window when a tokenizer is configured."""
         counter = self.token_counter
         tokens = None if counter is None else guard_prompt(
-            counter, prompt, options.params.max_tokens, self.resolved_profile, model=self.model)
+            counter, prompt, options.params.max_tokens, self.fields().profile, model=self.model)
         return PreparedRequest(self.model, prompt, options, attributes, tools, counter, tokens)
 
     # ------------------------------------------------------------------ sync
@@ -200,8 +238,7 @@ class SteerLM(SteerLMFields):
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         request = self._prepare_chat(messages, kwargs)
-        return (chat_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                for text, c in _texts(self._sync_client(), request))
+        return _chat_stream(self._sync_client(), request)
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
@@ -230,8 +267,7 @@ class SteerLM(SteerLMFields):
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         request = self._prepare_chat(messages, kwargs)
         client = await self._async_client()
-        return (chat_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                async for text, c in _atexts(client, request))
+        return _achat_stream(client, request)
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False,

@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from steerlm.annotate_writer import OrderedAppendWriter
 from steerlm.errors import SteerLMError
 from steerlm.prompts import Message
 from steerlm.reward import annotation_prompts
@@ -175,41 +176,6 @@ def recover_output(path: Path) -> list[str]:
     return keys
 
 
-class _Writer:
-    """Append-only, in-order, fsync'ed writer with a reorder buffer."""
-
-    def __init__(self, path: Path) -> None:
-        existed = path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if not existed:  # make the new directory entry durable too
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        self._ready: dict[int, bytes] = {}
-        self.next = 0
-        self.written = 0
-
-    def put(self, sequence: int, line: bytes) -> int:
-        """Buffer line `sequence`; write every line now in order. Returns how many were written."""
-        self._ready[sequence] = line
-        chunk = []
-        while self.next in self._ready:
-            chunk.append(self._ready.pop(self.next))
-            self.next += 1
-        if chunk:
-            data = memoryview(b"".join(chunk))
-            while data:
-                data = data[os.write(self._fd, data):]
-            os.fsync(self._fd)
-            self.written += len(chunk)
-        return len(chunk)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
 @dataclass
 class Summary:
     """What a run did: records found done in OUT, records written now, turns scored, malformed lines."""
@@ -254,7 +220,7 @@ def _pending(source: Path, done: Sequence[str]) -> Iterator[Record]:
         yield item
 
 
-def _may_start(writer: _Writer, sequence: int, window: int, tasks: Sequence[asyncio.Task[None]]) -> bool:
+def _may_start(writer: OrderedAppendWriter, sequence: int, window: int, tasks: Sequence[asyncio.Task[None]]) -> bool:
     """Room in the reorder window, or a failure to report."""
     return sequence < writer.next + window or any(t.done() and t.exception() is not None for t in tasks)
 
@@ -282,7 +248,7 @@ async def annotate_file(
     summary.resumed = len(done)
     if progress is not None:
         progress.start(total - len(done))
-    writer = _Writer(target)
+    writer = OrderedAppendWriter(target)
     limit = max(1, concurrency)
     in_flight = asyncio.Semaphore(limit)
     written = asyncio.Condition()

@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, metavar="IN.jsonl", help="NeMo conversation records")
     parser.add_argument("output", type=Path, metavar="OUT.jsonl",
                         help="annotated records (appended; an interrupted run resumes where it stopped)")
-    parser.add_argument("--url", default=DEFAULT_REWARD_URL,
-                        help="reward model server (NeMo-Aligner serves HTTP only; default: %(default)s)")
+    parser.add_argument("--url", action="append", default=None, metavar="URL",
+                        help=f"reward model server (NeMo-Aligner serves HTTP only; default: {DEFAULT_REWARD_URL}); "
+                             "repeat it for replicas: requests are load-balanced across them")
     parser.add_argument("--model", default="reward_model", help="Triton model name (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=8, help="records in flight (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
@@ -69,7 +70,8 @@ async def _main(args: argparse.Namespace, bar: _Bar) -> int:
     def malformed(item: Any) -> None:
         print(f"{args.input}:{item.line}: malformed: {item.reason}", file=sys.stderr)
 
-    async with AsyncRewardModel(args.model, args.url, timeout=args.timeout, max_retries=args.max_retries,
+    urls = args.url or [DEFAULT_REWARD_URL]
+    async with AsyncRewardModel(args.model, urls, timeout=args.timeout, max_retries=args.max_retries,
                                 ready_timeout=args.ready_timeout) as model:
         summary = await annotate_file(
             args.input, args.output, model.score_prompts, concurrency=args.concurrency,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = ["StopMatcher", "clean_completion", "strip_echo"]
 
@@ -19,16 +20,30 @@ _MIN_RESIDUE = 4  # shortest dangling marker prefix treated as residue: "<ext"
 _MARKER_RE = re.compile(r"<extra_id_\d>")
 
 
+@lru_cache(maxsize=64)
+def _tables(stops: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str], str, re.Pattern[str], int]:
+    """For a stop list: the stops (deduplicated), every proper prefix of a watched string (stops and
+    markers, each watched once), their first characters (as a string and as a pattern), and the
+    longest length."""
+    kept = tuple(dict.fromkeys(s for s in stops if s))
+    watch = tuple(dict.fromkeys((*kept, *_MARKERS)))
+    prefixes = frozenset(w[:k] for w in watch for k in range(1, len(w)))
+    firsts = "".join(dict.fromkeys(w[0] for w in watch))
+    return kept, prefixes, firsts, re.compile(f"[{re.escape(firsts)}]"), max(len(w) for w in watch)
+
+
 class StopMatcher:
     """Incremental stop-string matcher for streams.
 
     ``feed(delta)`` returns the text that is now safe to emit; ``finish()`` returns the rest once the
     stream has ended. ``stopped`` turns True as soon as a stop string is seen (stop reading then).
+    Only the undecided tail is buffered; a delta that cannot start a stop string or a marker (none of
+    their first characters, no trailing LF) passes straight through.
     """
 
     def __init__(self, stops: Iterable[str]) -> None:
-        self._stops = tuple(dict.fromkeys(s for s in stops if s))
-        self._watch = (*self._stops, *_MARKERS)  # prefixes held back (stops + residue candidates)
+        self._stops, self._prefixes, firsts, self._firsts, self._longest = _tables(tuple(stops))
+        self._first = firsts if len(firsts) == 1 else None  # usually just '<': a substring test
         self._buffer = ""
         self.stopped = False
         self.stop_string: str | None = None
@@ -36,6 +51,10 @@ class StopMatcher:
     def feed(self, delta: str) -> str:
         if self.stopped or not delta:
             return ""
+        if not self._buffer and delta[-1] != "\n":
+            first = self._first
+            if (first not in delta) if first is not None else self._firsts.search(delta) is None:
+                return delta
         self._buffer += delta
         return self._scan(final=False)
 
@@ -57,13 +76,12 @@ class StopMatcher:
 
     def _pending_start(self) -> int:
         """Earliest index whose suffix could still grow into a stop string or a marker."""
-        buffer = self._buffer
-        longest = max((len(s) for s in self._watch), default=0)
-        for start in range(max(0, len(buffer) - longest + 1), len(buffer)):
-            tail = buffer[start:]
-            if any(len(s) > len(tail) and s.startswith(tail) for s in self._watch):
+        buffer, prefixes = self._buffer, self._prefixes
+        size = len(buffer)
+        for start in range(max(0, size - self._longest + 1), size):
+            if buffer[start:] in prefixes:
                 return start
-        return len(buffer)
+        return size
 
     def _scan(self, *, final: bool) -> str:
         best, which = self._earliest_stop()

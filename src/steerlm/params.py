@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -29,13 +30,30 @@ def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bo
         raise ConfigurationError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
 
 
+def _schema_text(schema: object) -> str:
+    """A JSON schema (dict or JSON text) as canonical JSON text; ConfigurationError for anything else."""
+    value = schema
+    if isinstance(schema, str):
+        try:
+            value = json.loads(schema)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"guided_json must be a JSON schema object, got text that is not JSON: "
+                                     f"{exc}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"guided_json must be a JSON schema object (a dict), got {type(value).__name__}")
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Sampling and length settings for one request. `None` means "the server's default".
 
     `stop` holds extra stop strings (the profile's own are added by the client). `logprobs=True` asks the
     server for the log-probability of each generated token (`Completion.logprobs`) where its signature
-    can return them.
+    can return them. `guided_json` is a JSON schema (a dict, or its JSON text; kept as canonical JSON
+    text) that a server with guided decoding constrains the reply to (Triton's vLLM backend); servers
+    without it ignore it, so the prompt must still ask for that JSON (the prompted protocol stays the
+    fallback).
     """
 
     max_tokens: int | None = None
@@ -46,6 +64,7 @@ class GenerationParams:
     repetition_penalty: float | None = None
     stop: tuple[str, ...] = field(default=())
     logprobs: bool | None = None
+    guided_json: str | None = None
 
     def __post_init__(self) -> None:
         _check_int("max_tokens", self.max_tokens, 1)
@@ -56,6 +75,8 @@ class GenerationParams:
         _check_float("repetition_penalty", self.repetition_penalty, 1.0, 100.0)
         if self.logprobs is not None and not isinstance(self.logprobs, bool):
             raise ConfigurationError(f"logprobs must be True or False, got {self.logprobs!r}")
+        if self.guided_json is not None:
+            object.__setattr__(self, "guided_json", _schema_text(self.guided_json))
         stop = self.stop
         if isinstance(stop, str):
             stop = (stop,)

@@ -14,19 +14,25 @@ Deterministic handling of unusual conversations:
 * ``tool`` messages become user turns starting with ``Tool result (name, call id):``;
 * assistant tool calls are rendered as the JSON of the tool protocol (`steerlm.tools`).
 
-Injection: any occurrence of ``<extra_id_`` in user-controlled text — also after Unicode NFKC
-normalisation (fullwidth ``＜``, small-form ``﹤``, fullwidth letters or digits) — has its ``<`` replaced
-by ``‹`` (U+2039), so it cannot become a control token. ``strict=True`` raises PromptError instead.
+Injection: any occurrence of ``<extra_id_`` in user-controlled text — also after the tokenizer's
+normalisation (NFKC: fullwidth ``＜``, small-form ``﹤``, fullwidth letters or digits; and the control
+characters SentencePiece deletes, as in ``<extra\x01_id_1>``) — has its ``<`` replaced by ``‹`` (U+2039),
+so it cannot become a control token (`steerlm.markers`). ``strict=True`` raises PromptError instead.
+
+Rendering is one linear pass; the request's attributes are validated and its label line encoded once per
+(profile, attributes), not per call.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
+from steerlm.attributes import AttributeSet
 from steerlm.errors import PromptError
+from steerlm.markers import MARKER_ESCAPE, neutralize
 from steerlm.profiles import ModelProfile, get_profile
 from steerlm.tools import TOOL_RESULT_PREFIX, ToolCall, as_tool_calls, render_tool_calls
 
@@ -43,8 +49,6 @@ __all__ = [
 
 Role = Literal["system", "user", "assistant", "tool"]
 SYSTEM_START, TURN_START, LABEL_START = "<extra_id_0>", "<extra_id_1>", "<extra_id_2>"
-MARKER_PREFIX = "<extra_id_"
-MARKER_ESCAPE = "\u2039"  # '‹' takes the place of the '<' of a neutralised marker
 CLOSED_QA_INSTRUCTION = (
     "This is a chat between a user and an artificial intelligence assistant. The assistant gives "
     "helpful, detailed, and polite answers to the user's questions based on the context. The assistant "
@@ -64,6 +68,18 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = field(default=())
     name: str | None = None
     tool_call_id: str | None = None
+
+    @classmethod
+    def text(cls, role: Role, content: str, attributes: Mapping[str, int] | None = None) -> Message:
+        """A message without tool calls, name or call id — what the adapters convert most messages to.
+
+        Equal to ``Message(role, content, attributes)``, built about three times faster: the frozen
+        dataclass's ``__init__`` sets each of the six fields through ``object.__setattr__``; here only
+        the three given ones go into the instance dict (the others are the class defaults).
+        """
+        message = object.__new__(cls)
+        message.__dict__.update(role=role, content=content, attributes=attributes)
+        return message
 
 
 def to_messages(messages: Iterable[Message | Mapping[str, Any]]) -> list[Message]:
@@ -91,73 +107,82 @@ def to_messages(messages: Iterable[Message | Mapping[str, Any]]) -> list[Message
     return result
 
 
-def _marker_starts(text: str) -> list[int]:
-    """Indices in `text` of characters that act as the '<' of a (possibly disguised) marker."""
-    normalized: list[str] = []
-    owner: list[int] = []
-    for index, char in enumerate(text):
-        piece = unicodedata.normalize("NFKC", char)
-        normalized.append(piece)
-        owner.extend([index] * len(piece))
-    flat = "".join(normalized)
-    starts: list[int] = []
-    position = flat.find(MARKER_PREFIX)
-    while position != -1:
-        starts.append(owner[position])
-        position = flat.find(MARKER_PREFIX, position + 1)
-    # Composition across characters (e.g. combining marks) is covered by re-checking the result.
-    return starts
-
-
-def neutralize(text: str, *, strict: bool = False) -> str:
-    """Make `text` unable to produce an ``<extra_id_N>`` control token (see module docstring)."""
-    starts = _marker_starts(text)
-    if not starts:
-        return text
-    if strict:
-        raise PromptError(
-            "message text contains the control token prefix '<extra_id_' (or a Unicode look-alike); "
-            "remove it, or use the default escaping mode (strict=False)"
-        )
-    chars = list(text)
-    for index in starts:
-        chars[index] = MARKER_ESCAPE
-    escaped = "".join(chars)
-    return escaped if not _marker_starts(escaped) else neutralize(escaped)
-
-
 def closed_qa_text(context: str, question: str) -> str:
     """The closed-QA-with-context user text of NV-Llama2-70B-RLHF-Chat (seeds/002)."""
     return (f"{CLOSED_QA_INSTRUCTION}\nContext: {context}\n"
             f"Please give a full and complete answer for the question. {question}")
 
 
-def _as_turn(message: Message) -> Message:
+def _turn_text(message: Message) -> tuple[Role, str]:
+    """The role and text a message takes in its turn (tool results are user text, calls are JSON)."""
     if message.role == "tool":
         label = ", ".join(x for x in (message.name, f"call {message.tool_call_id}"
                                       if message.tool_call_id else None) if x)
         header = f"{TOOL_RESULT_PREFIX} ({label}):" if label else f"{TOOL_RESULT_PREFIX}:"
-        return Message(role="user", content=f"{header}\n{message.content}")
+        return "user", f"{header}\n{message.content}"
     if message.role == "assistant" and message.tool_calls:
         calls = render_tool_calls(message.tool_calls)
-        text = f"{message.content}\n{calls}" if message.content else calls
-        return replace(message, content=text, tool_calls=())
-    return message
+        return "assistant", f"{message.content}\n{calls}" if message.content else calls
+    return message.role, message.content
 
 
-def _merge_turns(messages: Sequence[Message]) -> list[Message]:
-    turns: list[Message] = []
-    for message in (_as_turn(m) for m in messages if m.role != "system"):
-        if turns and turns[-1].role == message.role:
-            previous = turns[-1]
-            turns[-1] = replace(previous, content=f"{previous.content}\n\n{message.content}",
-                                attributes=previous.attributes or message.attributes)
+class _Turn:
+    """One turn being collected: consecutive messages of one role (joined with a blank line)."""
+
+    __slots__ = ("attributes", "parts", "role")
+
+    def __init__(self, role: Role, text: str, attributes: Mapping[str, int] | None) -> None:
+        self.role, self.parts, self.attributes = role, [text], attributes
+
+
+def _collect(items: Sequence[Message]) -> tuple[list[str], list[_Turn]]:
+    """System texts and turns, in one linear pass (a run of same-role messages is one turn whose
+    attributes are the first ones given in the run)."""
+    systems: list[str] = []
+    turns: list[_Turn] = []
+    for message in items:
+        role = message.role
+        if role == "system":
+            systems.append(message.content)
+            continue
+        if role == "tool" or message.tool_calls:
+            role, text = _turn_text(message)
         else:
-            turns.append(message)
-    return turns
+            text = message.content
+        if turns and turns[-1].role == role:
+            last = turns[-1]
+            last.parts.append(text)
+            last.attributes = last.attributes or message.attributes
+        else:
+            turns.append(_Turn(role, text, message.attributes))
+    return systems, turns
 
 
-def _check(turns: Sequence[Message], profile: ModelProfile) -> None:
+_LABELS: dict[tuple[int, tuple[tuple[str, type, Any], ...]], tuple[ModelProfile, dict[str, int], str]] = {}
+_LABELS_MAX = 512
+
+
+def _labels(profile: ModelProfile, attributes: Mapping[str, Any] | None) -> tuple[dict[str, int], str]:
+    """The request's resolved attributes and its label line, cached per (profile, attributes): both are
+    validated and encoded once, not per call. The key holds each value's type, so ``True`` or ``4.0``
+    never hit the entry of a valid ``1`` or ``4``."""
+    try:
+        key = (id(profile), tuple((k, type(v), v) for k, v in attributes.items()) if attributes else ())
+        hit = _LABELS.get(key)
+    except (TypeError, AttributeError):  # unhashable or not a mapping: resolve_attributes reports it
+        key, hit = None, None
+    if hit is not None and hit[0] is profile:
+        return hit[1], hit[2]
+    labels = profile.resolve_attributes(attributes)
+    line = _label_line(profile, labels) if profile.steerable else ""
+    if key is not None:
+        if len(_LABELS) >= _LABELS_MAX:
+            _LABELS.clear()
+        _LABELS[key] = (profile, labels, line)
+    return labels, line
+
+
+def _check(turns: Sequence[_Turn], profile: ModelProfile) -> None:
     if not turns:
         raise PromptError("the conversation is empty: give at least one user message")
     if not any(t.role == "user" for t in turns):
@@ -186,37 +211,39 @@ def render(
     """
     profile = get_profile(profile)
     items = to_messages(messages)
-    labels = profile.resolve_attributes(attributes) if profile.family != "reward" else {}
-    systems = [m.content for m in items if m.role == "system"]
-    turns = _merge_turns(items)
+    labels, label_line = _labels(profile, attributes) if profile.family != "reward" else ({}, "")
+    systems, turns = _collect(items)
     _check(turns, profile)
     system = neutralize("\n\n".join(systems), strict=strict) if systems else profile.default_system
     parts = [f"{SYSTEM_START}System\n{system}\n", "\n" if profile.blank_line_after_system else ""]
     last_user = max(i for i, t in enumerate(turns) if t.role == "user")
     for index, turn in enumerate(turns):
-        text = neutralize(turn.content, strict=strict)
+        text = neutralize(turn.parts[0] if len(turn.parts) == 1 else "\n\n".join(turn.parts), strict=strict)
         if turn.role == "user":
             if index == last_user and context is not None:
                 text = closed_qa_text(neutralize(context, strict=strict), text)
             parts.append(f"{TURN_START}User\n{text}\n")
             continue
-        parts.append(f"{TURN_START}Assistant\n")
-        if profile.steerable:
-            own = profile.resolve_attributes(labels, turn.attributes) if turn.attributes else labels
-            parts.append(f"{LABEL_START}{_label_line(profile, own)}\n")
-        parts.append(f"{text}\n")
+        line = label_line  # "" unless the profile is steerable
+        if turn.attributes and profile.steerable:  # the labels this earlier answer was made with
+            line = _label_line(profile, profile.resolve_attributes(labels, turn.attributes))
+        parts.append(f"{TURN_START}Assistant\n{line}{text}\n")
     if profile.family == "reward":
         parts.append(LABEL_START)
     else:
-        parts.append(f"{TURN_START}Assistant\n")
-        if profile.steerable:
-            parts.append(f"{LABEL_START}{_label_line(profile, labels)}\n")
+        parts.append(f"{TURN_START}Assistant\n{label_line}")
     return "".join(parts)
 
 
+@lru_cache(maxsize=256)
+def _encoded(attribute_set: AttributeSet, values: tuple[tuple[str, int], ...]) -> str:
+    return f"{LABEL_START}{attribute_set.encode(dict(values))}\n"
+
+
 def _label_line(profile: ModelProfile, values: Mapping[str, int]) -> str:
+    """``<extra_id_2>name:value,...\n`` (encoded once per attribute values)."""
     assert profile.attribute_set is not None
-    return profile.attribute_set.encode(values)
+    return _encoded(profile.attribute_set, tuple(values.items()))
 
 
 def format_prompt(

@@ -32,6 +32,7 @@ __all__ = [
     "ATTRIBUTE_NAMES",
     "OPTION_NAMES",
     "RequestOptions",
+    "refine_options",
     "resolve_options",
     "split_options",
     "with_tool_instructions",
@@ -39,6 +40,7 @@ __all__ = [
 
 ATTRIBUTE_NAMES: tuple[str, ...] = tuple(dict.fromkeys((*HELPSTEER.names, *OASST.names, *HELPSTEER2.names)))
 OPTION_NAMES: tuple[str, ...] = (*PARAM_NAMES, *ATTRIBUTE_NAMES, "attributes")
+_OPTION_SET = frozenset(OPTION_NAMES)
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ class RequestOptions:
 
 def split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split keyword arguments into ``(options, rest)``: `OPTION_NAMES` keys and everything else."""
-    options = {k: v for k, v in kwargs.items() if k in OPTION_NAMES}
-    rest = {k: v for k, v in kwargs.items() if k not in OPTION_NAMES}
+    options = {k: v for k, v in kwargs.items() if k in _OPTION_SET}
+    rest = {k: v for k, v in kwargs.items() if k not in _OPTION_SET}
     return options, rest
 
 
@@ -73,7 +75,7 @@ def resolve_options(profile: str | ModelProfile, *layers: Mapping[str, Any] | No
     resolved = get_profile(profile)
     present = [layer for layer in layers if layer]
     for layer in present:
-        unknown = sorted(set(layer) - set(OPTION_NAMES))
+        unknown = sorted(set(layer) - _OPTION_SET)
         if unknown:
             raise ConfigurationError(
                 f"unknown option(s) {unknown}; known: generation parameters {list(PARAM_NAMES)}, "
@@ -87,6 +89,27 @@ def resolve_options(profile: str | ModelProfile, *layers: Mapping[str, Any] | No
     if resolved.family == "reward":
         raise ConfigurationError(f"{resolved.name!r} is a reward model; it does not generate text")
     return RequestOptions(attributes=resolved.resolve_attributes(*steering), params=params)
+
+
+def refine_options(base: RequestOptions, profile: ModelProfile, layer: Mapping[str, Any] | None) -> RequestOptions:
+    """`base` — already resolved for `profile` by `resolve_options` — with one more layer merged over
+    it. Only the new layer is validated, so an adapter resolves its fields once and each call costs
+    only its own options (an empty layer returns `base` itself).
+
+    Raises ConfigurationError like `resolve_options`.
+    """
+    if not layer:
+        return base
+    unknown = sorted(set(layer) - _OPTION_SET)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {unknown}; known: generation parameters {list(PARAM_NAMES)}, "
+            f"'attributes' and the steering attributes of {profile.name!r}: {list(profile.attribute_names)}"
+        )
+    params = base.params.merge(**{k: layer[k] for k in PARAM_NAMES if k in layer})
+    steering = _steering(layer)
+    attributes = profile.resolve_attributes(base.attributes, steering) if steering else base.attributes
+    return RequestOptions(attributes=attributes, params=params)
 
 
 def with_tool_instructions(

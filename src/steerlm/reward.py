@@ -155,7 +155,7 @@ class RewardModel(_Shared):
 
     ``RewardModel(url="http://host:5555")``; other keyword arguments are those of `SteerLMClient`
     (``timeout``, ``max_retries``, ``headers``, ``root_certificates``, ``verify_ssl``, ``ready_timeout``;
-    ``url`` may be a failover list).
+    ``url`` may be a list of replicas: load-balanced, with failover).
     """
 
     def __init__(self, model: str = "reward_model", url: str | Sequence[str] = DEFAULT_REWARD_URL, *,

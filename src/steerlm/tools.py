@@ -28,6 +28,8 @@ __all__ = [
     "extract_offered_tools",
     "parse_tool_reply",
     "render_tool_calls",
+    "required_call_guide",
+    "tool_call_schema",
     "tool_instructions",
 ]
 
@@ -124,6 +126,25 @@ def tool_instructions(tools: Sequence[ToolSpec], tool_choice: str | None = None)
         '{"tool_calls": [{"name": "<tool name>", "arguments": {<arguments matching its schema>}}]}\n'
         f"{rule} Tool results come back in a user turn starting with \"{TOOL_RESULT_PREFIX}\"."
     )
+
+
+def tool_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """The JSON schema of a protocol reply that calls one or more of `tools` (for guided decoding when a
+    call is required: ``tool_choice`` "any" or a tool's name)."""
+    calls = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": dict(t.parameters)},
+              "required": ["name", "arguments"]} for t in tools]
+    items = calls[0] if len(calls) == 1 else {"anyOf": calls}
+    return {"type": "object", "properties": {"tool_calls": {"type": "array", "items": items, "minItems": 1}},
+            "required": ["tool_calls"]}
+
+
+def required_call_guide(tools: Sequence[ToolSpec], tool_choice: str | None) -> dict[str, Any] | None:
+    """The guided-decoding schema when `tool_choice` requires a call ("any"/"required": any of `tools`;
+    a tool's name: that tool), else None (the model may answer in prose)."""
+    if not tools or tool_choice in (None, "auto", "none"):
+        return None
+    chosen = list(tools) if tool_choice in ("any", "required") else [t for t in tools if t.name == tool_choice]
+    return tool_call_schema(chosen) if chosen else None
 
 
 def extract_offered_tools(prompt: str) -> list[dict[str, Any]]:

@@ -17,11 +17,13 @@ Two flavours, each reproduced from its server's source:
   whitespace-separated words.
 
 Text comes from the scripted test model (`ScriptedBackend`: ``[[say=...]]`` and friends). Tokens are
-the scripted model's tokens (`steerlm_testing.directives.tokenize`).
+the scripted model's tokens (`steerlm_testing.directives.tokenize`). Asked for ``logprobs``, vLLM's
+flavour gives each generated token the made-up log-probability `token_logprob` (``-len(token) / 10``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +33,8 @@ from steerlm.serve.backend import SamplingRequest
 from steerlm_testing.directives import tokenize
 from steerlm_testing.scripted import END_OF_TURN, ScriptedBackend, cumulative_steps
 
-__all__ = ["Choice", "Refusal", "context_refusal", "error_body", "ray_answer", "vllm_choice", "vllm_chunk"]
+__all__ = ["Choice", "Refusal", "context_refusal", "error_body", "ray_answer", "token_logprob", "vllm_answer",
+           "vllm_choice", "vllm_stream"]
 
 
 class Refusal(Exception):
@@ -61,6 +64,19 @@ class Choice:
     @property
     def text(self) -> str:
         return "".join(self.deltas)
+
+
+def token_logprob(token: str) -> float:
+    """The double's log-probability of a generated token: deterministic, negative, length-dependent."""
+    return -len(token) / 10
+
+
+def _logprobs(deltas: Sequence[str]) -> dict[str, Any]:
+    """vLLM's legacy-completions ``logprobs`` object for `deltas` (one token each)."""
+    offsets = [sum(len(d) for d in deltas[:i]) for i in range(len(deltas))]
+    values = [token_logprob(d) for d in deltas]
+    return {"tokens": list(deltas), "token_logprobs": values, "text_offset": offsets,
+            "top_logprobs": [{d: v} for d, v in zip(deltas, values, strict=True)]}
 
 
 def _steps(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str]) -> list[str]:
@@ -105,25 +121,24 @@ def _usage(choices: Sequence[Choice]) -> dict[str, int]:
 
 def vllm_chunk(model: str, choices: Sequence[Mapping[str, Any]], usage: Mapping[str, int] | None = None) -> str:
     """One SSE event of a vLLM completions stream."""
-    import json
-
     data = {"id": "cmpl-double", "object": "text_completion", "created": int(time.time()), "model": model,
             "choices": list(choices), "usage": dict(usage) if usage is not None else None}
     return f"data: {json.dumps(data)}\n\n"
 
 
-def vllm_answer(model: str, choices: Sequence[Choice]) -> dict[str, Any]:
+def vllm_answer(model: str, choices: Sequence[Choice], logprobs: bool) -> dict[str, Any]:
     """The JSON answer of a non-streamed vLLM completions request."""
     return {"id": "cmpl-double", "object": "text_completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": i, "text": c.text, "logprobs": None, "finish_reason": c.finish_reason,
-                         "stop_reason": c.stop_reason} for i, c in enumerate(choices)],
+            "choices": [{"index": i, "text": c.text, "logprobs": _logprobs(c.deltas) if logprobs else None,
+                         "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}
+                        for i, c in enumerate(choices)],
             "usage": _usage(choices)}
 
 
-def vllm_stream(model: str, choice: Choice, include_usage: bool) -> list[str]:
+def vllm_stream(model: str, choice: Choice, include_usage: bool, logprobs: bool) -> list[str]:
     """The SSE events of a streamed vLLM answer, ``data: [DONE]`` last."""
-    events = [vllm_chunk(model, [{"index": 0, "text": d, "logprobs": None, "finish_reason": None,
-                                  "stop_reason": None}]) for d in choice.deltas]
+    events = [vllm_chunk(model, [{"index": 0, "text": d, "logprobs": _logprobs([d]) if logprobs else None,
+                                  "finish_reason": None, "stop_reason": None}]) for d in choice.deltas]
     events.append(vllm_chunk(model, [{"index": 0, "text": "", "logprobs": None,
                                       "finish_reason": choice.finish_reason, "stop_reason": choice.stop_reason}]))
     if include_usage:

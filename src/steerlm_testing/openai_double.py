@@ -17,7 +17,10 @@ Around that, for tests:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -147,21 +150,49 @@ class _Handler(BaseHTTPRequestHandler):
             if refusal is not None:
                 raise refusal
         choices = [vllm_choice(double.backend, p, max_tokens, stops) for p in prompts]
+        logprobs = body.get("logprobs") is not None
         if body.get("stream"):
             if len(choices) != 1:
                 raise Refusal(400, error_body("the double streams one prompt at a time", "BadRequestError", 400))
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._events(vllm_stream(double.model, choices[0], usage))
+            self._events(vllm_stream(double.model, choices[0], usage, logprobs))
         else:
-            self._reply(200, vllm_answer(double.model, choices))
+            self._reply(200, vllm_answer(double.model, choices, logprobs))
 
 
 class _Server(ThreadingHTTPServer):
+    """Tracks its open connections, so that stopping it closes keep-alive connections too (as a real
+    server going away does; otherwise their handler threads would go on answering)."""
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], double: OpenAIDouble) -> None:
         super().__init__(address, _Handler)
         self.double = double
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        with self._open_lock:
+            self._open.add(connection)
+        return connection, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that went away is not worth a traceback
+            super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class OpenAIDouble:
@@ -226,6 +257,7 @@ class OpenAIDouble:
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+            server.close_connections()
             server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

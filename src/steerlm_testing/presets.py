@@ -13,6 +13,11 @@ the reward signatures). Presets:
   ``ensemble-streaming`` (INT32, decoupled, final flag on the last data response),
   ``ensemble-streaming-empty-final`` (the same ending in an empty final response),
   ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6) and ``ensemble-v0.5``;
+* ``docs``: every model name the documentation's samples use, scripted: the demo model's names
+  (``SteerLM-SmolLM2-135M`` and its decoupled ``-streaming`` twin; reply length follows ``verbosity``, as
+  the real model's roughly does, for the steering check), ``Llama2-70B-SteerLM-Chat`` (the same) and its
+  ``-streaming`` twin, and the demo preset's
+  ``reward_model`` (the text-feature scorer, so the docs show what ``steerlm serve --preset demo`` returns);
 * ``current-servers``: NeMo Export-Deploy's deployables ``megatron-deployable``, ``hf-deployable`` and
   ``vllm-exporter`` (``prompts`` -> ``sentences``) and ``vllm_model`` (Triton's vLLM backend: decoupled,
   unbatched, server-side stops, token counts).
@@ -56,6 +61,13 @@ PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("ensemble-uint32", "trtllm_uint32", SCRIPTED),
         ModelSpec("ensemble-uint32-streaming", "trtllm_uint32_streaming", SCRIPTED),
         ModelSpec("ensemble-v0.5", "trtllm_v0_5", SCRIPTED),
+    ),
+    "docs": (
+        ModelSpec("SteerLM-SmolLM2-135M", "current", "scripted-steered"),
+        ModelSpec("SteerLM-SmolLM2-135M-streaming", "current_streaming", "scripted-steered"),
+        ModelSpec("Llama2-70B-SteerLM-Chat", "current", "scripted-steered"),
+        ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", SCRIPTED),
+        ModelSpec("reward_model", "reward", "steerlm.serve.text_scorer:TextFeatureScorer"),
     ),
     "current-servers": (
         ModelSpec("megatron-deployable", "export_deploy_megatron", SCRIPTED),

@@ -9,7 +9,11 @@ Behaviour (see docs/local-server.md for the full table):
   ``[[delay=S]]`` waits S seconds per token, ``[[sleep=S]]`` waits S seconds before answering,
   ``[[stream_fail_after=N]]`` kills the server after N streamed tokens, ``[[stream_raise_after=N]]``
   makes Triton fail the stream after N streamed tokens;
+* a request with a guided-decoding JSON schema (``extras["json_schema"]``) gets a JSON instance of it
+  (`scripted_tools.schema_reply`), as one token;
 * prompts offering tools get the generic reply of `scripted_tools.tool_reply`;
+* a prompt longer than ``CONTEXT_WINDOW`` tokens (whitespace-separated words) fails like TensorRT-LLM:
+  ``Prompt length (N) exceeds maximum input length (4096)`` (NeMo signatures answer it in-band);
 * generation stops after the token that completes a stop word (kept in the text, like TensorRT-LLM) or
   an ``<extra_id_1>`` marker.
 """
@@ -25,12 +29,13 @@ from collections.abc import Callable, Iterator, Sequence
 from steerlm.serve.backend import SamplingRequest, ServerFault
 from steerlm_testing.directives import Directives, parse_directives, tokenize
 from steerlm_testing.faults import kill_server_hard
-from steerlm_testing.scripted_tools import tool_reply
+from steerlm_testing.scripted_tools import schema_reply, tool_reply
 
-__all__ = ["END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
+__all__ = ["CONTEXT_WINDOW", "END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
 
 END_OF_TURN = "<extra_id_1>"
 MAX_TOKENS_CAP = 4096
+CONTEXT_WINDOW = 4096  # the declared input limit, in whitespace-separated words
 VOCABULARY = (
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
     "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",
@@ -83,6 +88,9 @@ class ScriptedBackend:
         """The directives of `prompt` and every token the model would emit (before stops/limits)."""
         if params.max_tokens < 1:
             raise ValueError(f"max output length must be at least 1, got {params.max_tokens}")
+        length = len(prompt.split())
+        if length > CONTEXT_WINDOW:
+            raise ScriptedError(f"Prompt length ({length}) exceeds maximum input length ({CONTEXT_WINDOW}).")
         directives = parse_directives(prompt)
         if directives.raise_ is not None:
             raise ServerFault(directives.raise_)
@@ -92,6 +100,9 @@ class ScriptedBackend:
             return directives, [_echo(prompt, params)]
         if directives.say is not None:
             return directives, tokenize(directives.say)
+        schema = params.extras.get("json_schema")
+        if isinstance(schema, dict):
+            return directives, [schema_reply(prompt, schema)]
         reply = tool_reply(prompt)
         if reply is not None:
             text, is_json = reply

@@ -18,7 +18,7 @@ from typing import Any
 
 from steerlm_testing.directives import strip_directives
 
-__all__ = ["build_arguments", "last_user_turn", "tool_reply"]
+__all__ = ["build_arguments", "last_user_turn", "schema_reply", "tool_reply"]
 
 _USER_START = "<extra_id_1>User\n"
 _TURN_END = "\n<extra_id_1>"
@@ -69,6 +69,14 @@ def build_arguments(schema: Mapping[str, Any] | None, words: Iterator[str]) -> d
     properties = schema.get("properties") or {}
     required = [name for name in schema.get("required") or () if name in properties]
     return {name: _schema_value(properties[name], words) for name in required}
+
+
+def schema_reply(prompt: str, schema: Mapping[str, Any]) -> str:
+    """What guided decoding to `schema` makes the model say: a JSON instance of it (required properties
+    only; strings are words of the last user turn, from its end), ``<`` escaped as ``\\u003c``."""
+    words = _WORD.findall(strip_directives(last_user_turn(prompt)))[::-1] or ["text"]
+    value = _schema_value(schema, cycle(words))
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
 
 def _tool_result(turn: str, prefix: str) -> str:

@@ -9,6 +9,8 @@ to count the closes; the calls go to the real local server over gRPC and HTTP.
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +18,8 @@ import pytest
 
 from langchain_steerlm import ChatSteerLM, aclose_clients
 from llamaindex_steerlm import SteerLM
-from steerlm.client import AsyncSteerLMClient
+from steerlm.client import AsyncSteerLMClient, SteerLMClient
+from steerlm.transport.http_conn import HttpConnection
 from steerlm_testing import LocalServer
 
 MODEL = "Llama2-70B-SteerLM-Chat"
@@ -56,3 +59,23 @@ def test_async_clients_close_when_their_event_loop_shuts_down(server: LocalServe
 
     assert asyncio.run(explicit()) == 4 and len(closed) == 4  # closed once: not again at shutdown
     assert len(server.requests(MODEL)) == 4
+
+
+def test_short_lived_threads_leave_no_http_clients_behind(server: LocalServer) -> None:
+    """tritonclient's blocking HTTP client is per thread; one made by a thread that has ended is freed
+    (80 threads, one request each: not 80 clients kept for ever)."""
+    client = SteerLMClient(MODEL, server.http_url, max_retries=0)
+    try:
+        for batch in range(4):
+            threads = [threading.Thread(target=client.generate, args=(f"[[say=t{batch}.{i}]]",)) for i in range(20)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        gc.collect()
+        conn = client._conns[0]
+        assert isinstance(conn, HttpConnection)
+        assert conn.open_clients() <= 2, conn.open_clients()  # only what live threads hold
+        assert len(server.requests(MODEL)) == 80
+    finally:
+        client.close()

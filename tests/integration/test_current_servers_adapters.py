@@ -130,3 +130,42 @@ def test_llamaindex_complete_batch_of_prompts_concurrently(server: LocalServer, 
     responses = asyncio.run(run())
     assert [r.text for r in responses] == [f"Answer {i}." for i in range(3)]
     assert sorted(sent_prompts(server, model)) == sorted(wire_prompt(u) for u in users)
+
+
+def test_langchain_llm_usage_and_streamed_chunks_from_the_vllm_backend(server: LocalServer) -> None:
+    """The completion-style `SteerLM` too: usage from the server, per generation and summed for the batch."""
+    from langchain_steerlm import SteerLM as LangChainSteerLM
+
+    llm = LangChainSteerLM(model=VLLM, profile=PROFILE, url=server.grpc_url, max_retries=0)
+    users = [say("One."), say("Two words.")]
+    result = llm.generate(users)
+    infos = [g[0].generation_info for g in result.generations]
+    expected = [expected_usage(VLLM, u, a) for u, a in zip(users, ("One.", "Two words."), strict=True)]
+    assert [g[0].text for g in result.generations] == ["One.", "Two words."]
+    assert [i["usage_metadata"] for i in infos if i] == expected
+    assert result.llm_output is not None and result.llm_output["token_usage"] == {
+        key: sum(u[key] for u in expected if u) for key in ("input_tokens", "output_tokens", "total_tokens")}
+    chunks = list(llm.stream(say("alpha beta gamma delta")))
+    assert len([c for c in chunks if c]) > 1 and "".join(chunks) == "alpha beta gamma delta"
+
+
+def test_server_counts_win_over_a_configured_tokenizer(server: LocalServer, tmp_path: Any) -> None:
+    """A local tokenizer stays an option (it also guards the context window), but the server's counts are used."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    trained = ByteLevelBPETokenizer()
+    trained.train_from_iterator(["one two three here it is"] * 10, vocab_size=300, min_frequency=1,
+                                show_progress=False)
+    trained.save(str(tmp_path / "tokenizer.json"))
+    user = say("Here it is.")
+    for model in (VLLM, "megatron-deployable"):
+        chat = ChatSteerLM(model=model, profile=PROFILE, url=server.grpc_url, max_retries=0,
+                           tokenizer=str(tmp_path / "tokenizer.json"))
+        reply = chat.invoke(user)
+        assert reply.usage_metadata is not None
+        local_output = chat.get_num_tokens("Here it is.")
+        if model == VLLM:
+            assert reply.usage_metadata == expected_usage(model, user, "Here it is.")
+            assert reply.usage_metadata["input_tokens"] != chat.get_num_tokens(wire_prompt(user))  # not local
+        else:  # Export-Deploy reports no counts: the tokenizer's are used
+            assert reply.usage_metadata["output_tokens"] == local_output

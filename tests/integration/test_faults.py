@@ -176,3 +176,25 @@ def test_server_killed_mid_stream(running: LocalServer, mode: str, protocol: str
     deadline = time.monotonic() + 15  # the server kills itself: let it finish dying before the next test
     while running.is_running() and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_without_any_retry_a_request_that_meets_a_restart_is_sent_after_it(running: LocalServer,
+                                                                           protocol: str) -> None:
+    """max_retries=0: the restart wait is not a retry, so calls made while the server is down and while
+    it starts are answered once it is back (none fails with 'the model was reloaded')."""
+    url = url_of(running, protocol)
+
+    async def main() -> list[Any]:
+        async with AsyncSteerLMClient(CHAT, url, max_retries=0) as client:
+            await client.generate("[[say=warm]]")
+            running.kill()
+            restart = asyncio.create_task(asyncio.to_thread(running.start))
+            calls = [asyncio.create_task(client.generate(f"[[say=r{i}]]")) for i in range(8)]
+            await asyncio.sleep(0.5)
+            calls += [asyncio.create_task(client.generate(f"[[say=r{i}]]")) for i in range(8, 16)]
+            await restart
+            return list(await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 120))
+
+    outcomes = asyncio.run(main())
+    assert [getattr(o, "text", o) for o in outcomes] == [f"r{i}" for i in range(16)]

@@ -1,6 +1,6 @@
 """The Hugging Face backend on the embedded tiny model: in process, then over a real local server.
 
-The server runs ``--preset hf`` (the unary and decoupled NeMo-deploy models) with
+The server runs ``--preset hf`` (the unary and decoupled NeMo-deploy models, plus the vLLM-backend signature) with
 ``force_end_of_turn_after=12``: every generation that is not cut earlier emits ``<extra_id_1>`` as its
 13th token, so the end-of-turn path is exercised by real generation, and shorter requests
 (``max_output_len`` < 13) end on their length.
@@ -32,6 +32,7 @@ from steerlm_testing import LocalServer
 CHAT = "Llama2-70B-SteerLM-Chat"
 STREAMING = f"{CHAT}-streaming"
 FORCED_AFTER = 12
+VLLM = "hf-vllm"  # Triton's vLLM-backend signature in front of the same model
 PROMPT = ("<extra_id_0>System\n\n<extra_id_1>User\nWhat does the tiny model know?\n"
           "<extra_id_1>Assistant\n")
 OTHER = "<extra_id_0>System\n\n<extra_id_1>User\nHi\n<extra_id_1>Assistant\n"
@@ -59,8 +60,9 @@ def forced(backend: HFBackend) -> HFBackend:
 @pytest.fixture(scope="module")
 def hf_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     options = [f"model={model_dir}", "device=cpu", f"force_end_of_turn_after={FORCED_AFTER}"]
+    args = ["--backend", "hf", *(arg for option in options for arg in ("--backend-option", option))]
     server = LocalServer(preset="hf", workdir=tmp_path_factory.mktemp("hf-server"), startup_timeout=180.0,
-                         extra_args=[arg for option in options for arg in ("--backend-option", option)])
+                         models=[f"{VLLM}=vllm_backend"], extra_args=args)
     with server:
         yield server
 
@@ -254,3 +256,20 @@ def test_demo_streams_through_both_frameworks(hf_server: LocalServer, model_dir:
     assert out.count("streamed chunks") == 4  # verbosity 0 and 4, the RAG chain, the LlamaIndex query
     assert out.count("It is identical to steerlm.format_prompt") == 3, out
     assert demo.expected_prompt() in out
+
+
+def test_vllm_backend_signature_reports_the_tokenizers_prompt_count(hf_server: LocalServer, forced: HFBackend) -> None:
+    """The vLLM-backend signature in front of the real model: the server cuts at ``<extra_id_1>``, the answer
+    equals the client-side cut of the same greedy generation, and the prompt count is the tokenizer's."""
+    from steerlm.client import SteerLMClient
+    from steerlm.output import clean_completion
+    from steerlm.params import GenerationParams
+    from steerlm.prompts import format_prompt
+
+    prompt = format_prompt([{"role": "user", "content": "Say something."}], profile=CHAT)
+    with SteerLMClient(VLLM, hf_server.grpc_url, profile=CHAT, max_retries=0, timeout=120) as client:
+        done = client.generate(prompt, GenerationParams(max_tokens=20, top_k=1))
+    expected, _ = clean_completion(reference(forced, prompt, 20), [END_OF_TURN])
+    assert done.text == expected and done.finish_reason == "stop"
+    assert done.usage is not None and done.usage.input_tokens == forced.count_tokens(prompt)
+    assert 1 <= done.usage.output_tokens <= FORCED_AFTER + 1

@@ -20,7 +20,7 @@ from langchain_core.exceptions import ModelTimeoutError
 from langchain_core.messages import AIMessageChunk
 from tokenizers import ByteLevelBPETokenizer
 
-from langchain_steerlm import ChatSteerLM, SteerLM
+from langchain_steerlm import ChatSteerLM, SteerLM, chat_models
 from steerlm.client import AsyncSteerLMClient, SteerLMClient, StreamChunk
 from steerlm.errors import PromptError, RequestTimeoutError
 from steerlm.params import GenerationParams
@@ -101,6 +101,45 @@ def test_batch_sends_one_request_and_keeps_per_input_callbacks(server: LocalServ
     assert [r.content for r in replies] == ["one", "two", "three"]
     assert [h.events for h in handlers] == [["start", "end"]] * 3  # each input: its own run
     assert len({r.id for r in replies}) == 3
+
+
+class Runs(BaseCallbackHandler):
+    """Records each chat-model run: its id and tags at start, its end."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[Any, tuple[str, ...]]] = []
+        self.ended: list[Any] = []
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: Any, tags: Any = None,
+                            **kwargs: Any) -> None:
+        self.started.append((run_id, tuple(tags or ())))
+
+    def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
+        self.ended.append(run_id)
+
+
+@ASYNC
+def test_batch_with_one_config_renders_each_input_once_and_keeps_a_run_per_input(
+    server: LocalServer, async_api: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ChatSteerLM(model=MODEL, url=server.grpc_url)
+    rendered: list[str] = []
+    real_render = chat_models.render
+
+    def counting_render(*args: Any, **kwargs: Any) -> str:
+        rendered.append(real_render(*args, **kwargs))
+        return rendered[-1]
+
+    monkeypatch.setattr(chat_models, "render", counting_render)
+    runs = Runs()
+    config: Any = {"callbacks": [runs], "tags": ["mine"]}
+    inputs: Any = ["[[say=one]]", "[[say=two]]", "[[say=three]]"]
+    replies = run(async_api, lambda: model.batch(inputs, config), lambda: model.abatch(inputs, config))
+    assert [r.content for r in replies] == ["one", "two", "three"]
+    assert rows(server) == [[wire_prompt(i, labels()) for i in inputs]]  # ONE request, 3 rows
+    assert rendered == rows(server)[0]  # each input rendered once, in order
+    assert len({run_id for run_id, _ in runs.started}) == 3 and all("mine" in t for _, t in runs.started)
+    assert sorted(map(str, runs.ended)) == sorted(str(run_id) for run_id, _ in runs.started)
 
 
 @ASYNC

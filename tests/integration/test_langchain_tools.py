@@ -149,3 +149,37 @@ def test_agent_loop_calls_the_tool_then_answers(server: Any, async_api: bool) ->
     assert result["messages"][2].content == "It is sunny in Paris."
     assert result["messages"][3].content == "Final answer: It is sunny in Paris."
     assert len(server.requests(MODEL)) == 2
+
+
+@pytest.mark.parametrize("async_api", [False, True])
+def test_agent_streams_the_final_answer_token_by_token(server: Any, async_api: bool) -> None:
+    streaming = ChatSteerLM(model=f"{MODEL}-streaming", profile=MODEL, url=server.grpc_url)
+    agent = create_agent(streaming, tools=[get_weather])
+    state = {"messages": [HumanMessage("What is the weather in Paris?")]}
+
+    async def collect() -> list[Any]:
+        return [item async for item in agent.astream(state, stream_mode="messages")]
+
+    items = asyncio.run(collect()) if async_api else list(agent.stream(state, stream_mode="messages"))
+    model_chunks = [m for m, meta in items if meta.get("langgraph_node") == "model"]
+    text_chunks = [m.content for m in model_chunks if m.content]
+    assert len(text_chunks) > 3 and "".join(text_chunks) == "Final answer: It is sunny in Paris."
+    assert not any("tool_calls" in t or "{" in t for t in text_chunks)  # no protocol text leaks
+    calls = [c for m in model_chunks for c in m.tool_call_chunks]
+    assert [(c["name"], json.loads(c["args"] or "{}")) for c in calls] == [("get_weather", {"city": "Paris"})]
+    finishes = [m.response_metadata.get("finish_reason") for m in model_chunks if m.response_metadata]
+    assert finishes[0] == "tool_calls" and len(finishes) == 2 and finishes[1] != "tool_calls"
+
+
+def test_prose_before_a_tool_call_streams_and_the_call_comes_last(server: Any) -> None:
+    say = 'Let me check that for you. {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}'
+    streaming = ChatSteerLM(model=f"{MODEL}-streaming", profile=MODEL, url=server.grpc_url)
+    chunks = list(streaming.bind_tools([get_weather]).stream(f"[[say={say}]]"))
+    assert [c.content for c in chunks[:-1]] == ["Let ", "me ", "check ", "that ", "for ", "you. "]
+    last = chunks[-1]
+    assert last.content == "" and last.tool_call_chunks[0]["name"] == "get_weather"
+    assert last.response_metadata["finish_reason"] == "tool_calls"
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert merged.content == "Let me check that for you. " and merged.tool_calls[0]["args"] == {"city": "Oslo"}

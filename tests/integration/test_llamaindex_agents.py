@@ -87,12 +87,17 @@ async def test_function_agent_completes_a_tool_call_and_a_final_answer(server: L
     agent = FunctionAgent(tools=[WEATHER], llm=llm, streaming=streaming,
                           system_prompt="You are a weather assistant.")
     handler = agent.run(user_msg=QUESTION)
-    calls = []
+    calls, deltas = [], []
     async for event in handler.stream_events():
         if type(event).__name__ == "ToolCallResult":
             calls.append((event.tool_name, event.tool_kwargs, str(event.tool_output)))
+        if type(event).__name__ == "AgentStream" and event.delta:
+            deltas.append(event.delta)
     result: Any = await handler
     assert calls == [("get_weather", {"city": "Paris"}, "Sunny and 21 C in Paris")]
+    if streaming:  # the protocol JSON never leaks into deltas; the final answer streams token by token
+        assert not any("tool_calls" in d or "{" in d for d in deltas), deltas
+        assert len(deltas) > 3 and "".join(deltas) == "Final answer: Sunny and 21 C in Paris"
     assert result.response.content == "Final answer: Sunny and 21 C in Paris"
     first, second = prompts(server, STREAMING if streaming else CHAT)
     assert first.startswith("<extra_id_0>System\nYou are a weather assistant.\n\nYou can call the following tools.")

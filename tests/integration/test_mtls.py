@@ -3,7 +3,8 @@
 * ``grpcs://``: Triton's own gRPC TLS (``steerlm serve --grpc-tls-cert/-key/-client-ca``, PyTriton's
   ``grpc_use_ssl_mutual``);
 * ``https://``: Triton's HTTP endpoint has no TLS, so a TLS proxy that requires client certificates
-  (`steerlm_testing.tls.TlsProxy`) sits in front of the same server.
+  (`steerlm_testing.tls.TlsProxy`) sits in front of the same server;
+* ``openai+https://``: the same proxy in front of the OpenAI-compatible double.
 
 Every refusal — no client certificate, one from a CA the server does not trust, an expired one, an
 untrusted / expired server certificate, a hostname the server certificate does not name — must be a
@@ -20,10 +21,12 @@ from typing import Any
 
 import pytest
 
+from langchain_steerlm import ChatSteerLM
 from steerlm.client import AsyncSteerLMClient, SteerLMClient
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import format_prompt
 from steerlm_testing import LocalServer
+from steerlm_testing.openai_double import OpenAIDouble
 from steerlm_testing.tls import Credential, Pki, TlsProxy, make_pki
 
 pytestmark = pytest.mark.integration
@@ -159,3 +162,29 @@ def test_tls_material_is_checked_at_construction(pki: Pki, tmp_path: Path) -> No
             with pytest.raises(ConfigurationError, match=fragment) as bad:
                 cls(MODEL, url, **kwargs)
             assert "PRIVATE KEY" not in str(bad.value)
+
+
+@pytest.fixture(scope="module")
+def openai_https(pki: Pki) -> Iterator[tuple[str, str]]:
+    """The OpenAI-compatible double behind a TLS proxy that requires client certificates: (url, model)."""
+    with OpenAIDouble(api_key="sk-test") as double, TlsProxy({"http": double.port}, pki.server,
+                                                              client_ca=pki.ca.cert) as proxy:
+        yield f"openai+https://127.0.0.1:{proxy.ports['http']}{double.base}", double.model
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_mutual_tls_over_the_openai_compatible_https_form(openai_https: tuple[str, str], pki: Pki,
+                                                          mode: str) -> None:
+    url, model = openai_https
+    chat = ChatSteerLM(model=model, url=url, profile="Llama2-70B-SteerLM-Chat", api_key="sk-test",
+                       root_certificates=str(pki.ca.cert), client_certificate=str(pki.client.cert),
+                       client_key=str(pki.client.key), max_retries=0)
+    text = "[[say=over mutual TLS]]"
+    reply = chat.invoke(text) if mode == "sync" else asyncio.run(chat.ainvoke(text))
+    assert reply.content == "over mutual TLS"
+    refused = ChatSteerLM(model=model, url=url, profile="Llama2-70B-SteerLM-Chat", api_key="sk-test",
+                          root_certificates=str(pki.ca.cert), max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError, match="client_certificate= and client_key="):
+        refused.invoke(text) if mode == "sync" else asyncio.run(refused.ainvoke(text))
+    assert time.monotonic() - started < FAST

@@ -6,6 +6,7 @@ trailing-slash route that ignores ``stop`` and ``stream``. Sync and async for ea
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,7 @@ from steerlm.errors import (
     ServerOverloadedError,
 )
 from steerlm_testing.directives import tokenize
+from steerlm_testing.openai_answers import token_logprob
 from steerlm_testing.openai_double import OpenAIDouble
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -116,6 +118,19 @@ def test_usage_comes_from_the_server_without_a_tokenizer(double: OpenAIDouble, m
 
 
 @MODES
+def test_logprobs_of_the_generated_tokens(double: OpenAIDouble, mode: str) -> None:
+    reply = invoke(chat(double, logprobs=True), mode, TURN)
+    assert reply.content == "Hello there."
+    assert double.completions()[-1].body["logprobs"] == 1
+    # the tokens the server generated before its stop: "Hello ", "there.", "\n"
+    assert reply.response_metadata["logprobs"]["token_logprobs"] == [token_logprob(t) for t in ("Hello ", "there.",
+                                                                                                  "\n")]
+    done = complete(llama(double, logprobs=True), mode, TURN)
+    assert done.text == "Hello there." and done.raw["logprobs"] == [token_logprob(t) for t in ("Hello ", "there.",
+                                                                                                 "\n")]
+
+
+@MODES
 def test_a_batch_is_one_list_request(double: OpenAIDouble, mode: str) -> None:
     model = chat(double)
     inputs = [f"[[say=answer {i}]]" for i in range(3)]
@@ -163,17 +178,18 @@ def test_api_key_is_sent_as_bearer_and_a_wrong_one_is_an_authentication_error(mo
         assert isinstance(info.value, AuthenticationError) and "sk-wrong" not in str(info.value)
         assert not double.requests[-1].authorized and len(double.completions()) == 1  # refused at readiness
         with pytest.raises(AuthenticationError):
-            complete(llama(double, headers={"Authorization": "Bearer sk-wrong"}), mode, "[[say=out]]")
+            complete(llama(double, api_key="sk-wrong"), mode, "[[say=out]]")
 
 
 @MODES
 def test_an_unknown_model_is_model_not_found_listing_the_served_ids(double: OpenAIDouble, mode: str) -> None:
-    with pytest.raises(lc.ModelNotFoundError, match="the server has: steerlm-double"):
-        invoke(chat(double, model="no-such-model", client_kwargs={"ready_timeout": 0.3}), mode, "hi")
-    llm = SteerLM(model="no-such-model", url=double.url, profile=PROFILE, max_retries=0,
-                  client_kwargs={"ready_timeout": 0.3})
+    started = time.monotonic()
+    with pytest.raises(lc.ModelNotFoundError, match="the server has: steerlm-double; did you mean"):
+        invoke(chat(double, model="steerlm-doubel", client_kwargs={}), mode, "hi")
+    llm = SteerLM(model="no-such-model", url=double.url, profile=PROFILE, max_retries=0)
     with pytest.raises(ModelNotFoundError, match="steerlm-double"):
         complete(llm, mode, "hi")
+    assert time.monotonic() - started < 20  # refused at once, not after the 30 s ready_timeout
     assert double.completions() == []
 
 
@@ -216,3 +232,40 @@ def test_nemo_ray_trailing_slash_route_is_learned_once(mode: str) -> None:
         chat_reply = (llm.chat([ChatMessage(role="user", content="[[say=four]]")]) if mode == "sync"
                       else asyncio.run(llm.achat([ChatMessage(role="user", content="[[say=four]]")])))
         assert chat_reply.message.content == "four"
+
+
+@MODES
+def test_a_url_list_fails_over_to_the_server_that_answers(double: OpenAIDouble, mode: str) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"openai+http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    model = ChatSteerLM(model=double.model, url=[dead, double.url], profile=PROFILE, max_retries=0,
+                        client_kwargs={"ready_timeout": 5.0})
+    assert invoke(model, mode, "[[say=over here]]").content == "over here"
+
+
+@MODES
+def test_per_call_headers_and_api_key_go_with_that_request_only(mode: str) -> None:
+    with OpenAIDouble(api_key="sk-right") as double:
+        model = chat(double, api_key="sk-right", headers={"x-team": "a"})
+        assert invoke(model, mode, "[[say=one]]", headers={"x-trace": "t1"}).content == "one"
+        sent = double.completions()[-1]
+        assert sent.authorized and sent.headers["x-trace"] == "t1" and sent.headers["x-team"] == "a"
+        with pytest.raises(AuthenticationError):
+            invoke(model, mode, "[[say=two]]", api_key="sk-other")
+        assert not double.completions()[-1].authorized
+        assert invoke(model, mode, "[[say=three]]").content == "three"  # the client's own key again
+        assert "x-trace" not in double.completions()[-1].headers
+
+
+def test_replicas_share_the_requests_and_a_stopped_one_is_skipped() -> None:
+    with OpenAIDouble() as first, OpenAIDouble() as second:
+        model = ChatSteerLM(model=first.model, url=[first.url, second.url], profile=PROFILE, max_retries=0)
+        for i in range(6):
+            assert model.invoke(f"[[say=r{i}]]").content == f"r{i}"
+        assert len(first.completions()) > 0 and len(second.completions()) > 0
+        second.stop()  # its keep-alive connections close too
+        before = len(first.completions())
+        for i in range(4):
+            assert model.invoke(f"[[say=s{i}]]").content == f"s{i}"
+        assert len(first.completions()) == before + 4

@@ -160,7 +160,7 @@ def test_llamaindex_complete_chat_stream_and_async(served: TransformersServe) ->
 
 
 def test_an_unknown_model_lists_what_the_server_serves(served: TransformersServe) -> None:
-    client = SteerLMClient("not-served", served.url, profile=PROFILE, ready_timeout=0.5, max_retries=0)
+    client = SteerLMClient("not-served", served.url, profile=PROFILE, max_retries=0)
     with pytest.raises(ModelNotFoundError, match="the server has: " + re.escape(served.model)):
         client.generate(rendered(QUESTIONS[0]))
     client.close()

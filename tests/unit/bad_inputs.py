@@ -7,7 +7,9 @@ The code runs in `NAMESPACE` (see `SETUP`): ``chat(**kw)`` is ``ChatSteerLM(url=
 LangChain's ``SteerLM``, ``li(**kw)`` LlamaIndex's ``SteerLM(model=P, ...)``, ``client(**kw)`` /
 ``aclient(**kw)`` ``SteerLMClient("m", DEAD, **kw)`` / its asyncio twin, ``rm(**kw)`` ``RewardModel`` on a
 dead URL, ``arun(coroutine)`` runs a coroutine, ``cli(*args)`` the ``steerlm`` command (in-process; a
-non-zero exit status is the "error", its stderr the message). ``DEAD`` is a URL where nothing listens:
+non-zero exit status is the "error", its stderr the message), in a folder holding the files the annotate
+rows name (`tests/unit/test_bad_inputs.py` writes them: ``in.jsonl`` one good record, ``copy.jsonl`` the
+same, the others each with one bad line). ``DEAD`` is a URL where nothing listens:
 none of these cases reaches a server — each is refused before any I/O.
 """
 
@@ -235,6 +237,10 @@ def _langchain() -> list[Case]:
              "unsupported argument"),
         Case("LangChain SteerLM", 'llm().invoke("hi", raw_prompt=True, context="doc")', C, "needs the template"),
         Case("LangChain SteerLM", 'llm().invoke("hi", tools=[])', C, "unknown argument"),
+        Case("LangChain ChatSteerLM", 'chat().invoke([{"role": "assistant", "content": "", "tool_calls": '
+             '[{"name": "f", "args": {}}]}] + HI)', P_, "need 'name', 'args' and 'id'"),
+        Case("LangChain ChatSteerLM", "chat().invoke(42)", P_, "pass a string, LangChain messages"),
+        Case("LangChain SteerLM", "llm().invoke(None)", P_, "pass a string"),
     ]
     return out
 
@@ -297,7 +303,15 @@ def _annotate() -> list[Case]:
         ('cli("annotate", "in.jsonl", "out.jsonl", "--ready-timeout", "-1")', "ready_timeout must be"),
         ('cli("annotate", "bad.jsonl", "out.jsonl")', "malformed"),
         ('cli("annotate", "in.jsonl", "foreign.jsonl")', "use a new OUT file"),
+        ('cli("annotate", "in.jsonl", "in.jsonl")', "IN and OUT are the same file"),
+        ('cli("annotate", "in.jsonl", "copy.jsonl")', "assistant turns without labels"),
+        ('cli("annotate", "latin1.jsonl", "out.jsonl")', "not valid UTF-8"),
+        ('cli("annotate", "deep.jsonl", "out.jsonl")', "JSON nested too deeply"),
+        ('cli("annotate", "surrogate.jsonl", "out.jsonl")', "lone surrogate"),
         ('cli("annotate")', "the following arguments are required"),
+        ('cli("annotate", "noconv.jsonl", "out.jsonl")', "'conversations' must be a non-empty list"),
+        ('cli("annotate", "array.jsonl", "out.jsonl")', "not a JSON object"),
+        ('cli("annotate", "robot.jsonl", "out.jsonl")', "fix them or pass --skip-malformed"),
     ]
     return [Case("annotate", code, A, says) for code, says in rows]
 

@@ -48,6 +48,14 @@ def namespace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (folder / "in.jsonl").write_text(json.dumps(RECORD) + "\n")
     (folder / "bad.jsonl").write_text(json.dumps(RECORD) + "\n{not json\n")
     (folder / "foreign.jsonl").write_text('{"something": "else"}\n')
+    (folder / "copy.jsonl").write_text(json.dumps(RECORD) + "\n")  # IN itself, no labels
+    (folder / "latin1.jsonl").write_bytes(json.dumps(RECORD).replace("hello", "h\u00e9llo").encode("latin-1") + b"\n")
+    (folder / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    (folder / "surrogate.jsonl").write_text(json.dumps(RECORD).replace("hello", "he\\ud800llo") + "\n")
+    (folder / "noconv.jsonl").write_text('{"system": ""}\n')
+    (folder / "array.jsonl").write_text("[1, 2]\n")
+    robot = {**RECORD, "conversations": [{"from": "Robot", "value": "x"}]}
+    (folder / "robot.jsonl").write_text(json.dumps(robot) + "\n")
     names: dict[str, Any] = {"__name__": "bad_inputs_namespace"}
     exec(SETUP, names)
     names["cli"] = cli

@@ -13,9 +13,11 @@ import grpc
 import pytest
 from tritonclient.utils import InferenceServerException
 
+from steerlm._classify import in_band_error
 from steerlm.errors import (
     AuthenticationError,
     ConfigurationError,
+    ContextWindowExceededError,
     InvalidRequestError,
     ModelNotFoundError,
     RequestTimeoutError,
@@ -165,3 +167,31 @@ def test_transport_families_are_recognised() -> None:
                 OSError(1, "x"), TimeoutError(), ssl.SSLError(1, "x"), http.client.IncompleteRead(b""),
                 GenerateError("x", 500), RestStatusError(500, "x")):
         assert is_transport_error(exc), exc
+
+
+_OVERFLOWS = [
+    "Prompt length (5000) exceeds maximum input length (4096). Set log level to info and check TRTGptModel logs",
+    "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4990 in the "
+    "messages, 10 in the completion). Please reduce the length of the messages or completion.",
+    "The decoder prompt (length 5000) is longer than the maximum model length of 4096. Make sure that "
+    "`max_model_len` is no smaller than the number of text tokens.",
+    "prompt is too long: 5000 tokens > 4096",
+    "prompt (5000 tokens) plus max_tokens (64) exceeds the model's 4096 positions",
+]
+
+
+@pytest.mark.parametrize("message", _OVERFLOWS)
+@pytest.mark.parametrize("status", [grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT,
+                                    grpc.StatusCode.UNKNOWN])
+def test_server_overflow_wordings_become_context_window_errors(message: str, status: grpc.StatusCode) -> None:
+    error = classify(InferenceServerException(f"Failed to process the request(s) for model: ValueError: {message}",
+                                              status=status.name))
+    assert isinstance(error, ContextWindowExceededError) and "Shorten the conversation" in str(error)
+
+
+@pytest.mark.parametrize("message", _OVERFLOWS)
+def test_in_band_overflow_replies_become_context_window_errors(message: str) -> None:
+    assert isinstance(in_band_error(message, "m"), ContextWindowExceededError)
+    assert type(in_band_error("boom", "m")) is InvalidRequestError
+    assert not isinstance(classify(InferenceServerException("positions 3 and 4 differ", status="INTERNAL")),
+                          ContextWindowExceededError)

@@ -126,9 +126,9 @@ def test_retries_run_out_with_the_last_error(drive: Driver) -> None:
     assert len(drive.sleeps) == 1 and transport.requests == []
 
 
-def test_a_rejected_request_is_not_retried(drive: Driver) -> None:
+def test_a_rejected_request_is_not_retried_and_its_error_names_the_url(drive: Driver) -> None:
     transport = MemoryTransport(echo).error(400, "bad input")
-    with pytest.raises(InvalidRequestError, match="bad input"):
+    with pytest.raises(InvalidRequestError, match=r"bad input.*\[grpc://memory:1\]"):
         drive.generate(drive.client(transport, max_retries=3), "p")
     assert drive.sleeps == []
 

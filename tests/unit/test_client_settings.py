@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from steerlm.client import CallOptions, ClientSettings
-from steerlm.client.settings import DEFAULT_TIMEOUT, DEFAULT_URL, Headers, cached_settings
+from steerlm.client.memo import cached_settings
+from steerlm.client.settings import DEFAULT_TIMEOUT, DEFAULT_URL, Headers
 from steerlm.errors import ConfigurationError
 from steerlm.transport import MemoryTransport
 

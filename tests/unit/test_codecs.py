@@ -394,3 +394,10 @@ def test_clean_shortcut_matches_clean_completion(text: str, stops: tuple[str, ..
 
     assert clean(text, stops) == clean_completion(text, stops)
     assert clean(text + "<extra_id", stops) == clean_completion(text + "<extra_id", stops)
+
+
+def test_a_delta_chunk_is_the_same_chunk_as_the_constructor() -> None:
+    from steerlm.transport.assembly import StreamChunk
+
+    fast, slow = StreamChunk.delta("tok "), StreamChunk("tok ")
+    assert fast == slow and repr(fast) == repr(slow) and (fast.finish_reason, fast.usage) == (None, None)

@@ -181,7 +181,8 @@ def test_vllm_backend_sends_unbatched_tensors_and_sampling_json() -> None:
     assert wire.fixed.outputs == ("text_output", "finish_reason", "num_input_tokens", "num_output_tokens")
     assert core.plan(["p"], params, stream=True)[0].wire.fixed.arrays["stream"][0]
     asked = core.plan(["p"], GenerationParams(logprobs=True), stream=False)[0].wire.fixed
-    assert asked.arrays["return_logprobs"][0] and json.loads(asked.arrays["sampling_parameters"][0])["logprobs"] == 0
+    assert asked.arrays["return_logprobs"][0] and json.loads(asked.arrays["sampling_parameters"][0]) == {
+        "logprobs": 0, "max_tokens": 512, "stop": [EOT]}  # vLLM's own default length is 16 tokens
     assert asked.outputs[-1] == "logprobs"
     with pytest.raises(ConfigurationError, match="one prompt per request"):
         core.codec.encode_prompts(["a", "b"])  # type: ignore[union-attr]

@@ -53,7 +53,7 @@ def test_product_registry_has_only_real_backends_until_the_kit_registers() -> No
     assert _run(code) == "['hf', 'hf-random'] ['demo', 'hf', 'none'] hf hf"
     code = ("from steerlm.serve import registry as r; from steerlm_testing.presets import register; register(); "
             "register(); print(sorted(r.PRESETS), [m.backend for m in r.PRESETS['reward']])")
-    assert _run(code) == ("['current-servers', 'demo', 'ensemble', 'hf', 'minimal', 'none', 'reward', 'test'] "
+    assert _run(code) == ("['current-servers', 'demo', 'docs', 'ensemble', 'hf', 'minimal', 'none', 'reward', 'test'] "
                           "['scripted-reward', 'scripted-reward', 'scripted-steered']")
 
 

@@ -18,6 +18,7 @@ from langchain_steerlm.tools import bind_tool_kwargs, offer_tools
 from steerlm import errors as core
 from steerlm.profiles import STEERLM_SYSTEM_PROMPT, get_profile
 from steerlm.prompts import Message, render
+from steerlm.tools import parse_tool_reply
 
 STEER = get_profile("Llama2-70B-SteerLM-Chat")
 LABELS = "quality:4,toxicity:0,humor:0,creativity:0,helpfulness:4,correctness:4,coherence:4,complexity:4"
@@ -85,9 +86,15 @@ def test_replies_with_tools_are_parsed_and_never_crash() -> None:
     assert plain.content == '{"tool_calls": []} stays text'
 
 
-def test_final_chunk_carries_the_whole_buffered_reply() -> None:
-    chunk = final_chunk("", {"model_name": "m"}, None, buffered='{"tool_calls": [{"name": "f", "arguments": {}}]}')
+def test_final_chunk_carries_the_parsed_tool_calls_as_chunks() -> None:
+    meta = {"model_name": "m", "finish_reason": "stop"}
+    reply = parse_tool_reply('{"tool_calls": [{"name": "f", "arguments": {"a": 1}}]}')
+    chunk = final_chunk("", meta, None, parsed=reply)
     assert chunk.chunk_position == "last" and chunk.tool_calls[0]["name"] == "f" and chunk.content == ""
+    assert chunk.tool_call_chunks[0]["args"] == '{"a": 1}' and chunk.tool_calls[0]["args"] == {"a": 1}
+    assert chunk.response_metadata["finish_reason"] == "tool_calls"
+    assert ai_message('{"name": "f", "arguments": {}}', {"finish_reason": "stop"}, None,
+                      tools_offered=True).response_metadata["finish_reason"] == "tool_calls"
     assert final_chunk("end", {}, None).content == "end"
 
 

@@ -58,9 +58,9 @@ def test_bad_construction_raises_configuration_error(cls: type[Any], kwargs: dic
 def test_profile_argument_selects_the_template_and_fills_langchains_profile() -> None:
     model = ChatSteerLM(model="my-triton-model", profile="SteerLM-Llama2-13B", violence=9)
     assert model.resolved_profile.name == "SteerLM-Llama2-13B"
-    assert model.profile == {"name": "SteerLM-Llama2-13B", "max_input_tokens": 4096, "text_inputs": True,
-                             "text_outputs": True, "tool_calling": True, "tool_choice": True,
-                             "tool_call_streaming": False, "structured_output": False}
+    assert model.profile == {"name": "SteerLM-Llama2-13B", "max_input_tokens": 4096, "max_output_tokens": 4096,
+                             "text_inputs": True, "text_outputs": True, "tool_calling": True, "tool_choice": True,
+                             "tool_call_streaming": True, "structured_output": False}
     by_object = ChatSteerLM(model="m", profile=get_profile("Llama3-70B-SteerLM-Chat"))
     assert by_object.resolved_profile.name == "Llama3-70B-SteerLM-Chat"
     llm = SteerLM(model="nemo", profile="Llama3-70B-PPO-Chat")
@@ -144,3 +144,26 @@ def test_types() -> None:
     assert ChatSteerLM()._llm_type == "steerlm-chat" and SteerLM()._llm_type == "steerlm"
     assert isinstance(ChatSteerLM(), BaseChatModel)
     assert ChatSteerLM(verbosity=1)._identifying_params["verbosity"] == 1
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_fields_resolve_once_and_again_after_assignment_or_copy(cls: type[Any]) -> None:
+    model = cls(model="Llama2-70B-SteerLM-Chat", url="grpc://127.0.0.1:1", verbosity=1, max_tokens=5)
+    assert model.resolve_call(None, {}).attributes["verbosity"] == 1
+    model.verbosity = 3
+    model.max_tokens = 7
+    spec = model.resolve_call(None, {})
+    assert (spec.attributes["verbosity"], spec.params.max_tokens) == (3, 7)
+    copy = model.model_copy(update={"verbosity": 0})
+    assert copy.resolve_call(None, {}).attributes["verbosity"] == 0
+    assert model.resolve_call(None, {}).attributes["verbosity"] == 3
+    model.verbosity = 9
+    with pytest.raises(ConfigurationError, match="verbosity=9"):
+        model.resolve_call(None, {})
+
+
+def test_identifying_params_follow_assignment() -> None:
+    model = ChatSteerLM(model="Llama2-70B-SteerLM-Chat", url="grpc://127.0.0.1:1", verbosity=1)
+    assert model._identifying_params["verbosity"] == 1
+    model.verbosity = 2
+    assert model._identifying_params["verbosity"] == 2

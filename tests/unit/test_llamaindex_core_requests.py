@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from steerlm import ConfigurationError, GenerationParams, Message, format_prompt
 from steerlm.fields import SteeringFields
-from steerlm.profiles import STEERLM_SYSTEM_PROMPT
-from steerlm.requests import ATTRIBUTE_NAMES, resolve_options, split_options, with_tool_instructions
+from steerlm.profiles import STEERLM_SYSTEM_PROMPT, get_profile
+from steerlm.requests import ATTRIBUTE_NAMES, refine_options, resolve_options, split_options, with_tool_instructions
 from steerlm.tools import ToolSpec, extract_offered_tools, tool_instructions
 
 F1 = "Llama2-70B-SteerLM-Chat"
@@ -92,3 +94,25 @@ def test_tool_instructions_join_an_existing_system_turn_and_none_is_a_no_op() ->
     assert prompt.startswith("<extra_id_0>System\nBe brief.\n\nYou can call the following tools.")
     assert with_tool_instructions(items, [WEATHER], "none", F1) == items
     assert with_tool_instructions(items, [], None, F1) == items
+
+
+@pytest.mark.parametrize("fields, call", [
+    ({}, {}),
+    ({"verbosity": 1, "max_tokens": 5}, {}),
+    ({"verbosity": 1, "attributes": {"humor": 2}}, {"attributes": {"verbosity": 3}, "temperature": 0.5}),
+    ({"stop": ["x"]}, {"stop": ["y", "z"], "verbosity": 0}),
+    ({"attributes": {"verbosity": 2}, "verbosity": 4}, {"creativity": 1, "attributes": {"creativity": 3}}),
+])
+def test_refine_options_equals_resolving_every_layer(fields: dict[str, Any], call: dict[str, Any]) -> None:
+    base = resolve_options(F1, fields)
+    assert refine_options(base, get_profile(F1), call) == resolve_options(F1, fields, call)
+
+
+@pytest.mark.parametrize("call", [{"verbosity": 7}, {"attributes": {"violence": 1}}, {"temperature": -1},
+                                  {"bogus": 1}, {"attributes": "verbosity=4"}, {"verbosity": True}])
+def test_refine_options_rejects_what_resolve_options_rejects(call: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError) as resolved:
+        resolve_options(F1, {}, call)
+    with pytest.raises(ConfigurationError) as refined:
+        refine_options(resolve_options(F1, {}), get_profile(F1), call)
+    assert str(refined.value) == str(resolved.value)

@@ -106,3 +106,13 @@ def test_unrenderable_conversations_raise_before_sending() -> None:
         llm.complete("x", formatted=True, context="c")
     with pytest.raises(ConfigurationError, match="formatted=True"):
         llm.complete("x", formatted=True, attributes={"humor": 1})
+
+
+def test_fields_resolve_once_and_again_after_assignment_copy_or_pickle() -> None:
+    llm = SteerLM(model=F1, url="grpc://127.0.0.1:1", verbosity=1)
+    assert "verbosity:1" in llm._prepare_complete("hi", False, {}).prompt
+    llm.verbosity = 3
+    assert "verbosity:3" in llm._prepare_complete("hi", False, {}).prompt
+    for other in (llm.model_copy(update={"verbosity": 0}), copy.deepcopy(llm), pickle.loads(pickle.dumps(llm))):
+        expected = other.verbosity
+        assert f"verbosity:{expected}" in other._prepare_complete("hi", False, {}).prompt

@@ -240,3 +240,20 @@ def test_route_is_learned_from_a_redirect_or_a_bare_not_found() -> None:
     assert other.moved(404, {}, b'{"detail": "Not Found"}') and other.completions == "/v1/completions/"
     with pytest.raises(InvalidRequestError, match="no OpenAI completions route"):
         other.check(404, {}, b'{"detail": "Not Found"}', "m")
+
+
+def test_logprobs_are_asked_for_and_read_from_answers_and_chunks() -> None:
+    parts = RequestParts(request(["P"], GenerationParams(logprobs=True)))
+    assert json.loads(parts.body("P"))["logprobs"] == 1
+    assert "logprobs" not in json.loads(RequestParts(request(["P"], GenerationParams())).body("P"))
+    answer = {"choices": [{"index": 0, "text": "ab", "finish_reason": "length",
+                           "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-0.5, -1.25]}}]}
+    assert whole(answer).answers()[0].report.logprobs == [-0.5, -1.25]
+    reader = ChunkReader("m")
+    events = [reader.feed(json.dumps({"choices": [{"index": 0, "text": t, "logprobs": {"token_logprobs": [v]}}]}))
+              for t, v in (("a", -0.5), ("b", -1.25))]
+    assembler = StreamAssembler(CODEC, (END,))
+    for event in [*events, reader.end()]:
+        assert event is not None
+        assembler.feed(event)
+    assert assembler.report.logprobs == [-0.5, -1.25]

@@ -229,3 +229,12 @@ def test_unrenderable_conversations_raise_prompt_error(messages: list[dict[str, 
 def test_reward_conversation_must_end_with_assistant() -> None:
     with pytest.raises(PromptError, match="end with the assistant"):
         format_prompt([{"role": "user", "content": "q"}], profile="Llama2-13B-SteerLM-RM")
+
+
+def test_message_text_is_the_same_message_as_the_constructor() -> None:
+    from steerlm.prompts import Message
+
+    for args in (("user", "hi"), ("assistant", "ok", {"verbosity": 1}), ("system", "")):
+        fast, slow = Message.text(*args), Message(*args)
+        assert fast == slow and repr(fast) == repr(slow)
+        assert (fast.tool_calls, fast.name, fast.tool_call_id) == ((), None, None)

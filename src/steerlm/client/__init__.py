@@ -3,14 +3,14 @@
     settings.py   ClientSettings: every setting and default, validated once (the cache key); CallOptions
     core.py       ClientCore: the pure half (model spec, codec, request planning, completions)
     readiness.py  the readiness wait (first contact, restarts); shared.py: one wait for all callers
-    endpoints.py  endpoint selection (failover order)
+    endpoints.py  endpoint selection: balancer.py load-balances a URL list's replicas (and fails over)
     sync.py       SteerLMClient        (blocking I/O loops)
     aio.py        AsyncSteerLMClient   (asyncio twin, same shape)
     → steerlm.transport: a Transport makes connections (gRPC / HTTP / NeMo REST / in-memory), codecs
 
 Construction never touches the network: the model config is read once, on first use, after a wait
 for the model to be ready. Retries wrap each request in the I/O loops and nowhere else; a list of URLs
-fails over to the next one on a retryable error.
+is load-balanced over its replicas, and a retryable error fails over to the next one.
 """
 
 from __future__ import annotations

@@ -100,11 +100,11 @@ class AsyncSteerLMClient(ClientBase):
         order = self._endpoints.order()
         for position, index in enumerate(order):
             try:
-                result = await fn(self._conn(index))
+                with self._endpoints.lease(index):
+                    result = await fn(self._conn(index))
             except TritonError as exc:
                 self._endpoints.failed(position, order, exc)
                 continue
-            self._endpoints.succeeded(index)
             return result
         raise AssertionError("unreachable")
 

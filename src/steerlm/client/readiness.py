@@ -117,8 +117,9 @@ class ReadyWait:
 
     # ------------------------------------------------------------------ failures
     def _refused(self, now: float) -> ServerUnavailableError:
-        last = self._last.__cause__ or self._last if self._last is not None else None
-        cause = f" ({last})" if last is not None else ""
+        detail = str(self._last) if self._last is not None else ""
+        detail = detail.split(f"(model {self.model!r}): ", 1)[-1]  # the transport's own words, not our prefix
+        cause = f" ({detail})" if detail else ""
         where = ", ".join(self.urls)
         return ServerUnavailableError(
             f"cannot reach the server at {where} for model {self.model!r} after {self.rounds} attempt(s) in "

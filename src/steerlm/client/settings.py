@@ -41,7 +41,6 @@ __all__ = [
     "CallOptions",
     "ClientSettings",
     "Headers",
-    "cached_settings",
 ]
 
 DEFAULT_URL = "grpc://127.0.0.1:8001"
@@ -137,8 +136,9 @@ class ClientSettings:
     """Everything a client is configured with; frozen, hashable, validated once at construction.
 
     ``ClientSettings(model, url=...)``, keyword arguments as below. `url` is one URL or a list
-    (replicas, tried in turn): ``grpc://``, ``grpcs://``, ``http://``, ``https://``, ``nemo-rest://`` or a
-    bare ``host:port`` (gRPC). `transport` makes the connections (default: from each URL's scheme;
+    (replicas, tried in turn): ``grpc://``, ``grpcs://``, ``http://``, ``https://``, ``nemo-rest://``,
+    ``openai+http://host:port/v1`` / ``openai+https://`` (OpenAI-compatible servers) or a bare
+    ``host:port`` (gRPC). `transport` makes the connections (default: from each URL's scheme;
     `steerlm.transport.MemoryTransport` for tests without a server).
 
     Timeouts (seconds): `timeout` per request; `stream_timeout` the inactivity limit of a stream (None:
@@ -263,35 +263,3 @@ class ClientSettings:
         if url is not None:
             options["url"] = url
         return cls(model, **options)
-
-
-_MEMO: dict[tuple[Any, ...], ClientSettings] = {}
-_MEMO_SIZE = 256
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, ModelProfile):
-        return ("profile", value.name, id(value))
-    if hasattr(value, "get_secret_value"):
-        return ("secret", value.get_secret_value())
-    if isinstance(value, Mapping):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_hashable(v) for v in value)
-    return value
-
-
-def cached_settings(model: str, url: Any = None, **options: Any) -> ClientSettings:
-    """`ClientSettings.build(model, url, **options)`, memoized on the values (the adapters call it per
-    request: equal values return the same, already validated settings)."""
-    key = (model, _hashable(url), *sorted((k, _hashable(v)) for k, v in options.items() if v is not None))
-    try:
-        found = _MEMO.get(key)
-    except TypeError:  # an unhashable option value: validate without the memo
-        return ClientSettings.build(model, url, **{k: v for k, v in options.items() if v is not None})
-    if found is None:
-        found = ClientSettings.build(model, url, **{k: v for k, v in options.items() if v is not None})
-        if len(_MEMO) >= _MEMO_SIZE:
-            _MEMO.clear()
-        _MEMO[key] = found
-    return found

@@ -102,11 +102,11 @@ class SteerLMClient(ClientBase):
         order = self._endpoints.order()
         for position, index in enumerate(order):
             try:
-                result = fn(self._conn(index))
+                with self._endpoints.lease(index):
+                    result = fn(self._conn(index))
             except TritonError as exc:
                 self._endpoints.failed(position, order, exc)
                 continue
-            self._endpoints.succeeded(index)
             return result
         raise AssertionError("unreachable")
 

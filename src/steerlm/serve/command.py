@@ -85,16 +85,40 @@ def _grpc_tls(args: argparse.Namespace) -> GrpcTls | None:
     return GrpcTls(args.grpc_tls_cert, args.grpc_tls_key, args.grpc_tls_client_ca)
 
 
+# The extra that installs each package the server may need, for the message when it is missing.
+_EXTRAS = {"pytriton": "server", "torch": "hf", "transformers": "hf", "tokenizers": "hf", "safetensors": "hf",
+           "gguf": "hf", "accelerate": "hf"}
+
+
+def missing_extra_message(error: ModuleNotFoundError) -> str | None:
+    """What to install when `error` is a package of the ``server`` or ``hf`` extra; None otherwise."""
+    package = (error.name or "").split(".")[0]
+    extra = _EXTRAS.get(package)
+    if extra is None:
+        return None
+    what = "the local server" if extra == "server" else "a Hugging Face model (e.g. --preset demo) behind it"
+    return (f"steerlm serve: {what} needs the '{extra}' extra ({package} is not installed): "
+            f'pip install "steerlm[{extra}]" (from a checkout: pip install ".[{extra}]")')
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the server described by parsed `args`; returns the exit status."""
-    from steerlm.serve.server import serve
-
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        import pytriton  # noqa: F401  (first, so that a missing server extra says what to install)
+
+        from steerlm.serve.server import serve
+
         return serve(_models(args), _options(args))
     except ValueError as error:  # a bad model, signature, backend or option
         print(f"steerlm serve: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        message = missing_extra_message(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
 
 

@@ -1,16 +1,19 @@
 """NeMo Export-Deploy's PyTriton signatures (``prompts`` -> ``sentences``), as its deployables declare them.
 
-Reproduced from NVIDIA-NeMo/Export-Deploy at commit 914daa6b21a27814a28b449f7b0a61e0fb7b7c75 (2026-07-21):
+Each deployable is reproduced from its source at commit 914daa6b21a27814a28b449f7b0a61e0fb7b7c75 (2026-07-21):
 
-* ``megatron``: ``nemo_deploy/llm/megatronllm_deployable.py`` (``get_triton_input`` / ``get_triton_output`` /
-  ``triton_infer_fn``): ``max_length`` = tokens to generate (default 256), ``top_k`` 1, ``top_p`` 0.0,
-  ``temperature`` 1.0; ``random_seed`` and ``max_batch_size`` are declared but not used; ``compute_logprob``
+* ``megatron``: reproduced from NVIDIA-NeMo/Export-Deploy ``nemo_deploy/llm/megatronllm_deployable.py`` at commit
+  914daa6b21a27814a28b449f7b0a61e0fb7b7c75 (``get_triton_input`` / ``get_triton_output`` / ``triton_infer_fn``):
+  ``max_length`` = tokens to generate (default 256), ``top_k`` 1, ``top_p`` 0.0, ``temperature`` 1.0;
+  ``random_seed`` and ``max_batch_size`` are declared but not used; ``compute_logprob``
   returns FP32 ``log_probs`` ``[B, T]``; ``apply_chat_template`` makes the server parse each prompt as JSON
   messages; ``echo`` puts the prompt in front. Failures are Triton errors (no in-band text).
-* ``hf``: ``nemo_deploy/llm/hf_deployable.py``: ``max_length`` = ``max_new_tokens`` (default 256; the source
+* ``hf``: reproduced from NVIDIA-NeMo/Export-Deploy ``nemo_deploy/llm/hf_deployable.py`` at commit
+  914daa6b21a27814a28b449f7b0a61e0fb7b7c75: ``max_length`` = ``max_new_tokens`` (default 256; the source
   declares it twice, declared once here), ``output_logits`` / ``output_scores`` (raw scores, not served here);
   failures come back in-band as ONE row ``An error occurred: <msg>``.
-* ``vllm``: ``nemo_export/vllm_exporter.py``: ``max_tokens`` (default 16), ``min_tokens``, ``seed``,
+* ``vllm``: reproduced from NVIDIA-NeMo/Export-Deploy ``nemo_export/vllm_exporter.py`` at commit
+  914daa6b21a27814a28b449f7b0a61e0fb7b7c75: ``max_tokens`` (default 16), ``min_tokens``, ``seed``,
   ``n_log_probs`` -> BYTES ``log_probs`` (one JSON ``{token: logprob}`` per generated token, rows padded with
   ``0``), ``n_prompt_log_probs``; failures in-band as one row.
 

@@ -1,8 +1,9 @@
 """Triton's vLLM backend signature (``text_input`` + ``sampling_parameters`` -> ``text_output``), served locally.
 
-Reproduced from triton-inference-server/vllm_backend at commit 8de0c148bda1da25de1e05ffaaf67116dacc7264
-(2026-01-09): ``src/model.py`` (``auto_complete_config``: always decoupled, ``max_batch_size`` 0, the input and
-output tensors) and ``src/utils/request.py`` (``GenerateRequest``):
+Reproduced from triton-inference-server/vllm_backend ``src/model.py`` at commit
+8de0c148bda1da25de1e05ffaaf67116dacc7264 (``auto_complete_config``: always decoupled, ``max_batch_size`` 0, the
+input and output tensors) and from triton-inference-server/vllm_backend ``src/utils/request.py`` at commit
+8de0c148bda1da25de1e05ffaaf67116dacc7264 (``GenerateRequest``; 2026-01-09):
 
 * inputs, each ``[1]`` with no batch dimension: ``text_input`` BYTES; optional ``image``, ``stream`` BOOL,
   ``sampling_parameters`` (a JSON string of vLLM ``SamplingParams`` fields), ``exclude_input_in_output``,
@@ -18,7 +19,10 @@ output tensors) and ``src/utils/request.py`` (``GenerateRequest``):
 * ``stop`` is honoured server-side as vLLM does: generation ends at the first stop string, which is left out
   (``include_stop_str_in_output`` keeps it); while streaming, text that could still begin a stop string is held
   back. ``finish_reason`` is ``stop`` (stop string or end of turn) or ``length``. vLLM's defaults apply to unset
-  fields (``max_tokens`` 16); an unknown field is an error.
+  fields (``max_tokens`` 16); an unknown field is an error;
+* ``structured_outputs`` / ``guided_decoding`` (``{"json": schema}`` or ``{"json_object": true}``, as an object or
+  JSON text) reach the backend as ``extras["json_schema"]`` (the scripted model then answers with a JSON
+  instance of the schema, as guided decoding would).
 
 Text comes from any `Backend`'s token stream (`steerlm.serve.token_stats` counts tokens). Requests that share
 one call are answered in lockstep (a finished one gets empty deltas until all are done).
@@ -71,8 +75,22 @@ _KNOWN = frozenset({
     "n", "max_tokens", "min_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "stop_token_ids",
     "include_stop_str_in_output", "ignore_eos", "repetition_penalty", "presence_penalty", "frequency_penalty",
     "logprobs", "prompt_logprobs", "skip_special_tokens", "spaces_between_special_tokens", "lora_name",
-    "structured_outputs", "detokenize",
+    "structured_outputs", "guided_decoding", "detokenize",
 })
+
+
+def _guide_schema(fields: Mapping[str, Any]) -> Any:
+    """The JSON schema of ``structured_outputs`` / ``guided_decoding`` (a JSON text or an object), else None."""
+    for key in ("structured_outputs", "guided_decoding"):
+        value = fields.get(key)
+        if isinstance(value, str):
+            value = json.loads(value)
+        if isinstance(value, Mapping) and value.get("json") is not None:
+            schema = value["json"]
+            return json.loads(schema) if isinstance(schema, str) else schema
+        if isinstance(value, Mapping) and value.get("json_object"):
+            return {"type": "object"}
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,9 +112,11 @@ def parse_sampling(raw: str | None) -> Sampling:
     stop = fields.get("stop") or ()
     stops = (stop,) if isinstance(stop, str) else tuple(str(s) for s in stop)
     top_k = int(fields.get("top_k", 0))
+    schema = _guide_schema(fields)
     request = SamplingRequest(max_tokens=int(fields.get("max_tokens", 16)), top_k=top_k if top_k > 0 else 0,
                               top_p=float(fields.get("top_p", 1.0)), temperature=float(fields.get("temperature", 1.0)),
-                              seed=None if fields.get("seed") is None else int(fields["seed"]))
+                              seed=None if fields.get("seed") is None else int(fields["seed"]),
+                              extras={} if schema is None else {"json_schema": schema})
     return Sampling(request, stops, bool(fields.get("include_stop_str_in_output", False)),
                     fields.get("logprobs") is not None)
 

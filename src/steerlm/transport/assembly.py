@@ -1,10 +1,12 @@
 """Stream assembly, shared by every transport that streams (gRPC, HTTP generate extension), sync and async.
 
 `StreamAssembler` turns the events of one prompt's stream into `StreamChunk` deltas through the
-StopMatcher, so nothing past a stop string is ever yielded. `Joiner` collects a decoupled stream of one
-request (one or more prompts) into whole texts for `generate` / `batch`. The codec's stream decoder
-does the signature-specific part (cumulative NeMo text diffed to deltas, TRT-LLM deltas passed
-through) and reads the server's reports (finish reason, token counts). Pure: no I/O.
+StopMatcher, so nothing past a stop string is ever yielded; it keeps the deltas (joined only when the
+partial text of an interrupted stream is asked for), never a growing copy of the text. `Joiner`
+collects a decoupled stream of one request (one or more prompts) into whole texts for `generate` /
+`batch`. The codec's stream decoder does the signature-specific part (cumulative NeMo text diffed to
+deltas, TRT-LLM deltas passed through) and reads the server's reports (finish reason, token counts).
+Pure: no I/O.
 
 A server that honours stop strings itself (vLLM) leaves them out: its reply ends ``…answer.\n`` with
 finish reason ``stop``. `server_cut` gives back the stop string it removed, so the matcher cuts
@@ -45,6 +47,14 @@ class StreamChunk:
     finish_reason: str | None = None
     usage: TokenUsage | None = None
 
+    @classmethod
+    def delta(cls, text: str) -> StreamChunk:
+        """A chunk in the middle of a stream (no finish reason, no usage): equal to ``StreamChunk(text)``,
+        built without the frozen dataclass's per-field ``object.__setattr__`` (once per token)."""
+        chunk = object.__new__(cls)
+        chunk.__dict__["text"] = text
+        return chunk
+
 
 class StreamAssembler:
     """Stream events of one prompt → delta chunks, cut at the first stop string."""
@@ -52,17 +62,24 @@ class StreamAssembler:
     def __init__(self, codec: Codec, stops: Sequence[str]) -> None:
         self._codec = codec
         self._stops = stops
-        self._decoder = codec.stream_decoder(1)
+        self._decoder = codec.stream_decoder(1, keep_texts=False)  # the text is kept here, once
         self._matcher = StopMatcher(stops)
         self.report = ServerReport()
         self._reports = [self.report]
-        self.text = ""
+        self._parts: list[str] = []
         self.done = False
+
+    @property
+    def text(self) -> str:
+        """Everything yielded so far (the partial text of an interrupted stream)."""
+        return "".join(self._parts)
 
     def feed(self, event: StreamEvent) -> list[StreamChunk]:
         """Chunks for one event; after a stop string or the final response, `done` is True."""
-        delta = self._decoder.feed(event.outputs, final=event.final)[0]
-        self._codec.read_reports(event.outputs, self._reports)
+        outputs = event.outputs
+        delta = self._decoder.feed_one(outputs, final=event.final)
+        if len(outputs) > 1:  # more than the text: the server's reports (finish reason, counts)
+            self._codec.read_reports(outputs, self._reports)
         if event.final:
             delta += server_cut(self._codec, self.report, self._stops)
         safe = self._matcher.feed(delta)
@@ -70,8 +87,8 @@ class StreamAssembler:
             return [self._close(safe)]
         if not safe:
             return []
-        self.text += safe
-        return [StreamChunk(safe)]
+        self._parts.append(safe)
+        return [StreamChunk.delta(safe)]
 
     def end(self) -> StreamChunk:
         """The last chunk when the stream ended without a final flag."""
@@ -82,7 +99,7 @@ class StreamAssembler:
         stopped = self._matcher.stopped
         text = safe if stopped else safe + self._matcher.finish()
         stopped = stopped or self._matcher.stopped
-        self.text += text
+        self._parts.append(text)
         self.done = True
         return StreamChunk(text, finish_reason(stopped, self.report), self.report.usage)
 

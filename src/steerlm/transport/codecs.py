@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from steerlm._classify import in_band_error
 from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec
@@ -181,14 +182,11 @@ class Codec:
         return row_floats(array, rows)
 
     def check_in_band(self, texts: Sequence[str]) -> None:
-        """Raise InvalidRequestError when any row is the server's in-band `An error occurred:`."""
+        """Raise when any row is the server's in-band `An error occurred:` (InvalidRequestError, or
+        ContextWindowExceededError for an "input too long" message)."""
         for text in texts:
             if text.startswith(IN_BAND_ERROR_PREFIX):
-                message = text[len(IN_BAND_ERROR_PREFIX):].strip()
-                raise InvalidRequestError(
-                    f"the server reported an error (model {self.spec.name!r}): {message}",
-                    status="in-band", model=self.spec.name,
-                )
+                raise in_band_error(text[len(IN_BAND_ERROR_PREFIX):].strip(), self.spec.name)
 
     def decode(self, outputs: Mapping[str, Array], prompts: Sequence[str]) -> list[str]:
         """One completion per prompt, in order (prompt echo removed where the signature echoes)."""
@@ -217,8 +215,8 @@ class Codec:
         with one whole (echoed) response instead of per-token deltas."""
         return "stream" in self.spec.inputs
 
-    def stream_decoder(self, rows: int) -> StreamDecoder:
-        return StreamDecoder(self, rows)
+    def stream_decoder(self, rows: int, *, keep_texts: bool = True) -> StreamDecoder:
+        return StreamDecoder(self, rows, keep_texts=keep_texts)
 
 
 class StreamDecoder:
@@ -226,44 +224,64 @@ class StreamDecoder:
 
     Cumulative signatures (NeMo) send the whole text so far: the delta is the new suffix, and a
     trailing U+FFFD (half of a multi-byte character) is held back until it resolves. Delta
-    signatures (TRT-LLM) are passed through.
+    signatures (TRT-LLM) are passed through. Each row keeps its deltas (joined once, by `texts`)
+    and the length emitted so far, never a growing copy of the whole text.
     """
 
-    def __init__(self, codec: Codec, rows: int) -> None:
+    def __init__(self, codec: Codec, rows: int, *, keep_texts: bool = True) -> None:
         self._codec = codec
+        self._key = codec.text_output
         self._cumulative = codec.cumulative_stream
-        self.texts = [""] * rows
+        self._keep = keep_texts  # False: the caller keeps the text (`texts` stays empty)
+        self._parts: list[list[str]] = [[] for _ in range(rows)]
+        self._emitted = [0] * rows
         self._seen = [""] * rows
+
+    @property
+    def texts(self) -> list[str]:
+        """The text of every row so far."""
+        return ["".join(parts) for parts in self._parts]
+
+    def _emit(self, row: int, delta: str) -> str:
+        if delta:
+            if self._keep:
+                self._parts[row].append(delta)
+            self._emitted[row] += len(delta)
+        return delta
 
     def feed(self, outputs: Mapping[str, Array], *, final: bool = False) -> list[str]:
         """The delta of every row for one response (an empty response yields empty deltas)."""
+        rows_count = len(self._parts)
         if self._codec.text_output not in outputs:
-            return self.flush() if final else [""] * len(self.texts)
+            return self.flush() if final else [""] * rows_count
         rows = rows_to_text(outputs[self._codec.text_output])
         self._codec.check_in_band(rows)
-        deltas = []
-        for i, text in enumerate(rows[: len(self.texts)]):
-            if not self._cumulative:
-                self.texts[i] += text
-                deltas.append(text)
-                continue
-            self._seen[i] = text
-            safe = text if final else text.rstrip("\ufffd")
-            done = self.texts[i]
-            delta = safe[len(done):]  # a rewritten earlier part cannot be retracted: best effort
-            self.texts[i] = done + delta
-            deltas.append(delta)
-        deltas.extend("" for _ in range(len(self.texts) - len(deltas)))
+        deltas = [self._delta(i, text, final) for i, text in enumerate(rows[:rows_count])]
+        deltas.extend("" for _ in range(rows_count - len(deltas)))
         return deltas
+
+    def feed_one(self, outputs: Mapping[str, Array], *, final: bool = False) -> str:
+        """`feed` for a one-row stream (the per-token hot path of `StreamAssembler`): the row's delta."""
+        array = outputs.get(self._key)
+        if array is None or getattr(array, "size", 0) != 1 or len(self._parts) != 1:
+            return self.feed(outputs, final=final)[0]
+        raw = array.item()
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if text.startswith(IN_BAND_ERROR_PREFIX):
+            self._codec.check_in_band((text,))
+        if not self._cumulative and not self._keep:
+            return text
+        return self._delta(0, text, final)
+
+    def _delta(self, row: int, text: str, final: bool) -> str:
+        if not self._cumulative:
+            return self._emit(row, text)
+        self._seen[row] = text
+        safe = text if final else text.rstrip("\ufffd")
+        return self._emit(row, safe[self._emitted[row]:])  # a rewritten earlier part cannot be retracted
 
     def flush(self) -> list[str]:
         """At the end of the stream: release any held-back text."""
         if not self._cumulative:
-            return [""] * len(self.texts)
-        deltas = []
-        for i, seen in enumerate(self._seen):
-            done = self.texts[i]
-            delta = seen[len(done):]
-            self.texts[i] = done + delta
-            deltas.append(delta)
-        return deltas
+            return [""] * len(self._parts)
+        return [self._emit(i, seen[self._emitted[i]:]) for i, seen in enumerate(self._seen)]

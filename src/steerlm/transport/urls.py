@@ -1,4 +1,4 @@
-"""Server URL parsing: one `Endpoint` per URL, a list of them for failover.
+"""Server URL parsing: one `Endpoint` per URL, a list of them for replicas (load-balanced, failover).
 
 Accepted forms: `grpc://host:port`, `grpcs://host:port`, `http://host:port[/base]`,
 `https://host:port[/base]` and a bare `host:port`, which means **gRPC** (NeMo's streaming
@@ -100,7 +100,7 @@ def parse_url(url: str) -> Endpoint:
 
 
 def parse_urls(url: str | Sequence[str]) -> tuple[Endpoint, ...]:
-    """Parse one URL or a failover list (tried in order) into endpoints."""
+    """Parse one URL or a list of replicas (`steerlm.client.balancer` orders them) into endpoints."""
     if isinstance(url, str):
         return (parse_url(url),)
     if not isinstance(url, Sequence) or not url:

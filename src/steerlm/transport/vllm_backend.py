@@ -3,7 +3,9 @@
 The backend declares `max_batch_size` 0 and is always decoupled, so tensors carry no batch dimension:
 every input is `[1]`, one prompt per request (a batch is N concurrent requests). Sampling goes in one
 JSON string, `sampling_parameters` (`max_tokens`, `temperature`, `top_p`, `top_k`, `seed`, `stop`,
-`logprobs`, as vLLM's `SamplingParams` names them). `exclude_input_in_output` is always sent true (a
+`logprobs`, as vLLM's `SamplingParams` names them; `guided_decoding` ``{"json": schema}`` for
+`GenerationParams.guided_json`, which the backend turns into vLLM's structured outputs; `max_tokens` is
+always sent, 512 when unset, because vLLM's default is 16 tokens). `exclude_input_in_output` is always sent true (a
 stream refuses false, and the reply is wanted without the prompt); `return_finish_reason`,
 `return_num_input_tokens`, `return_num_output_tokens` (and `return_logprobs` when asked) are sent true
 where declared. With `stream` false the backend answers with one final response holding the whole text;
@@ -25,7 +27,7 @@ import numpy as np
 from steerlm.errors import ConfigurationError
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array
-from steerlm.transport.codecs import Codec, ParamInput, scalar_array
+from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, scalar_array
 from steerlm.transport.reports import json_logprobs
 
 __all__ = ["VllmBackendCodec", "sampling_json"]
@@ -34,13 +36,18 @@ _SAMPLING = ("max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_
 
 
 def sampling_json(params: GenerationParams, stops: Sequence[str], *, logprobs: bool) -> str:
-    """The `sampling_parameters` JSON: the set fields, the stop strings, `logprobs: 0` (the generated
-    token's log-probability only) when asked."""
+    """The `sampling_parameters` JSON: the set fields (`max_tokens` always: 512 when unset, since vLLM's own
+    default is 16 tokens), the stop strings, `logprobs: 0` (the generated token's log-probability only) when
+    asked."""
     body: dict[str, Any] = {name: getattr(params, name) for name in _SAMPLING if getattr(params, name) is not None}
+    body.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
     if stops:
         body["stop"] = list(stops)
     if logprobs:
         body["logprobs"] = 0
+    if params.guided_json is not None:  # the backend maps it onto vLLM's StructuredOutputsParams
+        body["guided_decoding"] = json.dumps({"json": json.loads(params.guided_json)}, ensure_ascii=False,
+                                             sort_keys=True)
     return json.dumps(body, ensure_ascii=False, sort_keys=True)
 
 

@@ -15,18 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.generate_ext import SseParser
 from steerlm.transport.openai.common import Target, merge_outputs
-from steerlm.transport.openai.wire import (
-    ChunkReader,
-    RequestParts,
-    error_message,
-    list_refused,
-    model_ids,
-    read_answer,
-)
+from steerlm.transport.openai.wire import ChunkReader, RequestParts, model_ids
 from steerlm.transport.urls import Endpoint
 
 if TYPE_CHECKING:
@@ -56,25 +48,31 @@ class AsyncOpenAIConnection:
             self._loop = loop
         return self._session
 
-    async def _exchange(self, method: str, path: str, body: bytes | None = None, *,
-                        probe: bool = False) -> Answer:
-        async with self._get().request(
-            method, self.target.origin + path, data=body, headers=self.target.headers, allow_redirects=False,
-            timeout=self._probe_timeout if probe else self._timeout,
-        ) as answer:
+    async def _exchange(self, method: str, path: str, body: bytes | None = None,
+                        parts: RequestParts | None = None) -> Answer:
+        """One request; without `parts` a readiness probe (the probe timeout)."""
+        if parts is None:
+            headers, timeout = self.target.headers, self._probe_timeout
+        else:
+            headers = self.target.headers_for(parts)
+            timeout = self._timeout if parts.timeout is None else aiohttp.ClientTimeout(total=parts.timeout)
+        async with self._get().request(method, self.target.origin + path, data=body, headers=headers,
+                                       allow_redirects=False, timeout=timeout) as answer:
             return answer.status, answer.headers, await answer.read()
 
-    async def _post(self, body: bytes) -> Answer:
-        status, headers, raw = await self._exchange("POST", self.target.completions, body)
+    async def _post(self, body: bytes, parts: RequestParts) -> Answer:
+        status, headers, raw = await self._exchange("POST", self.target.completions, body, parts)
         if self.target.moved(status, headers, raw):
-            status, headers, raw = await self._exchange("POST", self.target.completions, body)
+            status, headers, raw = await self._exchange("POST", self.target.completions, body, parts)
         return status, headers, raw
 
     # ------------------------------------------------------------------ AsyncConnection protocol
     async def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
-            status, headers, raw = await self._exchange("GET", self.target.models, probe=True)
-            if status == 404:  # no model listing: the server is up, the first request will tell
+            status, headers, raw = await self._exchange("GET", self.target.models)
+            # No model listing (404), or one that needs a key while the client has none of its own (the key
+            # comes per call): the server is up, and the first request will tell.
+            if status == 404 or (status in (401, 403) and not self.target.authorized):
                 return True
             self.target.check(status, headers, raw, model)
             ids = model_ids(raw)
@@ -85,19 +83,14 @@ class AsyncOpenAIConnection:
 
     async def model_index(self) -> dict[str, str] | None:
         try:
-            status, _, raw = await self._exchange("GET", self.target.models, probe=True)
+            status, _, raw = await self._exchange("GET", self.target.models)
         except Exception:
             return None
         ids = model_ids(raw) if status == 200 else None
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        status, headers, raw = await self._post(parts.body(prompt))
-        self.target.check(status, headers, raw, model)
-        outputs = read_answer(raw, 1, model)
-        if outputs is None:
-            raise InvalidRequestError("the server answered one prompt with several choices", model=model)
-        return outputs
+        return self.target.single_answer(*await self._post(parts.body(prompt), parts), model)
 
     async def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         answers = await asyncio.gather(*(self._single(parts, p, model) for p in parts.prompts))
@@ -105,18 +98,14 @@ class AsyncOpenAIConnection:
 
     async def infer(self, request: WireRequest) -> dict[str, Array]:
         parts = RequestParts(request)
-        t = self.target
+        rows = len(parts.prompts)
         with mapped_errors(request.model):
-            if len(parts.prompts) == 1 or t.lists is False:
-                return await self._singles(parts, request.model)
-            status, headers, raw = await self._post(parts.body(parts.prompts))
-            if t.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
-                t.lists = False
-                return await self._singles(parts, request.model)
-            t.check(status, headers, raw, request.model)
-            outputs = read_answer(raw, len(parts.prompts), request.model)
-            t.lists = outputs is not None
-            return outputs if outputs is not None else await self._singles(parts, request.model)
+            if rows > 1 and self.target.lists is not False:
+                answer = await self._post(parts.body(parts.prompts), parts)
+                outputs = self.target.list_answer(*answer, rows, request.model)
+                if outputs is not None:
+                    return outputs
+            return await self._singles(parts, request.model)
 
     async def stream(
         self, request: WireRequest, inactivity_timeout: float | None
@@ -127,27 +116,15 @@ class AsyncOpenAIConnection:
             yield StreamEvent(await self.infer(request), final=True)
             return
         reader = ChunkReader(request.model)
-        body = parts.body(parts.prompts[0])
         response: aiohttp.ClientResponse | None = None
         try:
             with mapped_errors(request.model):
                 try:
-                    for _ in range(2):
-                        async with asyncio.timeout(inactivity_timeout):
-                            response = await self._get().post(
-                                self.target.origin + self.target.completions, data=body,
-                                headers=self.target.stream_headers, allow_redirects=False,
-                                timeout=self._stream_timeout)
-                            kind = (response.headers.get("Content-Type") or "").lower()
-                            if response.status == 200 and kind.startswith("text/event-stream"):
-                                break
-                            raw = await response.read()
-                        if not self.target.moved(response.status, response.headers, raw):
-                            self.target.check(response.status, response.headers, raw, request.model)
-                            yield reader.whole(raw)
-                            return
-                        response.close()
-                    assert response is not None
+                    response, status, headers, raw = await self._open_stream(parts, inactivity_timeout)
+                    self.target.check(status, headers, raw, request.model)
+                    if response is None:
+                        yield reader.whole(raw)
+                        return
                     parser = SseParser()
                     while not reader.done:
                         async with asyncio.timeout(inactivity_timeout):
@@ -164,6 +141,25 @@ class AsyncOpenAIConnection:
         finally:
             if response is not None:
                 response.close()
+
+    async def _open_stream(self, parts: RequestParts, timeout: float | None) -> tuple[
+            aiohttp.ClientResponse | None, int, Any, bytes]:
+        """Post a stream request; the open response for an SSE answer, else the whole body read."""
+        body, headers = parts.body(parts.prompts[0]), self.target.headers_for(parts)
+        url = self.target.origin + self.target.completions
+        for _ in range(2):
+            async with asyncio.timeout(timeout):
+                response = await self._get().post(url, data=body, headers=headers, allow_redirects=False,
+                                                  timeout=self._stream_timeout)
+                kind = (response.headers.get("Content-Type") or "").lower()
+                if response.status == 200 and kind.startswith("text/event-stream"):
+                    return response, response.status, response.headers, b""
+                raw = await response.read()
+            response.close()
+            if not self.target.moved(response.status, response.headers, raw):
+                break
+            url = self.target.origin + self.target.completions
+        return None, response.status, response.headers, raw
 
     async def close(self) -> None:
         session, self._session = self._session, None

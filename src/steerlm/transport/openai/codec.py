@@ -10,9 +10,10 @@ legacy completions API defaults to 16 tokens. The stop strings (the profile's pl
 
 The connection reads the answer into ``text`` plus the report outputs every codec reads
 (`steerlm.transport.reports`): ``finish_reason`` and, where the server reported them for that prompt,
-``num_input_tokens`` / ``num_output_tokens``. OpenAI-compatible servers honour ``stop`` and leave the
-stop string out (`server_stops`): the client puts it back before its one clean-up, so the answer is the
-same whoever cut it.
+``num_input_tokens`` / ``num_output_tokens``, and ``token_logprobs`` (the chosen tokens' log-probabilities,
+asked for with ``logprobs: 1`` when `GenerationParams.logprobs` is set). OpenAI-compatible servers
+honour ``stop`` and leave the stop string out (`server_stops`): the client puts it back before its one
+clean-up, so the answer is the same whoever cut it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
+from steerlm.params import GenerationParams
 from steerlm.transport.base import Array
-from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, bytes_matrix
+from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, bytes_matrix, scalar_array
 
 __all__ = ["MAX_PROMPTS", "OPENAI_CONFIG", "OpenAICodec"]
 
@@ -45,12 +49,14 @@ OPENAI_CONFIG: Mapping[str, Any] = {
         _tensor("repetition_penalty", "FP64", [1]),
         _tensor("stop", "STRING", [-1]),
         _tensor("stream", "BOOL", [1]),
+        _tensor("logprobs", "BOOL", [1]),
     ],
     "output": [
         _tensor("text", "STRING", [1]),
         _tensor("finish_reason", "STRING", [1]),
         _tensor("num_input_tokens", "INT64", [1]),
         _tensor("num_output_tokens", "INT64", [1]),
+        _tensor("token_logprobs", "FP64", [-1]),
     ],
 }
 
@@ -65,6 +71,7 @@ class OpenAICodec(Codec):
     strips_echo: ClassVar[bool] = False
     stop_input: ClassVar[str] = "stop"
     server_stops: ClassVar[bool] = True
+    logprob_output: ClassVar[str] = "token_logprobs"
     params: ClassVar[tuple[ParamInput, ...]] = (
         ParamInput("max_tokens", ("max_tokens",), "error", DEFAULT_MAX_TOKENS),
         ParamInput("temperature", ("temperature",), "error"),
@@ -74,5 +81,18 @@ class OpenAICodec(Codec):
         ParamInput("repetition_penalty", ("repetition_penalty",), "error"),
     )
 
+    def encode_params(
+        self, params: GenerationParams, stops: Sequence[str], batch: int, *, stream: bool
+    ) -> tuple[dict[str, Array], list[str]]:
+        """The base encoding plus the ``logprobs`` flag when `params` asks for log-probabilities."""
+        out, dropped = super().encode_params(params, stops, batch, stream=stream)
+        if params.logprobs:
+            out["logprobs"] = scalar_array(self.spec.inputs["logprobs"], True, batch)
+        return out, dropped
+
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         return bytes_matrix([list(stops)] * batch)
+
+    def parse_logprobs(self, array: Array, rows: int) -> list[list[float]]:
+        """One cell per row holding that row's list of token log-probabilities."""
+        return [[float(v) for v in cell] for cell in np.asarray(array, dtype=np.object_).reshape(-1)[:rows]]

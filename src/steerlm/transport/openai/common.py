@@ -23,7 +23,7 @@ import numpy as np
 from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array
 from steerlm.transport.openai.codec import OPENAI_CONFIG
-from steerlm.transport.openai.wire import OpenAIStatusError, error_message
+from steerlm.transport.openai.wire import OpenAIStatusError, RequestParts, error_message, list_refused, read_answer
 from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
@@ -55,11 +55,19 @@ class Target:
         self.timeout = options.timeout
         self.probe_timeout = options.probe_timeout
         self.headers = {**dict(options.headers), "Content-Type": "application/json"}
+        self.authorized = any(name.lower() == "authorization" for name in options.headers)  # a key of its own
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
         self.ssl_context: ssl.SSLContext | None = make_ssl_context(
             ssl, options.root_certificates, options.verify_ssl, options.client_certificate, options.client_key,
         ) if endpoint.ssl else None
         self.lists: bool | None = None  # None: not known yet
+
+    def headers_for(self, parts: RequestParts) -> dict[str, str]:
+        """The headers of one request: its own complete set (per-call options) or the connection's."""
+        if parts.headers is None:
+            return self.stream_headers if parts.stream else self.headers
+        extra = {"Accept": "text/event-stream"} if parts.stream else {}
+        return {**parts.headers, "Content-Type": "application/json", **extra}
 
     def config(self, model: str) -> dict[str, Any]:
         """The synthesised model config (`OPENAI_CONFIG`) under the served model's name."""
@@ -91,3 +99,22 @@ class Target:
                 "serve", status=status, model=model,
             )
         raise OpenAIStatusError(status, message, headers)
+
+    def single_answer(self, status: int, headers: Any, raw: bytes, model: str) -> dict[str, Array]:
+        """The outputs of the answer to a one-prompt request (raises for an error answer)."""
+        self.check(status, headers, raw, model)
+        outputs = read_answer(raw, 1, model)
+        if outputs is None:
+            raise InvalidRequestError("the server answered one prompt with several choices", model=model)
+        return outputs
+
+    def list_answer(self, status: int, headers: Any, raw: bytes, rows: int, model: str) -> dict[str, Array] | None:
+        """The outputs of the answer to a list of `rows` prompts, or None when the server does not take
+        lists (then, and from then on, send one prompt per request). Raises for other error answers."""
+        if self.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
+            self.lists = False
+            return None
+        self.check(status, headers, raw, model)
+        outputs = read_answer(raw, rows, model)
+        self.lists = outputs is not None
+        return outputs

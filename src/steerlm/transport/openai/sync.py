@@ -16,18 +16,10 @@ from collections.abc import Generator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array, StreamEvent, WireRequest, mapped_errors, silent_stream
 from steerlm.transport.generate_ext import SseParser
 from steerlm.transport.openai.common import Target, merge_outputs
-from steerlm.transport.openai.wire import (
-    ChunkReader,
-    RequestParts,
-    error_message,
-    list_refused,
-    model_ids,
-    read_answer,
-)
+from steerlm.transport.openai.wire import ChunkReader, RequestParts, model_ids
 from steerlm.transport.urls import Endpoint
 
 if TYPE_CHECKING:
@@ -66,12 +58,17 @@ class OpenAIConnection:
                 self._open.append(conn)
         return conn
 
-    def _exchange(self, method: str, path: str, body: bytes | None = None) -> Answer:
-        """One request on this thread's keep-alive connection (resent once if the server had closed it)."""
+    def _exchange(self, body: bytes, parts: RequestParts) -> Answer:
+        """One POST on this thread's keep-alive connection (resent once if the server had closed it)."""
         conn = self._conn()
-        fresh = conn.sock is None
+        timeout = parts.timeout or self.target.timeout
+        if conn.timeout != timeout:
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+        headers, fresh = self.target.headers_for(parts), conn.sock is None
         try:
-            return _send(conn, method, path, body, self.target.headers)
+            return _send(conn, "POST", self.target.completions, body, headers)
         except _STALE:
             conn.close()
             if fresh:
@@ -80,7 +77,7 @@ class OpenAIConnection:
             conn.close()
             raise
         try:
-            return _send(conn, method, path, body, self.target.headers)
+            return _send(conn, "POST", self.target.completions, body, headers)
         except BaseException:
             conn.close()
             raise
@@ -93,17 +90,19 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _post(self, body: bytes, model: str) -> Answer:
-        status, headers, raw = self._exchange("POST", self.target.completions, body)
+    def _post(self, body: bytes, parts: RequestParts) -> Answer:
+        status, headers, raw = self._exchange(body, parts)
         if self.target.moved(status, headers, raw):
-            status, headers, raw = self._exchange("POST", self.target.completions, body)
+            status, headers, raw = self._exchange(body, parts)
         return status, headers, raw
 
     # ------------------------------------------------------------------ Connection protocol
     def model_ready(self, model: str) -> bool:
         with mapped_errors(model):
             status, headers, raw = self._probe(self.target.models)
-            if status == 404:  # no model listing: the server is up, the first request will tell
+            # No model listing (404), or one that needs a key while the client has none of its own (the key
+            # comes per call): the server is up, and the first request will tell.
+            if status == 404 or (status in (401, 403) and not self.target.authorized):
                 return True
             self.target.check(status, headers, raw, model)
             ids = model_ids(raw)
@@ -121,12 +120,7 @@ class OpenAIConnection:
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        status, headers, raw = self._post(parts.body(prompt), model)
-        self.target.check(status, headers, raw, model)
-        outputs = read_answer(raw, 1, model)
-        if outputs is None:
-            raise InvalidRequestError("the server answered one prompt with several choices", model=model)
-        return outputs
+        return self.target.single_answer(*self._post(parts.body(prompt), parts), model)
 
     def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         if len(parts.prompts) == 1:
@@ -140,18 +134,14 @@ class OpenAIConnection:
 
     def infer(self, request: WireRequest) -> dict[str, Array]:
         parts = RequestParts(request)
-        t = self.target
+        rows = len(parts.prompts)
         with mapped_errors(request.model):
-            if len(parts.prompts) == 1 or t.lists is False:
-                return self._singles(parts, request.model)
-            status, headers, raw = self._post(parts.body(parts.prompts), request.model)
-            if t.lists is None and not 200 <= status < 300 and list_refused(status, error_message(raw)):
-                t.lists = False
-                return self._singles(parts, request.model)
-            t.check(status, headers, raw, request.model)
-            outputs = read_answer(raw, len(parts.prompts), request.model)
-            t.lists = outputs is not None
-            return outputs if outputs is not None else self._singles(parts, request.model)
+            if rows > 1 and self.target.lists is not False:
+                answer = self._post(parts.body(parts.prompts), parts)
+                outputs = self.target.list_answer(*answer, rows, request.model)
+                if outputs is not None:
+                    return outputs
+            return self._singles(parts, request.model)
 
     def stream(self, request: WireRequest, inactivity_timeout: float | None) -> Generator[StreamEvent, None, None]:
         """One prompt's events: SSE chunks as they arrive (a whole answer when `stream` was not set)."""
@@ -165,7 +155,7 @@ class OpenAIConnection:
         try:
             with mapped_errors(request.model):
                 try:
-                    status, headers, raw, response = self._open_stream(conn, parts.body(parts.prompts[0]))
+                    status, headers, raw, response = self._open_stream(conn, parts)
                     self.target.check(status, headers, raw, request.model)
                     if response is None:
                         yield reader.whole(raw)
@@ -182,11 +172,12 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _open_stream(self, conn: http.client.HTTPConnection, body: bytes) -> tuple[
+    def _open_stream(self, conn: http.client.HTTPConnection, parts: RequestParts) -> tuple[
             int, Any, bytes, http.client.HTTPResponse | None]:
         """Post a stream request; the open response for an SSE answer, else the whole body read."""
+        body, headers = parts.body(parts.prompts[0]), self.target.headers_for(parts)
         for _ in range(2):
-            conn.request("POST", self.target.completions, body=body, headers=self.target.stream_headers)
+            conn.request("POST", self.target.completions, body=body, headers=headers)
             response = conn.getresponse()
             kind = (response.getheader("Content-Type") or "").lower()
             if response.status == 200 and kind.startswith("text/event-stream"):

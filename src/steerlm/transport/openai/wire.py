@@ -79,7 +79,7 @@ def _stops(array: Array | None) -> list[str]:
 class RequestParts:
     """The JSON fields of one request (see the module docstring); cached per parameter set."""
 
-    __slots__ = ("fields", "prompts", "stream")
+    __slots__ = ("fields", "headers", "prompts", "stream", "timeout")
 
     fields: dict[str, Any]
     stream: bool
@@ -96,6 +96,8 @@ class RequestParts:
             stops = _stops(arrays.get("stop"))
             if stops:
                 fields["stop"] = stops[:MAX_STOPS]
+            if "logprobs" in arrays and _scalar(arrays["logprobs"]):
+                fields["logprobs"] = 1  # the chosen token's log-probability (and the top one)
             stream = bool(_scalar(arrays["stream"])) if "stream" in arrays else False
             if stream:
                 fields["stream"] = True
@@ -103,6 +105,8 @@ class RequestParts:
             cached = fixed.prebuilt[_KEY] = (fields, stream)
         self.fields, self.stream = cached
         self.prompts = rows_to_text(request.inputs["prompt"])
+        self.timeout = request.timeout  # this request's own (per-call options); None: the connection's
+        self.headers = request.headers
 
     def body(self, prompt: str | Sequence[str]) -> bytes:
         """The request body for one prompt (a string) or several (a list)."""
@@ -159,13 +163,31 @@ def model_ids(raw: bytes) -> list[str] | None:
     return [str(e["id"]) for e in entries if isinstance(e, Mapping) and "id" in e]
 
 
-def _outputs(texts: Sequence[str], reasons: Sequence[str | None] | None = None,
-             usage: Any = None) -> dict[str, Array]:
-    """The codec's outputs for `texts`: ``text``, plus ``finish_reason`` and the token counts when known."""
+def _token_logprobs(choice: Mapping[str, Any]) -> list[float] | None:
+    """``choice.logprobs.token_logprobs`` as floats (None when the server sent none)."""
+    logprobs = choice.get("logprobs")
+    values = logprobs.get("token_logprobs") if isinstance(logprobs, Mapping) else None
+    if not isinstance(values, list):
+        return None
+    return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def _cells(values: Sequence[Any]) -> Array:
+    out = np.empty((len(values), 1), dtype=np.object_)
+    out[:, 0] = list(values)
+    return out
+
+
+def _outputs(texts: Sequence[str], reasons: Sequence[str | None] | None = None, usage: Any = None,
+             logprobs: Sequence[list[float] | None] = ()) -> dict[str, Array]:
+    """The codec's outputs for `texts`: ``text``, plus ``finish_reason``, the token counts and the
+    log-probabilities when known."""
     rows = len(texts)
-    out: dict[str, Array] = {"text": np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)}
+    out: dict[str, Array] = {"text": _cells([t.encode("utf-8") for t in texts])}
+    if any(values is not None for values in logprobs):
+        out["token_logprobs"] = _cells([values or [] for values in logprobs])
     if reasons is not None:
-        out["finish_reason"] = np.array([[(r or "").encode("utf-8")] for r in reasons], dtype=np.object_)
+        out["finish_reason"] = _cells([(r or "").encode("utf-8") for r in reasons])
     counts = usage if isinstance(usage, Mapping) and rows == 1 else {}  # a list's usage is the batch total
     for name, key in (("num_input_tokens", "prompt_tokens"), ("num_output_tokens", "completion_tokens")):
         value = counts.get(key)
@@ -198,7 +220,7 @@ def read_answer(raw: bytes, rows: int, model: str) -> dict[str, Array] | None:
     ordered = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
     texts = [str(choice.get("text") or "") for choice in ordered]
     reasons = [r if isinstance(r := choice.get("finish_reason"), str) else None for choice in ordered]
-    return _outputs(texts, reasons, data.get("usage"))
+    return _outputs(texts, reasons, data.get("usage"), [_token_logprobs(choice) for choice in ordered])
 
 
 class ChunkReader:
@@ -228,7 +250,7 @@ class ChunkReader:
         if choice.get("finish_reason"):
             self._reason = str(choice["finish_reason"])
         delta = str(choice.get("text") or "")
-        return StreamEvent(_outputs([delta]), final=False) if delta else None
+        return StreamEvent(_outputs([delta], logprobs=[_token_logprobs(choice)]), final=False) if delta else None
 
     def whole(self, raw: bytes) -> StreamEvent:
         """A JSON answer to a stream request (the server ignores ``stream``): one final event."""
