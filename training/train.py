@@ -24,10 +24,10 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lora import add_lora, save_adapter, train_new_rows
+from lora import add_lora, load_adapter, low_rank_deltas, save_adapter, train_linear_weights, train_new_rows
 
 from steerlm import format_prompt
-from steerlm.serve.adapter import ADAPTER_PATH
+from steerlm.serve.adapter import ADAPTER_PATH, merge_adapter
 from steerlm.serve.smollm import ensure_base_model
 from steerlm.serve.tiny_model import END_OF_TURN
 
@@ -39,8 +39,8 @@ def parse_label(label: str) -> dict[str, int]:
     return {key: int(value) for key, value in (pair.split(":") for pair in label.split(","))}
 
 
-def examples(tokenizer: Any, path: Path, max_tokens: int) -> list[tuple[list[int], int, dict[str, int]]]:
-    """``(token ids, prompt length, labels)`` per record; responses are cut to fit `max_tokens`."""
+def examples(tokenizer: Any, path: Path, max_tokens: int) -> list[tuple[list[int], int, dict[str, int], str]]:
+    """``(token ids, prompt length, labels, question)`` per record; responses are cut to fit `max_tokens`."""
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
@@ -50,11 +50,11 @@ def examples(tokenizer: Any, path: Path, max_tokens: int) -> list[tuple[list[int
         prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
         target_ids = tokenizer(assistant["value"] + "\n" + END_OF_TURN, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + target_ids)[:max_tokens]
-        out.append((ids, len(prompt_ids), labels))
+        out.append((ids, len(prompt_ids), labels, user["value"]))
     return out
 
 
-def batches(items: list[Any], size: int, rng: random.Random) -> list[list[Any]]:
+def sorted_batches(items: list[Any], size: int, rng: random.Random) -> list[list[Any]]:
     """Shuffled batches of similar lengths (less padding): sort by length, chunk, shuffle the chunks."""
     shuffled = items[:]
     rng.shuffle(shuffled)
@@ -64,16 +64,64 @@ def batches(items: list[Any], size: int, rng: random.Random) -> list[list[Any]]:
     return chunks
 
 
-def collate(chunk: list[tuple[list[int], int, dict[str, int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _, _ in chunk)
+def grouped_batches(items: list[Any], size: int, rng: random.Random) -> list[list[Any]]:
+    """Shuffled batches that keep each question's responses together (short, middle and long answers to
+    the same question in one batch): the gradient then contrasts the verbosity labels directly, instead of
+    swinging between batches of only short and only long answers."""
+    groups: dict[str, list[Any]] = {}
+    for item in items:
+        groups.setdefault(item[3], []).append(item)
+    order = list(groups.values())
+    rng.shuffle(order)
+    chunks: list[list[Any]] = [[]]
+    for group in order:
+        if chunks[-1] and len(chunks[-1]) + len(group) > size:
+            chunks.append([])
+        chunks[-1].extend(group)
+    return chunks
+
+
+def collate(chunk: list[tuple[list[int], int, dict[str, int], str]], pad_id: int, sentence_ends: torch.Tensor,
+            decision_weight: float) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The model inputs, the target of each position (-100: no loss) and each target's loss weight:
+    `decision_weight` for a response token that follows the end of a sentence (where the answer either
+    ends its turn or goes on: the choice verbosity steers), 1 for the other response tokens."""
+    width = max(len(ids) for ids, *_ in chunk)
     input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(chunk), width), dtype=torch.long)
-    labels = torch.full((len(chunk), width), -100, dtype=torch.long)
-    for row, (ids, prompt_length, _) in enumerate(chunk):
+    targets = torch.full((len(chunk), width), -100, dtype=torch.long)
+    for row, (ids, prompt_length, *_) in enumerate(chunk):
         input_ids[row, :len(ids)] = torch.tensor(ids)
         attention[row, :len(ids)] = 1
-        labels[row, prompt_length:len(ids)] = torch.tensor(ids[prompt_length:])
-    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+        targets[row, prompt_length - 1:len(ids) - 1] = torch.tensor(ids[prompt_length:])  # next-token targets
+    weights = (targets != -100).float()
+    decisions = sentence_ends[input_ids] & (targets != -100)  # the current token ends a sentence
+    weights[decisions] = decision_weight
+    return {"input_ids": input_ids, "attention_mask": attention}, targets, weights
+
+
+def sentence_end_ids(tokenizer: Any) -> torch.Tensor:
+    """A mask over the vocabulary: tokens whose text ends with ``.``, ``!`` or ``?``."""
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return torch.tensor([p is not None and p.rstrip("ĊĠ \n").endswith((".", "!", "?")) for p in pieces])
+
+
+def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    losses = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
+                                               reduction="none")
+    return (losses * weights.flatten()).sum() / weights.sum()
+
+
+def resumed_delta(path: Path | None, name: str) -> torch.Tensor | float:
+    """What the adapter at `path` added to layer `name` (0 without one)."""
+    if path is None:
+        return 0.0
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata()
+        a, b = (handle.get_tensor(f"{name}.lora_{x}").float() for x in "AB")
+    return float(meta["alpha"]) / int(meta["rank"]) * (b @ a)
 
 
 def main() -> None:
@@ -89,6 +137,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy machine")
     parser.add_argument("--autocast", default="bfloat16", help="compute dtype (bfloat16: fast on CPUs with AMX; "
                                                                "float32: no autocast)")
+    parser.add_argument("--decision-weight", type=float, default=1.0,
+                        help="loss weight of the token after a sentence end (end the turn or go on?)")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after N steps (the schedule is kept)")
+    parser.add_argument("--full", action="store_true",
+                        help="fine-tune the linear weights fully (starting from --resume merged in), then save the "
+                             "change as its best rank --rank approximation (truncated SVD)")
+    parser.add_argument("--grouped", action="store_true",
+                        help="batch each question's responses together (default: batches of similar lengths)")
+    parser.add_argument("--train-digits", action="store_true",
+                        help="also train the embedding rows of the digits 0-9 (the label values)")
+    parser.add_argument("--resume", type=Path, help="continue from this adapter (a copy: --output overwrites)")
     parser.add_argument("--save-every", type=int, default=10, help="also write the adapter every N steps")
     parser.add_argument("--output", type=Path, default=ADAPTER_PATH)
     parser.add_argument("--log", type=Path, default=HERE / "train_log.txt")
@@ -103,30 +162,49 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     first_new_row = len(tokenizer) - 3  # the three markers were appended last
     data = examples(tokenizer, args.data, args.max_tokens)
-    wrapped = add_lora(model, args.rank, args.alpha)
-    embedding = train_new_rows(model, first_new_row)
+    sentence_ends = sentence_end_ids(tokenizer)
+    digits = tuple(tokenizer.convert_tokens_to_ids(list("0123456789"))) if args.train_digits else ()
+    if args.full:
+        if args.resume:
+            merge_adapter(model, args.resume)
+        layers = train_linear_weights(model)
+        base_weights = {name: layer.weight.detach().clone() for name, layer in layers.items()}
+        embedding = train_new_rows(model, first_new_row)
+        for name in base_weights:  # the change is measured from the base model, not from --resume
+            base_weights[name] = base_weights[name] - resumed_delta(args.resume, name)
+    else:
+        wrapped = add_lora(model, args.rank, args.alpha)
+        embedding = train_new_rows(model, first_new_row, digits)
+        if args.resume:
+            load_adapter(args.resume, wrapped, embedding, first_new_row)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
-    steps_per_epoch = -(-len(data) // args.batch)
+    batches = grouped_batches if args.grouped else sorted_batches
+    steps_per_epoch = len(batches(data, args.batch, random.Random(args.seed)))
     total = max(1, int(steps_per_epoch * args.epochs))
     warmup = max(1, total // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
-    verbosity = [labels["verbosity"] for _, _, labels in data]
+    verbosity = [labels["verbosity"] for _, _, labels, _ in data]
     header = (f"{len(data)} examples (verbosity counts {[verbosity.count(v) for v in range(5)]}), "
-              f"{sum(len(ids) for ids, _, _ in data)} tokens; {total} steps of {args.batch}; "
-              f"lr {args.lr}, rank {args.rank}, alpha {args.alpha}, seed {args.seed}, "
+              f"{sum(len(ids) for ids, *_ in data)} tokens; {total} steps of {args.batch}; "
+              f"lr {args.lr}, rank {args.rank}, alpha {args.alpha}, seed {args.seed}, resume {args.resume}, "
+              f"decision weight {args.decision_weight}, max steps {args.max_steps or total}, "
               f"torch {torch.__version__}, {args.threads} thread(s), autocast {args.autocast}")
-    args.log.write_text(header + "\n", encoding="utf-8")
+    with args.log.open("a" if args.resume else "w", encoding="utf-8") as log:
+        log.write(header + "\n")
     print(header, flush=True)
     model.train()
     began = time.time()
     plan: list[list[Any]] = []
     while len(plan) < total:
         plan.extend(batches(data, args.batch, rng))
-    for step, chunk in enumerate(plan[:total], start=1):
+    steps = min(total, args.max_steps) if args.max_steps else total
+    for step, chunk in enumerate(plan[:steps], start=1):
+        inputs, targets, weights = collate(chunk, tokenizer.pad_token_id, sentence_ends, args.decision_weight)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast == "bfloat16"):
-            loss = model(**collate(chunk, tokenizer.pad_token_id)).loss
+            logits = model(**inputs).logits
+        loss = weighted_loss(logits, targets, weights)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
@@ -136,11 +214,16 @@ def main() -> None:
         with args.log.open("a", encoding="utf-8") as log:
             log.write(line + "\n")
         print(line, flush=True)
-        if step % args.save_every == 0 or step == total:
+        if step % args.save_every == 0 or step == steps:
             info = {"examples": len(data), "steps": total, "steps_done": step, "batch": args.batch,
-                    "lr": args.lr, "seed": args.seed, "epochs": args.epochs,
+                    "lr": args.lr, "seed": args.seed, "epochs": args.epochs, "resumed": bool(args.resume),
+                    "decision_weight": args.decision_weight,
                     "minutes": round((time.time() - began) / 60, 1), "last_loss": round(loss.item(), 4)}
-            save_adapter(args.output, wrapped, embedding, first_new_row, args.rank, args.alpha, info)
+            if args.full:
+                save_adapter(args.output, low_rank_deltas(layers, base_weights, args.rank), embedding, first_new_row,
+                             args.rank, float(args.rank), info)
+            else:
+                save_adapter(args.output, wrapped, embedding, first_new_row, args.rank, args.alpha, info, digits)
     minutes = (time.time() - began) / 60
     with args.log.open("a", encoding="utf-8") as log:
         log.write(f"done in {minutes:.1f} min; adapter {args.output.name} "

@@ -59,13 +59,16 @@ def test_merge_adds_the_scaled_low_rank_product_and_the_new_rows(tmp_path: Path)
     a, b = torch.randn(2, 8).half(), torch.randn(8, 2).half()
     rows = torch.randn(3, 8)
     path = tmp_path / "adapter.safetensors"
-    save_file({f"{name}.lora_A": a, f"{name}.lora_B": b, "new_embedding_rows": rows}, str(path),
+    digits = torch.randn(2, 8)
+    save_file({f"{name}.lora_A": a, f"{name}.lora_B": b, "new_embedding_rows": rows,
+               "embedding_row_ids": torch.tensor([3, 5]), "embedding_rows": digits}, str(path),
               metadata={"format": "steerlm-lora-1", "rank": "2", "alpha": "4", "first_new_row": "17"})
     assert merge_adapter(model, path) == 1
     after = dict(model.named_modules())[name].weight
     torch.testing.assert_close(after, before + 2.0 * (b.float() @ a.float()))
     torch.testing.assert_close(model.get_input_embeddings().weight[17:], rows)
     torch.testing.assert_close(model.lm_head.weight[17:], rows)  # tied
+    torch.testing.assert_close(model.get_input_embeddings().weight[[3, 5]], digits)
 
 
 def test_merge_rejects_other_files(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 `ADAPTER_PATH` is a small safetensors file trained by ``training/train.py`` (format ``steerlm-lora-1``):
 ``<module>.lora_A`` (rank × in) and ``<module>.lora_B`` (out × rank) for every adapted linear layer, and
-``new_embedding_rows`` for the tokens the base checkpoint appended (the three SteerLM markers); the metadata
-holds ``rank``, ``alpha`` and ``first_new_row``. `merge_adapter` adds ``alpha / rank · B @ A`` to each
-weight and copies the rows in, so serving costs nothing extra.
+``new_embedding_rows`` for the tokens the base checkpoint appended (the three SteerLM markers), optionally
+``embedding_rows`` for the base-vocabulary rows listed in ``embedding_row_ids`` (the digits of the label
+line); the metadata holds ``rank``, ``alpha`` and ``first_new_row``. `merge_adapter` adds
+``alpha / rank · B @ A`` to each weight and copies the rows in, so serving costs nothing extra.
 
 `ensure_demo_model()` builds the merged checkpoint once under the cache (``~/.cache/steerlm/`` or
 ``$STEERLM_CACHE_DIR``), keyed by the base package and library versions and the adapter's hash, in a
@@ -49,7 +50,8 @@ def merge_adapter(model: Any, path: Path = ADAPTER_PATH) -> int:
         scale = float(metadata["alpha"]) / int(metadata["rank"])
         first_new_row = int(metadata["first_new_row"])
         modules = dict(model.named_modules())
-        names = sorted({key.rsplit(".", 1)[0] for key in handle.keys() if key.endswith(".lora_A")})  # noqa: SIM118
+        names_in_file = set(handle.keys())
+        names = sorted({key.rsplit(".", 1)[0] for key in names_in_file if key.endswith(".lora_A")})
         with torch.no_grad():
             for name in names:
                 weight = modules[name].weight
@@ -62,6 +64,9 @@ def merge_adapter(model: Any, path: Path = ADAPTER_PATH) -> int:
                 raise ValueError(f"{path} expects {first_new_row + rows.shape[0]} embedding rows, "
                                  f"the base model has {embedding.shape[0]}")
             embedding[first_new_row:] = rows.to(embedding.dtype)
+            if "embedding_row_ids" in names_in_file:  # trained rows of the base vocabulary
+                trained = handle.get_tensor("embedding_rows").to(embedding.dtype)
+                embedding[handle.get_tensor("embedding_row_ids")] = trained
     return len(names)
 
 

