@@ -24,6 +24,7 @@ from steerlm.client.settings import (
     CallOptions,
     ClientSettings,
 )
+from steerlm.env import with_env_defaults
 from steerlm.errors import ConfigurationError
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
@@ -149,7 +150,9 @@ class SteerLMFields(SteeringFields, SecureFields):
     _resolved: _Resolved | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
-        """Validate every argument (ConfigurationError saying what to fix); no network I/O."""
+        """Validate every argument (ConfigurationError saying what to fix); no network I/O. ``url``,
+        ``api_key`` and ``model`` default to ``STEERLM_URL``, ``STEERLM_API_KEY``, ``STEERLM_MODEL``."""
+        data = with_env_defaults(data)
         check_keywords(type(self), data, also=("profile",))
         try:
             super().__init__(**data)

@@ -142,6 +142,16 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         ```
     """
 
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """Serializable with `langchain_core.load.dumpd` (secrets as ``STEERLM_API_KEY`` / ``STEERLM_CLIENT_KEY``
+        references, never their values)."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_steerlm", "chat_models"]
+
     @property
     def _llm_type(self) -> str:
         return "steerlm-chat"

@@ -17,6 +17,7 @@ from steerlm.client.settings import (
     DEFAULT_URL,
     ClientSettings,
 )
+from steerlm.env import with_env_defaults
 from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES
 from steerlm.profiles import ModelProfile, profile_for
@@ -75,6 +76,8 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
     guided_json: dict[str, Any] | str | None = Field(
         default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
+    context_window: int | None = Field(
+        default=None, gt=0, description="Override the profile's context window (tokens): metadata and the guard.")
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra server inputs by name (LoRA ids, min_tokens, ...), checked "
         "against the inputs the model declares.")
@@ -87,6 +90,7 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     _resolved: _Resolved | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
+        data = with_env_defaults(data)  # STEERLM_URL / STEERLM_API_KEY / STEERLM_MODEL
         check_keywords(type(self), data)
         try:
             super().__init__(**data)

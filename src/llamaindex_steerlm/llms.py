@@ -31,6 +31,7 @@ from llamaindex_steerlm.prompts import swap_closed_qa
 from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_tool_choice, to_tool_specs, tool_selections
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
+from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message, render
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, refine_options, split_options, with_tool_instructions
 from steerlm.tokens import guard_prompt
@@ -145,9 +146,15 @@ class SteerLM(SteerLMFields):
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=self.resolved_profile.context_window, num_output=self.max_tokens,
+        return LLMMetadata(context_window=self._window_profile().context_window, num_output=self.max_tokens,
                            is_chat_model=True, is_function_calling_model=True, model_name=self.model,
                            system_role=MessageRole.SYSTEM)
+
+    def _window_profile(self) -> ModelProfile:
+        """The profile, with `context_window` overridden when that field is set."""
+        profile = self.fields().profile
+        window = self.context_window
+        return profile if window is None else replace(profile, context_window=window)
 
     # ------------------------------------------------------------------ clients
     def _cache(self) -> ClientCache:
@@ -217,7 +224,7 @@ class SteerLM(SteerLMFields):
         """Count the prompt and check the context window when a tokenizer is configured."""
         counter = self.token_counter
         tokens = None if counter is None else guard_prompt(
-            counter, prompt, options.params.max_tokens, self.fields().profile, model=self.model)
+            counter, prompt, options.params.max_tokens, self._window_profile(), model=self.model)
         return PreparedRequest(self.model, prompt, options, attributes, tools, counter, tokens)
 
     # ------------------------------------------------------------------ sync

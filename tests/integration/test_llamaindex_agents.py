@@ -102,3 +102,27 @@ async def test_function_agent_completes_a_tool_call_and_a_final_answer(server: L
     first, second = prompts(server, STREAMING if streaming else CHAT)
     assert first.startswith("<extra_id_0>System\nYou are a weather assistant.\n\nYou can call the following tools.")
     assert "Tool result" in second and "Sunny and 21 C in Paris" in second
+
+
+async def test_agent_workflow_runs_the_function_agent_loop(server: LocalServer) -> None:
+    from llama_index.core.agent.workflow import AgentWorkflow
+
+    agent = FunctionAgent(name="weather", description="Answers weather questions.", tools=[WEATHER],
+                          llm=make_llm(server), system_prompt="You are a weather assistant.")
+    workflow = AgentWorkflow(agents=[agent], root_agent="weather")
+    result: Any = await workflow.run(user_msg=QUESTION)
+    assert result.response.content == "Final answer: Sunny and 21 C in Paris"
+    assert len(prompts(server)) == 2
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_react_agent_parses_a_react_reply_from_the_server(server: LocalServer, streaming: bool) -> None:
+    from llama_index.core.agent.workflow import ReActAgent
+
+    llm = make_llm(server, streaming=streaming)
+    agent = ReActAgent(tools=[WEATHER], llm=llm, streaming=streaming)
+    reply = "Thought: I can answer without using any more tools.\\nAnswer: Paris is sunny today."
+    result: Any = await agent.run(user_msg=f"Weather in Paris? [[say={reply}]]")
+    assert str(result.response.content).strip() == "Paris is sunny today."
+    (prompt,) = prompts(server, STREAMING if streaming else CHAT)
+    assert "get_weather" in prompt and "Thought" in prompt  # ReAct's own tool format, not the JSON protocol

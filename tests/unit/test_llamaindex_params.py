@@ -116,3 +116,13 @@ def test_fields_resolve_once_and_again_after_assignment_copy_or_pickle() -> None
     for other in (llm.model_copy(update={"verbosity": 0}), copy.deepcopy(llm), pickle.loads(pickle.dumps(llm))):
         expected = other.verbosity
         assert f"verbosity:{expected}" in other._prepare_complete("hi", False, {}).prompt
+
+
+def test_context_window_override_feeds_the_metadata() -> None:
+    from llamaindex_steerlm import SteerLM as _SteerLM
+    from steerlm.errors import ConfigurationError as _ConfigurationError
+
+    assert _SteerLM(model="Llama2-70B-SteerLM-Chat", context_window=2048).metadata.context_window == 2048
+    assert _SteerLM(model="Llama2-70B-SteerLM-Chat").metadata.context_window == 4096
+    with pytest.raises(_ConfigurationError, match="context_window"):
+        _SteerLM(model="Llama2-70B-SteerLM-Chat", context_window=0)
