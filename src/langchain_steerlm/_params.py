@@ -8,6 +8,7 @@ LlamaIndex one) agree on every rule and error message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from steerlm.fields import SteeringFields
 from steerlm.params import PARAM_NAMES, GenerationParams
 from steerlm.profiles import ModelProfile, find_profile, profile_for
 from steerlm.requests import ATTRIBUTE_NAMES, OPTION_NAMES, RequestOptions, refine_options, resolve_options
-from steerlm.secrets import secret_text
+from steerlm.secrets import is_secret_header, secret_text
 from steerlm.suggest import did_you_mean
 from steerlm.tokens import TokenCounter, load_token_counter
 
@@ -181,7 +182,13 @@ class SteerLMFields(SteeringFields, SecureFields):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        return {"api_key": "STEERLM_API_KEY", "client_key": "STEERLM_CLIENT_KEY"}
+        """Secrets serialization writes as references: the keys, and each credential header (by its name,
+        e.g. ``headers.authorization`` -> ``STEERLM_HEADER_AUTHORIZATION``)."""
+        secrets = {"api_key": "STEERLM_API_KEY", "client_key": "STEERLM_CLIENT_KEY"}
+        for name in self.headers or {}:
+            if is_secret_header(name) and "." not in name:
+                secrets[f"headers.{name}"] = "STEERLM_HEADER_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        return secrets
 
     # ------------------------------------------------------------------ resolution
 
