@@ -256,11 +256,16 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         sendable = ready(plan)
         if not sendable:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+        runner = self
+        if self.rate_limiter is not None:  # consulted BEFORE the request is sent: a permit per input
+            for _ in sendable:
+                self.rate_limiter.acquire(blocking=True)
+            runner = self._without_limiter()
         pending = _run.send(sendable[0][1].spec, [p.prompt for _, p in sendable])
         with prefetch_scope(_run.prefetch(sendable, pending)):
             if one_run(plan, config, return_exceptions):
-                return replies(self.generate([m for m, _ in plan], **generate_args(config, kwargs)))
-            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+                return replies(runner.generate([m for m, _ in plan], **generate_args(config, kwargs)))
+            return BaseChatModel.batch(runner, inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
 
     async def abatch(self, inputs: Inputs, config: Configs = None, *,  # type: ignore[override]
                      return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
@@ -269,11 +274,21 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         sendable = ready(plan)
         if not sendable:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+        runner = self
+        if self.rate_limiter is not None:
+            for _ in sendable:
+                await self.rate_limiter.aacquire(blocking=True)
+            runner = self._without_limiter()
         pending = _run.asend(sendable[0][1].spec, [p.prompt for _, p in sendable])
         with prefetch_scope(_run.prefetch(sendable, pending)):
             if one_run(plan, config, return_exceptions):
-                return replies(await self.agenerate([m for m, _ in plan], **generate_args(config, kwargs)))
-            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+                return replies(await runner.agenerate([m for m, _ in plan], **generate_args(config, kwargs)))
+            return await BaseChatModel.abatch(runner, inputs, config,  # type: ignore[arg-type,return-value]
+                                              return_exceptions=return_exceptions, **kwargs)
+
+    def _without_limiter(self) -> ChatSteerLM:
+        """This model for the runs of a batch whose permits were taken before sending (none taken twice)."""
+        return self.model_copy(update={"rate_limiter": None})
 
     # ------------------------------------------------------------------ tools and structured output
 
