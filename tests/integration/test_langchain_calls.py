@@ -211,7 +211,8 @@ def test_stream_tolerates_no_run_manager(server: LocalServer, async_api: bool) -
 
 
 @ASYNC
-def test_tools_offered_replies_arrive_parsed_in_the_last_chunk(server: LocalServer, async_api: bool) -> None:
+def test_tools_offered_prose_streams_and_the_call_arrives_parsed_in_the_last_chunk(server: LocalServer,
+                                                                                   async_api: bool) -> None:
     def f(x: int) -> int:
         """F."""
         return x
@@ -223,8 +224,10 @@ def test_tools_offered_replies_arrive_parsed_in_the_last_chunk(server: LocalServ
         return [c async for c in bound.astream(f"[[say={reply}]]")]
 
     chunks = run(async_api, lambda: list(bound.stream(f"[[say={reply}]]")), collect)
-    assert len(chunks) == 1  # the reply streamed token by token is parsed whole, in the last chunk
-    assert chunks[0].tool_calls[0]["args"] == {"x": 1} and chunks[0].content == "Let me check."
+    assert [c.content for c in chunks[:-1]] == ["Let ", "me ", "check. "]  # prose streams token by token
+    last = chunks[-1]  # the protocol part is held back and parsed, never shown as text
+    assert last.content == "" and last.tool_calls[0]["args"] == {"x": 1}
+    assert last.response_metadata["finish_reason"] == "tool_calls"
 
 
 @pytest.mark.parametrize("cls", [ChatSteerLM, SteerLM])
