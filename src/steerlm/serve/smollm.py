@@ -19,13 +19,12 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from steerlm.errors import ConfigurationError
+from steerlm.serve.cache_dir import build_once
 from steerlm.serve.tiny_model import MARKERS, cache_root, quiet_transformers
 
 __all__ = ["BASE_PACKAGE", "GGUF_NAME", "ModelMissingError", "atomic_build", "ensure_base_model", "gguf_path",
@@ -69,22 +68,12 @@ def versions_key(*extra: str) -> str:
 
 def atomic_build(final: Path, build: Callable[[Path], None]) -> Path:
     """`final`, built by ``build(staging)`` in a temporary sibling directory first when it has no manifest."""
-    if (final / MANIFEST).is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+
+    def build_with_manifest(staging: Path) -> None:
         build(staging)
         (staging / MANIFEST).write_text(json.dumps({"name": final.name}) + "\n", encoding="utf-8")
-        try:
-            staging.rename(final)
-        except OSError:
-            if not (final / MANIFEST).is_file():  # not a concurrent builder's finished copy
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return final
+
+    return build_once(final, MANIFEST, build_with_manifest)
 
 
 def _convert(target: Path) -> None:

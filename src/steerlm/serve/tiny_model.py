@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from steerlm.serve.cache_dir import build_once
 
 __all__ = [
     "CORPUS",
@@ -172,19 +172,4 @@ def build_tiny_model(target: str | os.PathLike[str]) -> Path:
 def ensure_tiny_model(root: str | os.PathLike[str] | None = None) -> Path:
     """The cached tiny checkpoint, built first when missing (atomically: temp dir, then rename)."""
     base = Path(root) if root is not None else cache_root()
-    final = base / f"tiny-llama-{recipe_hash()}"
-    if (final / MANIFEST).is_file():
-        return final
-    base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=base))
-    try:
-        build_tiny_model(staging)
-        try:
-            staging.rename(final)
-        except OSError:
-            if not (final / MANIFEST).is_file():  # not a concurrent builder's finished copy
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return final
+    return build_once(base / f"tiny-llama-{recipe_hash()}", MANIFEST, build_tiny_model)
