@@ -55,7 +55,7 @@ def train_new_rows(model: Any, first_new_row: int, extra_rows: tuple[int, ...] =
     mask = torch.zeros(weight.shape[0], 1)
     mask[first_new_row:] = 1.0
     mask[list(extra_rows)] = 1.0
-    weight.register_hook(lambda grad: grad * mask)
+    weight.register_hook(lambda grad: grad * mask.to(grad.device))
     return weight
 
 
@@ -63,7 +63,7 @@ def load_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Te
     """Start from a saved adapter (to continue training): its LoRA factors and new embedding rows."""
     from safetensors.torch import load_file
 
-    tensors = load_file(str(path))
+    tensors = load_file(str(path), device=str(embedding.device))
     with torch.no_grad():
         for name, module in wrapped.items():
             module.lora_A.copy_(tensors[f"{name}.lora_A"].float())
@@ -78,12 +78,12 @@ def save_adapter(path: Path, wrapped: dict[str, LoRALinear], embedding: torch.Te
     """Write the LoRA factors (float16) and the new embedding rows (float32) with their settings as metadata."""
     tensors = {}
     for name, module in wrapped.items():
-        tensors[f"{name}.lora_A"] = module.lora_A.detach().to(torch.float16).contiguous()
-        tensors[f"{name}.lora_B"] = module.lora_B.detach().to(torch.float16).contiguous()
-    tensors["new_embedding_rows"] = embedding.detach()[first_new_row:].clone().contiguous()
+        tensors[f"{name}.lora_A"] = module.lora_A.detach().to("cpu", torch.float16).contiguous()
+        tensors[f"{name}.lora_B"] = module.lora_B.detach().to("cpu", torch.float16).contiguous()
+    tensors["new_embedding_rows"] = embedding.detach()[first_new_row:].cpu().clone().contiguous()
     if extra_rows:  # trained rows of the base vocabulary (the digits of the label line)
         tensors["embedding_row_ids"] = torch.tensor(extra_rows, dtype=torch.int64)
-        tensors["embedding_rows"] = embedding.detach()[list(extra_rows)].clone().contiguous()
+        tensors["embedding_rows"] = embedding.detach()[list(extra_rows)].cpu().clone().contiguous()
     metadata = {"format": "steerlm-lora-1", "rank": str(rank), "alpha": str(alpha),
                 "first_new_row": str(first_new_row), "info": json.dumps(info, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def low_rank_deltas(layers: dict[str, nn.Linear], base: dict[str, torch.Tensor],
     scale 1 (``alpha == rank``): ``B @ A ≈ W_trained − W_base``."""
     out: dict[str, LoRALinear] = {}
     for name, module in layers.items():
-        delta = module.weight.detach().float() - base[name].float()
+        delta = module.weight.detach().float() - base[name].to(module.weight.device).float()
         u, s, vh = torch.linalg.svd(delta, full_matrices=False)
         root = s[:rank].sqrt()
         holder = LoRALinear(nn.Linear(delta.shape[1], delta.shape[0], bias=False), rank, float(rank))

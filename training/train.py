@@ -112,7 +112,7 @@ def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
     return (losses * weights.flatten()).sum() / weights.sum()
 
 
-def resumed_delta(path: Path | None, name: str) -> torch.Tensor | float:
+def resumed_delta(path: Path | None, name: str, device: str) -> torch.Tensor | float:
     """What the adapter at `path` added to layer `name` (0 without one)."""
     if path is None:
         return 0.0
@@ -121,7 +121,7 @@ def resumed_delta(path: Path | None, name: str) -> torch.Tensor | float:
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata()
         a, b = (handle.get_tensor(f"{name}.lora_{x}").float() for x in "AB")
-    return float(meta["alpha"]) / int(meta["rank"]) * (b @ a)
+    return (float(meta["alpha"]) / int(meta["rank"]) * (b @ a)).to(device)
 
 
 def main() -> None:
@@ -150,6 +150,9 @@ def main() -> None:
     parser.add_argument("--resume", type=Path, help="continue from this adapter (a copy: --output overwrites)")
     parser.add_argument("--save-every", type=int, default=10, help="also write the adapter every N steps")
     parser.add_argument("--output", type=Path, default=ADAPTER_PATH)
+    parser.add_argument("--base", type=Path, help="a prepared base checkpoint (default: built from the package)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where to train (default: cuda when present, else cpu)")
     parser.add_argument("--log", type=Path, default=HERE / "train_log.txt")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -157,7 +160,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    base = ensure_base_model()
+    base = args.base or ensure_base_model()
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     first_new_row = len(tokenizer) - 3  # the three markers were appended last
@@ -171,12 +174,13 @@ def main() -> None:
         base_weights = {name: layer.weight.detach().clone() for name, layer in layers.items()}
         embedding = train_new_rows(model, first_new_row)
         for name in base_weights:  # the change is measured from the base model, not from --resume
-            base_weights[name] = base_weights[name] - resumed_delta(args.resume, name)
+            base_weights[name] = base_weights[name] - resumed_delta(args.resume, name, "cpu")
     else:
         wrapped = add_lora(model, args.rank, args.alpha)
         embedding = train_new_rows(model, first_new_row, digits)
         if args.resume:
             load_adapter(args.resume, wrapped, embedding, first_new_row)
+    model.to(args.device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
     batches = grouped_batches if args.grouped else sorted_batches
@@ -190,7 +194,7 @@ def main() -> None:
               f"{sum(len(ids) for ids, *_ in data)} tokens; {total} steps of {args.batch}; "
               f"lr {args.lr}, rank {args.rank}, alpha {args.alpha}, seed {args.seed}, resume {args.resume}, "
               f"decision weight {args.decision_weight}, max steps {args.max_steps or total}, "
-              f"torch {torch.__version__}, {args.threads} thread(s), autocast {args.autocast}")
+              f"torch {torch.__version__}, {args.device}, {args.threads} thread(s), autocast {args.autocast}")
     with args.log.open("a" if args.resume else "w", encoding="utf-8") as log:
         log.write(header + "\n")
     print(header, flush=True)
@@ -201,8 +205,11 @@ def main() -> None:
         plan.extend(batches(data, args.batch, rng))
     steps = min(total, args.max_steps) if args.max_steps else total
     for step, chunk in enumerate(plan[:steps], start=1):
-        inputs, targets, weights = collate(chunk, tokenizer.pad_token_id, sentence_ends, args.decision_weight)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast == "bfloat16"):
+        inputs, targets, weights = (x.to(args.device) if isinstance(x, torch.Tensor) else
+                                    {k: v.to(args.device) for k, v in x.items()}
+                                    for x in collate(chunk, tokenizer.pad_token_id, sentence_ends,
+                                                     args.decision_weight))
+        with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.autocast == "bfloat16"):
             logits = model(**inputs).logits
         loss = weighted_loss(logits, targets, weights)
         loss.backward()
