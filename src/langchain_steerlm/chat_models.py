@@ -15,8 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
-from langchain_steerlm import _run
-from langchain_steerlm._batch import generate_args, one_run, plan_batch, prefetch_scope, ready, replies
+from langchain_steerlm import _native_batch, _run
 from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
 from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import SteerLMFields
@@ -243,48 +242,27 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         if not state.done:
             yield state.finish()
 
-    # ------------------------------------------------------------------ native batching (see _batch.py)
+    # ------------------------------------------------------------------ native batching (see _native_batch.py)
 
     def batch(self, inputs: Inputs, config: Configs = None, *, return_exceptions: bool = False,  # type: ignore[override]
               **kwargs: Any) -> list[AIMessage]:
         """Batch over inputs: ONE Triton request for all of them (split by the model's max batch size).
 
-        Inputs that share one config run in one `generate` call (a callback run per input, no per-input
-        thread pool), started while the request is on its way; see `langchain_steerlm._batch`.
+        Each input is rendered once and keeps its own LangChain run (callbacks, run id, tags,
+        metadata); see `langchain_steerlm._native_batch`.
         """
-        plan = plan_batch(self, inputs, config, kwargs, async_api=False)
-        sendable = ready(plan)
-        if not sendable:
+        out = _native_batch.batch(self, inputs, config, return_exceptions, kwargs)
+        if out is None:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        runner = self
-        if self.rate_limiter is not None:  # consulted BEFORE the request is sent: a permit per input
-            for _ in sendable:
-                self.rate_limiter.acquire(blocking=True)
-            runner = self._without_limiter()
-        pending = _run.send(sendable[0][1].spec, [p.prompt for _, p in sendable])
-        with prefetch_scope(_run.prefetch(sendable, pending)):
-            if one_run(plan, config, return_exceptions):
-                return replies(runner.generate([m for m, _ in plan], **generate_args(config, kwargs)))
-            return BaseChatModel.batch(runner, inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
+        return out
 
     async def abatch(self, inputs: Inputs, config: Configs = None, *,  # type: ignore[override]
                      return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
         """Async batch over inputs: ONE Triton request for all of them (see `batch`)."""
-        plan = plan_batch(self, inputs, config, kwargs, async_api=True)
-        sendable = ready(plan)
-        if not sendable:
+        out = await _native_batch.abatch(self, inputs, config, return_exceptions, kwargs)
+        if out is None:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
-        runner = self
-        if self.rate_limiter is not None:
-            for _ in sendable:
-                await self.rate_limiter.aacquire(blocking=True)
-            runner = self._without_limiter()
-        pending = _run.asend(sendable[0][1].spec, [p.prompt for _, p in sendable])
-        with prefetch_scope(_run.prefetch(sendable, pending)):
-            if one_run(plan, config, return_exceptions):
-                return replies(await runner.agenerate([m for m, _ in plan], **generate_args(config, kwargs)))
-            return await BaseChatModel.abatch(runner, inputs, config,  # type: ignore[arg-type,return-value]
-                                              return_exceptions=return_exceptions, **kwargs)
+        return out
 
     def _without_limiter(self) -> ChatSteerLM:
         """This model for the runs of a batch whose permits were taken before sending (none taken twice)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_serializer
 
+from steerlm.client.settings import DEFAULT_VERIFY_SSL
 from steerlm.errors import ConfigurationError
 from steerlm.secrets import auth_headers, redact_headers, secret_text
 from steerlm.suggest import did_you_mean
@@ -40,7 +41,7 @@ class SecureFields(BaseModel):
     api_key: SecretStr | None = Field(
         default=None, exclude=True,
         description="Sent as `authorization: Bearer <key>` (Triton itself has no auth; for proxies).")
-    verify_ssl: bool = Field(default=True, description="Verify the server's TLS certificate (https://).")
+    verify_ssl: bool = Field(default=DEFAULT_VERIFY_SSL, description="Verify the server's TLS certificate (https://).")
     root_certificates: str | None = Field(
         default=None, description="CA certificate(s) for TLS: a PEM file path or PEM text.")
     client_certificate: str | None = Field(

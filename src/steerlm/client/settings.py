@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_REWARD_URL",
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
+    "DEFAULT_VERIFY_SSL",
     "CallOptions",
     "ClientSettings",
     "Headers",
@@ -49,6 +50,7 @@ DEFAULT_TIMEOUT = 60.0  # seconds, per request (and the default stream inactivit
 DEFAULT_MAX_RETRIES = 2  # extra attempts after a retryable failure (backoff 0.5 s doubling to 8 s)
 DEFAULT_READY_TIMEOUT = 30.0  # seconds to wait while the server answers but the model is (re)loading
 DEFAULT_PROBE_TIMEOUT = 5.0  # seconds for one readiness / index probe (at most `timeout`)
+DEFAULT_VERIFY_SSL = True  # verify the server's certificate (https://; gRPC always verifies)
 
 
 
@@ -173,7 +175,7 @@ class ClientSettings:
         transport: Transport | None = None, timeout: float = DEFAULT_TIMEOUT, stream_timeout: float | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT, probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES, headers: Mapping[str, str] | None = None, api_key: Any = None,
-        root_certificates: PemInput = None, verify_ssl: bool = True,
+        root_certificates: PemInput = None, verify_ssl: bool = DEFAULT_VERIFY_SSL,
         client_certificate: PemInput = None, client_key: PemInput = None,
         signature: str | None = None,
     ) -> None:
@@ -236,7 +238,7 @@ class ClientSettings:
         shown = [f"model={self.model!r}", f"url={list(self.urls)!r}"]
         defaults = {"timeout": DEFAULT_TIMEOUT, "stream_timeout": self.timeout, "ready_timeout": DEFAULT_READY_TIMEOUT,
                     "probe_timeout": min(DEFAULT_PROBE_TIMEOUT, self.timeout), "max_retries": DEFAULT_MAX_RETRIES,
-                    "headers": Headers(), "verify_ssl": True, "transport": None, "signature": None}
+                    "headers": Headers(), "verify_ssl": DEFAULT_VERIFY_SSL, "transport": None, "signature": None}
         for name in ("profile_name", "transport", "timeout", "stream_timeout", "ready_timeout", "probe_timeout",
                      "max_retries", "headers", "verify_ssl", "signature"):
             value = getattr(self, name)

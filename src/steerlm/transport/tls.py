@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import ssl
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from steerlm.errors import ConfigurationError, RequestTimeoutError, ServerUnavailableError, SteerLMError
-from steerlm.transport.urls import Endpoint
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # ssl, socket and tempfile load when TLS material is given or a TLS refusal is probed
+    import ssl
+
     from steerlm.client.settings import ClientSettings
+    from steerlm.transport.urls import Endpoint
 
 __all__ = ["PemInput", "handshake_refusal", "make_ssl_context", "probe_context", "read_client_pair",
            "read_root_certificates", "tls_refusal"]
@@ -64,6 +62,8 @@ def read_root_certificates(value: PemInput) -> bytes | None:
     """The CA bundle as PEM bytes, checked to hold at least one certificate (None: system CAs)."""
     pem = _read_pem(value, "root_certificates")
     if pem is not None:
+        import ssl
+
         try:
             ssl.create_default_context(cadata=pem.decode("ascii"))
         except (ssl.SSLError, ValueError, UnicodeDecodeError) as exc:
@@ -80,6 +80,8 @@ def _reason(exc: Exception) -> str:
 @contextlib.contextmanager
 def _pem_files(certificate: bytes, key: bytes) -> Iterator[tuple[str, str]]:
     """The pair as two private temporary files (`SSLContext.load_cert_chain` reads files only)."""
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="steerlm-tls-") as folder:
         paths = []
         for name, data in (("cert.pem", certificate), ("key.pem", key)):
@@ -106,6 +108,8 @@ def read_client_pair(client_certificate: PemInput, client_key: PemInput) -> tupl
         raise ConfigurationError(f"{given} was given without {missing}; mutual TLS needs both (PEM file paths "
                                  "or PEM text)")
     if certificate is not None and key is not None:
+        import ssl
+
         try:
             _load_pair(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), certificate, key)
         except (ssl.SSLError, ValueError) as exc:
@@ -137,6 +141,9 @@ def handshake_refusal(host: str, port: int, context: ssl.SSLContext, *, timeout:
     connection failed — handshakes and reads once: an alert, or an end of stream before any byte (an
     HTTP/2 server greets with its SETTINGS, an HTTP/1.1 one waits for the request), means refused.
     """
+    import socket
+    import ssl
+
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(
                 raw, server_hostname=host) as tls:
@@ -155,6 +162,8 @@ def handshake_refusal(host: str, port: int, context: ssl.SSLContext, *, timeout:
 def probe_context(options: ClientSettings, alpn: str, *, tls12: bool = False) -> ssl.SSLContext:
     """A stdlib context with the client's TLS material for `handshake_refusal` (TLS 1.2 at most when
     `tls12`: then the server checks the client certificate inside the handshake and names its reason)."""
+    import ssl
+
     context: ssl.SSLContext = make_ssl_context(ssl, options.root_certificates, options.verify_ssl,
                                                options.client_certificate, options.client_key)
     context.set_alpn_protocols([alpn])
@@ -168,6 +177,8 @@ def tls_refusal(exc: SteerLMError, endpoint: Endpoint, options: ClientSettings) 
     (see `handshake_refusal`). Blocking; the readiness wait calls it when a probe could not connect."""
     if not endpoint.ssl or not isinstance(exc, ServerUnavailableError) or isinstance(exc, RequestTimeoutError):
         return exc
+    from urllib.parse import urlsplit
+
     parts = urlsplit(f"//{endpoint.address}")
     if parts.hostname is None or parts.port is None:
         return exc
