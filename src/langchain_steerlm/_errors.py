@@ -8,9 +8,6 @@ LangChain's retry helpers (which read ``is_retryable``) all work. `to_langchain_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from langchain_core import exceptions as lc
 
 from steerlm import errors as core
@@ -126,13 +123,17 @@ def to_langchain_error(exc: BaseException) -> BaseException:
     return twin
 
 
-@contextmanager
-def mapped_errors() -> Iterator[None]:
-    """Re-raise steerlm errors raised inside the block as their langchain-core twins."""
-    try:
-        yield
-    except core.SteerLMError as exc:
-        twin = to_langchain_error(exc)
-        if twin is exc:
-            raise
-        raise twin from exc.__cause__
+class mapped_errors:
+    """Re-raise steerlm errors raised inside the block as their langchain-core twins (a plain context
+    manager, not a generator: it wraps every call)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, core.SteerLMError):
+            twin = to_langchain_error(exc)
+            if twin is not exc:
+                raise twin from exc.__cause__

@@ -131,7 +131,10 @@ class ClientCache(Generic[SyncT, AsyncT]):
 
     async def aio(self, settings: ClientSettings) -> AsyncT:
         """The async client for these settings on the running event loop, made on first use."""
-        clients = await self._loop_clients(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        clients = self._async.get(loop)
+        if clients is None:
+            clients = await self._loop_clients(loop)
         with self._lock:
             client: AsyncT | None = clients.get(settings)
             if client is not None:

@@ -160,6 +160,8 @@ _SECRET_PARAMS = frozenset({"api_key", "client_key"})
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Call parameters fit to show (callback payloads, logs): secrets as ``'***'``, headers redacted."""
     out = dict(params)
+    if out.get("headers") is None and not any(out.get(name) is not None for name in _SECRET_PARAMS):
+        return out
     for name in _SECRET_PARAMS & out.keys():
         if out[name] is not None:
             out[name] = REDACTED

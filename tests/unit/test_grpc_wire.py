@@ -7,7 +7,7 @@ from __future__ import annotations
 import grpc
 import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
-from tritonclient.utils import deserialize_bytes_tensor
+from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
 from steerlm.transport.base import FixedInputs, WireRequest
 from steerlm.transport.grpc_wire import config_json, index_states, infer_request, outputs_of
@@ -45,6 +45,20 @@ def test_infer_request_carries_every_tensor_in_raw_contents() -> None:
     again = infer_request(wire)  # the fixed tensors are built once and reused, unchanged
     assert "grpc" in wire.fixed.prebuilt and len(again.inputs) == 3
     assert "triton_enable_empty_final_response" not in again.parameters
+
+
+def test_bytes_tensors_are_serialised_exactly_as_tritonclient_does() -> None:
+    """The fast path for object arrays of bytes (prompts, stop words) and tritonclient's own function
+    (other items: str, numbers) give the same raw contents, row-major, empty items included."""
+    cases = [np.array([[b"hi"], [b""], ["caf\u00e9".encode()]], dtype=object),
+             np.array([[b"a", b"bc"], [b"", b"d"]], dtype=object),
+             np.array([["text"], [b"bytes"]], dtype=object),
+             np.array([[3], [b"x"]], dtype=object)]
+    for array in cases:
+        wire = WireRequest("m", {"prompts": array}, FixedInputs({}, ("outputs",)))
+        proto = infer_request(wire)
+        assert proto.raw_input_contents[0] == serialize_byte_tensor(array).item()
+        assert (proto.inputs[0].datatype, list(proto.inputs[0].shape)) == ("BYTES", list(array.shape))
 
 
 def test_responses_config_and_index_decode() -> None:

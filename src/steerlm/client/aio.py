@@ -154,8 +154,14 @@ class AsyncSteerLMClient(ClientBase):
 
     async def generate(self, prompt: str, params: GenerationParams | None = None, *,
                        options: CallOptions | None = None) -> Completion:
-        """Generate one completion for a rendered prompt."""
-        return (await self.batch([self._core.one(prompt)], params, options=options))[0]
+        """Generate one completion for a rendered prompt (one request, without a batch's bookkeeping)."""
+        prompts = [self._core.one(prompt)]
+        core = await self._core_ready()
+        p = core.params(params)
+        stops = core.stops(p)
+        [request] = core.plan(prompts, p, stream=False, call=options)
+        answers = await self._call(partial(self._run, request=request, stops=stops))
+        return core.completions(prompts, answers, stops)[0]
 
     async def _open(
         self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str]

@@ -24,8 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from steerlm.errors import ModelNotFoundError, RequestTimeoutError, ServerUnavailableError, TritonError
@@ -124,20 +123,10 @@ class Balancer:
             self._cursor = (first + 1) % n
             return (*probe, *healthy, *down)
 
-    @contextmanager
-    def lease(self, index: int) -> Iterator[None]:
+    def lease(self, index: int) -> _Lease:
         """Count one request in flight on `index` while the block runs; its outcome (`health_after`)
         updates the replica's health unless the health changed meanwhile (then it is stale)."""
-        with self._lock:
-            replica = self._replicas[index]
-            replica.outstanding += 1
-            epoch = replica.epoch
-        try:
-            yield
-        except BaseException as exc:
-            self._finish(index, epoch, health_after(exc), exc)
-            raise
-        self._finish(index, epoch, True, None)
+        return _Lease(self, index)
 
     def ready(self, index: int) -> None:
         """A readiness probe found the model ready on `index`: it is healthy (again)."""
@@ -174,3 +163,24 @@ class Balancer:
 
     def _backoff(self, failures: int) -> float:
         return float(min(self.first_backoff * 2 ** min(max(failures - 1, 0), 32), self.max_backoff))
+
+
+class _Lease:
+    """`Balancer.lease`: a plain context manager (no generator), as it wraps every request."""
+
+    __slots__ = ("balancer", "epoch", "index")
+
+    def __init__(self, balancer: Balancer, index: int) -> None:
+        self.balancer, self.index = balancer, index
+
+    def __enter__(self) -> None:
+        with self.balancer._lock:
+            replica = self.balancer._replicas[self.index]
+            replica.outstanding += 1
+            self.epoch = replica.epoch
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            self.balancer._finish(self.index, self.epoch, True, None)
+        else:
+            self.balancer._finish(self.index, self.epoch, health_after(exc), exc)

@@ -19,7 +19,7 @@ import difflib
 import inspect
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import InitVar, dataclass, field
+from dataclasses import InitVar, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from steerlm.errors import ConfigurationError
@@ -227,6 +227,20 @@ class ClientSettings:
         put(self, "root_certificates", pem if tls else None)
         put(self, "client_certificate", pair[0] if tls else None)
         put(self, "client_key", pair[1] if tls else None)
+
+    def __hash__(self) -> int:
+        """The dataclass hash of the compared fields, computed once (the settings are the client-cache
+        key, looked up on every call); never pickled (string hashes differ between processes)."""
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
 
     # ------------------------------------------------------------------ views
     @property

@@ -157,8 +157,14 @@ class SteerLMClient(ClientBase):
 
     def generate(self, prompt: str, params: GenerationParams | None = None, *,
                  options: CallOptions | None = None) -> Completion:
-        """Generate one completion for a rendered prompt."""
-        return self.batch([self._core.one(prompt)], params, options=options)[0]
+        """Generate one completion for a rendered prompt (one request, without a batch's bookkeeping)."""
+        prompts = [self._core.one(prompt)]
+        core = self._core_ready()
+        p = core.params(params)
+        stops = core.stops(p)
+        [request] = core.plan(prompts, p, stream=False, call=options)
+        answers = self._call(partial(self._run, request=request, stops=stops))
+        return core.completions(prompts, answers, stops)[0]
 
     def _open(
         self, conn: Connection, request: PlannedRequest, stops: Sequence[str]

@@ -13,6 +13,7 @@ checks the contract with the installed tritonclient.
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,23 @@ MAX_MESSAGE_BYTES = 2**31 - 1  # what tritonclient allows too (INT32_MAX): promp
 _KEY = "grpc"  # FixedInputs.prebuilt key
 
 
+_LENGTH = struct.Struct("<I").pack
+
+
+def _bytes_contents(array: Array) -> bytes | None:
+    """`serialize_byte_tensor`'s bytes for an object array of `bytes` items (each prefixed by its little-endian
+    uint32 length, row-major), or None for other items (str, numbers: tritonclient converts those)."""
+    items = array.ravel().tolist()
+    if any(type(item) is not bytes for item in items):
+        return None
+    return b"".join([part for item in items for part in (_LENGTH(len(item)), item)])
+
+
 def _tensor(name: str, array: Array) -> tuple[service_pb2.ModelInferRequest.InferInputTensor, bytes]:
     array = np.asarray(array)
+    if array.dtype == np.object_ and array.size and (contents := _bytes_contents(array)) is not None:
+        shape = list(array.shape)
+        return service_pb2.ModelInferRequest.InferInputTensor(name=name, datatype="BYTES", shape=shape), contents
     datatype = np_to_triton_dtype(array.dtype)
     tensor = service_pb2.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=list(array.shape))
     if datatype == "BYTES":
@@ -50,9 +66,9 @@ def infer_request(request: WireRequest, *, stream: bool = False) -> service_pb2.
         outputs = [service_pb2.ModelInferRequest.InferRequestedOutputTensor(name=n) for n in fixed.outputs]
         prebuilt = fixed.prebuilt[_KEY] = (tensors, outputs)
     proto = service_pb2.ModelInferRequest(model_name=request.model)
-    for tensor, raw in [*(_tensor(n, a) for n, a in request.inputs.items()), *prebuilt[0]]:
-        proto.inputs.append(tensor)
-        proto.raw_input_contents.append(raw)
+    tensors = [*(_tensor(n, a) for n, a in request.inputs.items()), *prebuilt[0]]
+    proto.inputs.extend([tensor for tensor, _ in tensors])
+    proto.raw_input_contents.extend([raw for _, raw in tensors])
     proto.outputs.extend(prebuilt[1])
     if stream:
         proto.parameters["triton_enable_empty_final_response"].bool_param = True
