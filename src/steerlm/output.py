@@ -78,7 +78,16 @@ class StopMatcher:
         """Earliest index whose suffix could still grow into a stop string or a marker."""
         buffer, prefixes = self._buffer, self._prefixes
         size = len(buffer)
-        for start in range(max(0, size - self._longest + 1), size):
+        low = max(0, size - self._longest + 1)
+        first = self._first
+        if first is not None:  # every watched prefix starts with this one character: look only there
+            start = buffer.find(first, low)
+            while start != -1:
+                if buffer[start:] in prefixes:
+                    return start
+                start = buffer.find(first, start + 1)
+            return size
+        for start in range(low, size):
             if buffer[start:] in prefixes:
                 return start
         return size
