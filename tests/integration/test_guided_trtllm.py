@@ -17,7 +17,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
 from langchain_steerlm import ChatSteerLM, SteerLMStructuredOutputError
-from steerlm import GenerationParams, StructuredOutputError, SteerLMClient
+from steerlm import GenerationParams, SteerLMClient, StructuredOutputError
 from steerlm.json_schema import schema_errors
 from steerlm_testing import LocalServer
 
