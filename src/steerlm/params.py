@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from steerlm.errors import ConfigurationError
+from steerlm.logprobs import MAX_TOP_LOGPROBS
 
 __all__ = ["PARAM_NAMES", "GenerationParams"]
 
@@ -71,6 +72,9 @@ class GenerationParams:
     without it ignore it, so the prompt must still ask for that JSON (the prompted protocol stays the
     fallback). `extra_inputs` are further server inputs by name (LoRA ids, `min_tokens`, penalties...),
     sent as declared; a name the model does not declare is a ConfigurationError at send time.
+
+    `top_logprobs=N` (0–20) also lists the N most likely tokens at each position and implies `logprobs`;
+    asking a signature that cannot return them is a ConfigurationError at send time (never dropped).
     """
 
     max_tokens: int | None = None
@@ -81,6 +85,7 @@ class GenerationParams:
     repetition_penalty: float | None = None
     stop: tuple[str, ...] = field(default=())
     logprobs: bool | None = None
+    top_logprobs: int | None = None
     guided_json: str | None = None
     extra_inputs: tuple[tuple[str, Any], ...] = ()
 
@@ -93,6 +98,9 @@ class GenerationParams:
         _check_float("repetition_penalty", self.repetition_penalty, 1.0, 100.0)
         if self.logprobs is not None and not isinstance(self.logprobs, bool):
             raise ConfigurationError(f"logprobs must be True or False, got {self.logprobs!r}")
+        _check_int("top_logprobs", self.top_logprobs, 0)
+        if self.top_logprobs is not None and self.top_logprobs > MAX_TOP_LOGPROBS:
+            raise ConfigurationError(f"top_logprobs must be at most {MAX_TOP_LOGPROBS}, got {self.top_logprobs}")
         if self.guided_json is not None:
             object.__setattr__(self, "guided_json", _schema_text(self.guided_json))
         object.__setattr__(self, "extra_inputs", _extra_inputs(self.extra_inputs))
@@ -103,6 +111,16 @@ class GenerationParams:
         if not all(isinstance(s, str) and s for s in stop):
             raise ConfigurationError(f"stop must be a list of non-empty strings, got {self.stop!r}")
         object.__setattr__(self, "stop", tuple(dict.fromkeys(stop)))
+
+    @property
+    def wants_logprobs(self) -> bool:
+        """Whether log-probabilities are asked for (`logprobs=True`, or any `top_logprobs`)."""
+        return bool(self.logprobs) or self.top_logprobs is not None
+
+    @property
+    def top_count(self) -> int:
+        """How many alternatives to report per position (0 unless `top_logprobs` is set)."""
+        return self.top_logprobs or 0
 
     def merge(self, **overrides: Any) -> GenerationParams:
         """Return a copy with every non-None override applied; `stop` overrides replace the list."""

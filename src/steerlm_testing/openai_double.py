@@ -150,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
             if refusal is not None:
                 raise refusal
         choices = [vllm_choice(double.backend, p, max_tokens, stops) for p in prompts]
-        logprobs = body.get("logprobs") is not None
+        logprobs = None if body.get("logprobs") is None else int(body["logprobs"])
         if body.get("stream"):
             if len(choices) != 1:
                 raise Refusal(400, error_body("the double streams one prompt at a time", "BadRequestError", 400))
