@@ -54,11 +54,19 @@ def _extra_inputs(value: object) -> tuple[tuple[str, Any], ...]:
     for pair in pairs:
         if not (isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str) and pair[0]):
             raise ConfigurationError(f"extra inputs must be a dict of input name -> value, got {value!r}")
-        if not isinstance(pair[1], str | int | float | bool):
-            raise ConfigurationError(f"extra input {pair[0]!r} must be a string, number or bool (one value per "
-                                     f"request), got {type(pair[1]).__name__}")
-        out.append((pair[0], pair[1]))
+        out.append((pair[0], _extra_value(pair[0], pair[1])))
     return tuple(sorted(out))
+
+
+def _extra_value(name: str, value: object, depth: int = 0) -> Any:
+    """One extra input's value: a string, number or bool, or a list of them (or of such lists), kept as
+    tuples (hashable). The declared dtype and dims are checked when it is sent."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple) and depth < 2:
+        return tuple(_extra_value(name, item, depth + 1) for item in value)
+    raise ConfigurationError(f"extra input {name!r} must be a string, number or bool, or a list of them (or a list "
+                             f"of equal-length lists), got {type(value).__name__}")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from steerlm.errors import ConfigurationError, InvalidRequestError
 from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec
+from steerlm.transport.extra_inputs import extra_array
 from steerlm.transport.reports import ServerReport, check_logprobs, counts, reasons, value_entries
 from steerlm.transport.tensors import bytes_matrix, rows_to_text, scalar_array
 
@@ -178,7 +179,7 @@ class Codec:
             if name in out or name == self.prompt_input:
                 raise ConfigurationError(f"input {name!r} is set by a generation parameter or the prompt; use "
                                          "that parameter instead of an extra input")
-            out[name] = scalar_array(inputs[name], value, batch)
+            out[name] = extra_array(inputs[name], value, batch, batched=self.spec.max_batch_size > 0)
 
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         raise NotImplementedError
