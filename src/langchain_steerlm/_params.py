@@ -124,6 +124,8 @@ class SteerLMFields(SteeringFields, SecureFields):
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
     logprobs: bool | None = Field(
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
+    top_logprobs: int | None = Field(
+        default=None, description="Also list the N (0-20) most likely tokens at each position (implies logprobs).")
     guided_json: dict[str, Any] | str | None = Field(
         default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
     guided_strict: bool | None = Field(default=None, description="Sent as response_format strict (OpenAI-compatible).")

@@ -5,7 +5,8 @@
   message's ``additional_kwargs["attributes"]`` are the labels it was generated with (rendered on its
   own label line); a tool message takes its call id from ``additional_kwargs["tool_call_id"]``.
 * A reply -> an assistant ``ChatMessage`` carrying the attributes it was generated with, its text and,
-  when tools were offered, one `ToolCallBlock` per parsed call.
+  when tools were offered, one `ToolCallBlock` per parsed call; its log-probabilities (when asked for) ->
+  ``logprobs`` (`to_logprobs`; in a stream, every entry so far, as ``text`` holds the text so far).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
     CompletionResponse,
+    LogProb,
     MessageRole,
     TextBlock,
     ThinkingBlock,
@@ -26,6 +28,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.llm import ToolSelection
 
 from steerlm.errors import PromptError
+from steerlm.logprobs import TokenLogprob
 from steerlm.prompts import Message, Role
 from steerlm.requests import RequestOptions
 from steerlm.tokens import TokenCounter
@@ -43,6 +46,7 @@ __all__ = [
     "chat_response",
     "completion_response",
     "reply_metadata",
+    "to_logprobs",
     "to_messages",
     "tool_calls_of",
 ]
@@ -161,8 +165,15 @@ class PreparedRequest:
     prompt_tokens: int | None = None
 
 
+def to_logprobs(entries: Sequence[TokenLogprob]) -> list[list[LogProb]]:
+    """LlamaIndex's ``logprobs``: per generated token, its most likely alternatives (most likely first) when
+    `top_logprobs` was asked for, else a one-element list holding the token itself."""
+    return [[LogProb(token=t, logprob=v, bytes=list(t.encode("utf-8"))) for t, v in e.top] if e.top
+            else [LogProb(token=e.token, logprob=e.logprob, bytes=e.bytes)] for e in entries]
+
+
 def _metadata(request: PreparedRequest, text: str, finish: str | None, server: TokenUsage | None,
-              logprobs: Sequence[float] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+              logprobs: Sequence[TokenLogprob] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Usage is the server's token counts when it reported them, else the tokenizer's (when configured)."""
     usage = None
     if server is not None:
@@ -174,13 +185,13 @@ def _metadata(request: PreparedRequest, text: str, finish: str | None, server: T
                  "total_tokens": request.prompt_tokens + output}
     extra, raw = reply_metadata(model=request.model, prompt=request.prompt, text=text, finish_reason=finish,
                                 attributes=request.attributes, usage=usage)
-    if logprobs is not None:
-        extra["logprobs"] = raw["logprobs"] = list(logprobs)
+    if logprobs is not None:  # the generated tokens' values (ChatResponse.logprobs has the tokens)
+        extra["logprobs"] = raw["logprobs"] = [e.logprob for e in logprobs]
     return extra, raw
 
 
 def chat_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
-                  usage: TokenUsage | None = None, logprobs: Sequence[float] | None = None,
+                  usage: TokenUsage | None = None, logprobs: Sequence[TokenLogprob] | None = None,
                   parsed: ParsedReply | None = None) -> ChatResponse:
     """A chat response; `text` is the whole reply so far, parsed for tool calls once finished (`parsed`:
     already parsed by a stream's splitter). A reply that called tools has ``finish_reason="tool_calls"``."""
@@ -190,7 +201,7 @@ def chat_response(request: PreparedRequest, text: str, finish: str | None, delta
     if parsed is not None and parsed.tool_calls:
         extra["finish_reason"] = raw["finish_reason"] = "tool_calls"
     return ChatResponse(message=assistant_message(text, request.attributes, parsed), delta=delta, raw=raw,
-                        additional_kwargs=extra)
+                        additional_kwargs=extra, logprobs=None if logprobs is None else to_logprobs(logprobs))
 
 
 class ChatStream:
@@ -205,30 +216,35 @@ class ChatStream:
         self.request = request
         self.text = ""
         self.splitter = ToolReplySplitter() if request.tools else None
+        self.logprobs: list[TokenLogprob] | None = None  # every entry so far (like `text`)
         self.done = False
 
     def response(self, chunk: StreamChunk) -> ChatResponse | None:
         self.text += chunk.text
+        if chunk.logprobs is not None:
+            self.logprobs = [*(self.logprobs or ()), *chunk.logprobs]
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
         if self.splitter is None:
-            return chat_response(self.request, self.text, None, chunk.text, usage=chunk.usage)
+            return chat_response(self.request, self.text, None, chunk.text, usage=chunk.usage, logprobs=self.logprobs)
         delta = self.splitter.feed(chunk.text)
-        return chat_response(self.request, self.splitter.shown, None, delta) if delta else None
+        return chat_response(self.request, self.splitter.shown, None, delta, logprobs=self.logprobs) if delta else None
 
     def finish(self, delta: str = "", finish: str = "stop", usage: TokenUsage | None = None) -> ChatResponse:
         """The last response (also when the stream ended without a finish reason)."""
         self.done = True
         if self.splitter is None:
-            return chat_response(self.request, self.text, finish, delta, usage=usage)
+            return chat_response(self.request, self.text, finish, delta, usage=usage, logprobs=self.logprobs)
         shown = self.splitter.feed(delta)
         tail, parsed = self.splitter.finish()
-        return chat_response(self.request, self.text, finish, shown + tail, usage=usage, parsed=parsed)
+        return chat_response(self.request, self.text, finish, shown + tail, usage=usage, logprobs=self.logprobs,
+                             parsed=parsed)
 
 
 def completion_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
                         usage: TokenUsage | None = None,
-                        logprobs: Sequence[float] | None = None) -> CompletionResponse:
-    """A completion response; `text` is the whole reply so far."""
+                        logprobs: Sequence[TokenLogprob] | None = None) -> CompletionResponse:
+    """A completion response; `text` is the whole reply so far, `logprobs` its entries so far."""
     extra, raw = _metadata(request, text, finish, usage, logprobs)
-    return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra)
+    return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra,
+                              logprobs=None if logprobs is None else to_logprobs(logprobs))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from contextlib import aclosing, closing
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +24,9 @@ from llama_index.core.llms.llm import ToolSelection, default_completion_to_promp
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
 
-from llamaindex_steerlm._convert import ChatStream, PreparedRequest, chat_response, completion_response, to_messages
+from llamaindex_steerlm._convert import PreparedRequest, chat_response, completion_response, to_messages
 from llamaindex_steerlm._fields import SteerLMFields
+from llamaindex_steerlm._stream import achat_stream, acomplete_stream, chat_stream, complete_stream
 from llamaindex_steerlm.prompts import swap_closed_qa
 from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_tool_choice, to_tool_specs, tool_selections
 from steerlm.client_cache import ClientCache
@@ -41,7 +41,7 @@ from steerlm.tools import required_call_guide
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
-    from steerlm.client import AsyncSteerLMClient, SteerLMClient, StreamChunk
+    from steerlm.client import AsyncSteerLMClient, SteerLMClient
 
 __all__ = ["SteerLM"]
 
@@ -51,48 +51,6 @@ def _check_verbatim(kwargs: Mapping[str, Any], why: str) -> None:
     used = sorted(k for k in (*ATTRIBUTE_NAMES, "attributes", "context", "tools") if kwargs.get(k))
     if used:
         raise ConfigurationError(f"{used} need the profile's template, which {why} bypasses")
-
-
-def _texts(client: SteerLMClient, request: PreparedRequest) -> Generator[tuple[str, StreamChunk], None, None]:
-    """``(text so far, chunk)`` per chunk of the core stream; closing it early closes the server stream."""
-    text = ""
-    with closing(client.stream(request.prompt, request.options.params)) as chunks:
-        for chunk in chunks:
-            text += chunk.text
-            yield text, chunk
-
-
-async def _atexts(client: AsyncSteerLMClient,
-                  request: PreparedRequest) -> AsyncGenerator[tuple[str, StreamChunk], None]:
-    """Async `_texts`."""
-    text = ""
-    async with aclosing(client.stream(request.prompt, request.options.params)) as chunks:
-        async for chunk in chunks:
-            text += chunk.text
-            yield text, chunk
-
-
-def _chat_stream(client: SteerLMClient, request: PreparedRequest) -> ChatResponseGen:
-    """Chat responses of a stream (tool protocol text held back, see `ChatStream`)."""
-    state = ChatStream(request)
-    for _, chunk in _texts(client, request):
-        response = state.response(chunk)
-        if response is not None:
-            yield response
-    if not state.done:
-        yield state.finish()
-
-
-async def _achat_stream(client: AsyncSteerLMClient, request: PreparedRequest) -> ChatResponseAsyncGen:
-    """Async `_chat_stream`."""
-    state = ChatStream(request)
-    async with aclosing(_atexts(client, request)) as pieces:
-        async for _, chunk in pieces:
-            response = state.response(chunk)
-            if response is not None:
-                yield response
-    if not state.done:
-        yield state.finish()
 
 
 class SteerLM(SteerLMFields):
@@ -248,13 +206,12 @@ class SteerLM(SteerLMFields):
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         request = self._prepare_chat(messages, kwargs)
-        return _chat_stream(self._sync_client(), request)
+        return chat_stream(self._sync_client(), request)
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
-        return (completion_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                for text, c in _texts(self._sync_client(), request))
+        return complete_stream(self._sync_client(), request)
 
     # ------------------------------------------------------------------ async
     @llm_chat_callback()
@@ -277,15 +234,14 @@ class SteerLM(SteerLMFields):
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         request = self._prepare_chat(messages, kwargs)
         client = await self._async_client()
-        return _achat_stream(client, request)
+        return achat_stream(client, request)
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False,
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
         client = await self._async_client()
-        return (completion_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                async for text, c in _atexts(client, request))
+        return acomplete_stream(client, request)
 
     # ------------------------------------------------------------------ closed QA in query engines
     def _qa(self, prompt: BasePromptTemplate) -> BasePromptTemplate:

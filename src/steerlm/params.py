@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from steerlm.errors import ConfigurationError
+from steerlm.logprobs import MAX_TOP_LOGPROBS
 
 __all__ = ["PARAM_NAMES", "GenerationParams"]
 
@@ -55,11 +56,19 @@ def _extra_inputs(value: object) -> tuple[tuple[str, Any], ...]:
     for pair in pairs:
         if not (isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str) and pair[0]):
             raise ConfigurationError(f"extra inputs must be a dict of input name -> value, got {value!r}")
-        if not isinstance(pair[1], str | int | float | bool):
-            raise ConfigurationError(f"extra input {pair[0]!r} must be a string, number or bool (one value per "
-                                     f"request), got {type(pair[1]).__name__}")
-        out.append((pair[0], pair[1]))
+        out.append((pair[0], _extra_value(pair[0], pair[1])))
     return tuple(sorted(out))
+
+
+def _extra_value(name: str, value: object, depth: int = 0) -> Any:
+    """One extra input's value: a string, number or bool, or a list of them (or of such lists), kept as
+    tuples (hashable). The declared dtype and dims are checked when it is sent."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple) and depth < 2:
+        return tuple(_extra_value(name, item, depth + 1) for item in value)
+    raise ConfigurationError(f"extra input {name!r} must be a string, number or bool, or a list of them (or a list "
+                             f"of equal-length lists), got {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class GenerationParams:
     ConfigurationError at send time (OpenAI-compatible servers declare nothing: there they are fields of the
     request's JSON body). `extra_body` (a dict, or its JSON text) is merged into an OpenAI-compatible
     request's JSON body (vLLM's ``structured_outputs``, ``min_tokens``...); Triton models refuse it.
+
+    `top_logprobs=N` (0–20) also lists the N most likely tokens at each position and implies `logprobs`;
+    asking a signature that cannot return them is a ConfigurationError at send time (never dropped).
     """
 
     max_tokens: int | None = None
@@ -88,6 +100,7 @@ class GenerationParams:
     repetition_penalty: float | None = None
     stop: tuple[str, ...] = field(default=())
     logprobs: bool | None = None
+    top_logprobs: int | None = None
     guided_json: str | None = None
     guided_strict: bool | None = None
     extra_inputs: tuple[tuple[str, Any], ...] = ()
@@ -102,6 +115,9 @@ class GenerationParams:
         _check_float("repetition_penalty", self.repetition_penalty, 1.0, 100.0)
         if self.logprobs is not None and not isinstance(self.logprobs, bool):
             raise ConfigurationError(f"logprobs must be True or False, got {self.logprobs!r}")
+        _check_int("top_logprobs", self.top_logprobs, 0)
+        if self.top_logprobs is not None and self.top_logprobs > MAX_TOP_LOGPROBS:
+            raise ConfigurationError(f"top_logprobs must be at most {MAX_TOP_LOGPROBS}, got {self.top_logprobs}")
         if self.guided_json is not None:
             object.__setattr__(self, "guided_json", _object_text("guided_json", "JSON schema object",
                                                                  self.guided_json))
@@ -117,6 +133,16 @@ class GenerationParams:
         if not all(isinstance(s, str) and s for s in stop):
             raise ConfigurationError(f"stop must be a list of non-empty strings, got {self.stop!r}")
         object.__setattr__(self, "stop", tuple(dict.fromkeys(stop)))
+
+    @property
+    def wants_logprobs(self) -> bool:
+        """Whether log-probabilities are asked for (`logprobs=True`, or any `top_logprobs`)."""
+        return bool(self.logprobs) or self.top_logprobs is not None
+
+    @property
+    def top_count(self) -> int:
+        """How many alternatives to report per position (0 unless `top_logprobs` is set)."""
+        return self.top_logprobs or 0
 
     def merge(self, **overrides: Any) -> GenerationParams:
         """Return a copy with every non-None override applied; `stop` overrides replace the list."""

@@ -17,8 +17,10 @@ Two flavours, each reproduced from its server's source:
   whitespace-separated words.
 
 Text comes from the scripted test model (`ScriptedBackend`: ``[[say=...]]`` and friends). Tokens are
-the scripted model's tokens (`steerlm_testing.directives.tokenize`). Asked for ``logprobs``, vLLM's
-flavour gives each generated token the made-up log-probability `token_logprob` (``-len(token) / 10``).
+the scripted model's tokens (`steerlm_testing.directives.tokenize`). Asked for ``logprobs: N``, vLLM's
+flavour gives each generated token its log-probability in the local server's next-token distribution
+(`steerlm.serve.token_stats.distribution`: a normalised log-softmax) and, in ``top_logprobs``, the N likeliest
+tokens plus the sampled one (vLLM's legacy-completions shape).
 The vLLM flavour honours guided decoding generically (`guided_schema`: ``response_format`` json_schema /
 json_object, ``structured_outputs``, ``guided_json``): the reply is a JSON instance of the schema. NeMo Ray
 ignores them.
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steerlm.serve.backend import SamplingRequest
+from steerlm.serve.token_stats import distribution, token_logprob
 from steerlm_testing.directives import tokenize
 from steerlm_testing.scripted import END_OF_TURN, ScriptedBackend, cumulative_steps
 
@@ -69,17 +72,13 @@ class Choice:
         return "".join(self.deltas)
 
 
-def token_logprob(token: str) -> float:
-    """The double's log-probability of a generated token: deterministic, negative, length-dependent."""
-    return -len(token) / 10
-
-
-def _logprobs(deltas: Sequence[str]) -> dict[str, Any]:
-    """vLLM's legacy-completions ``logprobs`` object for `deltas` (one token each)."""
-    offsets = [sum(len(d) for d in deltas[:i]) for i in range(len(deltas))]
-    values = [token_logprob(d) for d in deltas]
-    return {"tokens": list(deltas), "token_logprobs": values, "text_offset": offsets,
-            "top_logprobs": [{d: v} for d, v in zip(deltas, values, strict=True)]}
+def _logprobs(deltas: Sequence[str], listed: int, start: int = 0) -> dict[str, Any]:
+    """vLLM's legacy-completions ``logprobs`` object for `deltas` (one token each; `start`: the text offset
+    of the first)."""
+    offsets = [start + sum(len(d) for d in deltas[:i]) for i in range(len(deltas))]
+    tops = [dict(distribution(d)[:max(listed, 1)]) for d in deltas]  # the sampled token is the likeliest here
+    return {"tokens": list(deltas), "token_logprobs": [token_logprob(d) for d in deltas], "text_offset": offsets,
+            "top_logprobs": tops}
 
 
 def _steps(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str],
@@ -156,19 +155,23 @@ def vllm_chunk(model: str, choices: Sequence[Mapping[str, Any]], usage: Mapping[
     return f"data: {json.dumps(data)}\n\n"
 
 
-def vllm_answer(model: str, choices: Sequence[Choice], logprobs: bool) -> dict[str, Any]:
+def vllm_answer(model: str, choices: Sequence[Choice], logprobs: int | None) -> dict[str, Any]:
     """The JSON answer of a non-streamed vLLM completions request."""
     return {"id": "cmpl-double", "object": "text_completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": i, "text": c.text, "logprobs": _logprobs(c.deltas) if logprobs else None,
+            "choices": [{"index": i, "text": c.text,
+                         "logprobs": None if logprobs is None else _logprobs(c.deltas, logprobs),
                          "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}
                         for i, c in enumerate(choices)],
             "usage": _usage(choices)}
 
 
-def vllm_stream(model: str, choice: Choice, include_usage: bool, logprobs: bool) -> list[str]:
+def vllm_stream(model: str, choice: Choice, include_usage: bool, logprobs: int | None) -> list[str]:
     """The SSE events of a streamed vLLM answer, ``data: [DONE]`` last."""
-    events = [vllm_chunk(model, [{"index": 0, "text": d, "logprobs": _logprobs([d]) if logprobs else None,
-                                  "finish_reason": None, "stop_reason": None}]) for d in choice.deltas]
+    starts = [sum(len(d) for d in choice.deltas[:i]) for i in range(len(choice.deltas))]
+    events = [vllm_chunk(model, [{"index": 0, "text": d,
+                                  "logprobs": None if logprobs is None else _logprobs([d], logprobs, at),
+                                  "finish_reason": None, "stop_reason": None}])
+              for d, at in zip(choice.deltas, starts, strict=True)]
     events.append(vllm_chunk(model, [{"index": 0, "text": "", "logprobs": None,
                                       "finish_reason": choice.finish_reason, "stop_reason": choice.stop_reason}]))
     if include_usage:

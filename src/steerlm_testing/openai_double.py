@@ -153,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise refusal
         schema = guided_schema(body)
         choices = [vllm_choice(double.backend, p, max_tokens, stops, schema) for p in prompts]
-        logprobs = body.get("logprobs") is not None
+        logprobs = None if body.get("logprobs") is None else int(body["logprobs"])
         if body.get("stream"):
             if len(choices) != 1:
                 raise Refusal(400, error_body("the double streams one prompt at a time", "BadRequestError", 400))

@@ -18,7 +18,8 @@ the reward signatures). Presets:
   (``SteerLM-SmolLM2-135M`` and its decoupled ``-streaming`` twin; reply length follows ``verbosity``, as
   the real model's roughly does, for the steering check), ``Llama2-70B-SteerLM-Chat`` (the same) and its
   ``-streaming`` twin, and the demo preset's
-  ``reward_model`` (the text-feature scorer, so the docs show what ``steerlm serve --preset demo`` returns);
+  ``reward_model`` (the text-feature scorer, so the docs show what ``steerlm serve --preset demo`` returns),
+  and ``vllm_model`` (Triton's vLLM backend signature, for the log-probability samples);
 * ``current-servers``: NeMo Export-Deploy's deployables ``megatron-deployable``, ``hf-deployable`` and
   ``vllm-exporter`` (``prompts`` -> ``sentences``) and ``vllm_model`` (Triton's vLLM backend: decoupled,
   unbatched, server-side stops, token counts).
@@ -71,6 +72,7 @@ PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("Llama2-70B-SteerLM-Chat", "current", "scripted-steered"),
         ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", SCRIPTED),
         ModelSpec("reward_model", "reward", "steerlm.serve.text_scorer:TextFeatureScorer"),
+        ModelSpec("vllm_model", "vllm_backend", SCRIPTED),  # docs/logprobs.md
     ),
     "current-servers": (
         ModelSpec("megatron-deployable", "export_deploy_megatron", SCRIPTED),

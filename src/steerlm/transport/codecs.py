@@ -16,9 +16,11 @@ import numpy as np
 
 from steerlm._classify import in_band_error
 from steerlm.errors import ConfigurationError, InvalidRequestError
+from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec
-from steerlm.transport.reports import ServerReport, counts, reasons, row_floats
+from steerlm.transport.extra_inputs import extra_array
+from steerlm.transport.reports import ServerReport, check_logprobs, counts, reasons, value_entries
 from steerlm.transport.tensors import bytes_matrix, rows_to_text, scalar_array
 
 __all__ = [
@@ -112,11 +114,20 @@ class Codec:
         server); else the guide is not sent and the prompted protocol is the fallback."""
         return bool(self.guided_inputs) and all(name in self.spec.inputs for name in self.guided_inputs)
 
+    @property
+    def takes_top_logprobs(self) -> bool:
+        """Whether this model can also list the most likely tokens at each position (`top_logprobs`)."""
+        return False
+
     def outputs_for(self, params: GenerationParams) -> tuple[str, ...]:
-        """`outputs`, plus the log-probability output when `params` asks for it."""
-        if params.logprobs and self.takes_logprobs:
-            return (*self.outputs, self.logprob_output)
+        """`outputs`, plus the log-probability output(s) when `params` asks for them."""
+        if params.wants_logprobs and self.takes_logprobs:
+            return (*self.outputs, *self.logprob_outputs(params))
         return self.outputs
+
+    def logprob_outputs(self, params: GenerationParams) -> tuple[str, ...]:
+        """The outputs holding the log-probabilities `params` asks for."""
+        return (self.logprob_output,)
 
     def encode_prompts(self, prompts: Sequence[str]) -> dict[str, Array]:
         """The prompt tensor: UTF-8 bytes, `[B,1]`."""
@@ -162,8 +173,7 @@ class Codec:
             out["stream"] = scalar_array(inputs["stream"], stream, batch)
         for flag in self._reported.values():
             out[flag] = scalar_array(inputs[flag], True, batch)
-        if params.logprobs and not self.takes_logprobs:
-            dropped.append("logprobs")
+        check_logprobs(self.spec, self.name, params, self.takes_logprobs, self.takes_top_logprobs)
         if self.stop_input in inputs and (stops or not inputs[self.stop_input].optional):
             out[self.stop_input] = self._stop_array(stops, batch)
         self._add_extra_inputs(out, params.extra_inputs, batch)
@@ -181,7 +191,7 @@ class Codec:
             if name in out or name == self.prompt_input:
                 raise ConfigurationError(f"input {name!r} is set by a generation parameter or the prompt; use "
                                          "that parameter instead of an extra input")
-            out[name] = scalar_array(inputs[name], value, batch)
+            out[name] = extra_array(inputs[name], value, batch, batched=self.spec.max_batch_size > 0)
 
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         raise NotImplementedError
@@ -199,14 +209,16 @@ class Codec:
         for report, count in zip(reports, counts(made, rows) if made is not None else (), strict=False):
             if count is not None:
                 report.output_tokens = (report.output_tokens or 0) + count if self.summed_counts else count
-        logprobs = outputs.get(self.logprob_output) if self.logprob_output else None
-        if logprobs is not None:
-            for report, values in zip(reports, self.parse_logprobs(logprobs, rows), strict=False):
+        if self.logprob_output:
+            parsed = self.parse_logprobs(outputs, rows)
+            for report, values in zip(reports, parsed or (), strict=False):
                 report.add_logprobs(values)
 
-    def parse_logprobs(self, array: Array, rows: int) -> list[list[float]]:
-        """Per-row log-probabilities from the log-probability output (numeric `[B, T]` by default)."""
-        return row_floats(array, rows)
+    def parse_logprobs(self, outputs: Mapping[str, Array], rows: int) -> list[list[TokenLogprob]] | None:
+        """Per-row entries from the log-probability output(s) (None: not in this response); the default reads
+        numeric `[B, T]` values (the tokens are named from the text: `steerlm.logprobs.align`)."""
+        array = outputs.get(self.logprob_output)
+        return None if array is None else value_entries(array, rows)
 
     def check_in_band(self, texts: Sequence[str]) -> None:
         """Raise when any row is the server's in-band `An error occurred:` (InvalidRequestError, or

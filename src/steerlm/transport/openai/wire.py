@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from steerlm.errors import InvalidRequestError
+from steerlm.logprobs import TokenLogprob
 from steerlm.transport.base import Array, StreamEvent, WireRequest
 from steerlm.transport.codecs import rows_to_text
 
@@ -96,8 +97,8 @@ class RequestParts:
             stops = _stops(arrays.get("stop"))
             if stops:
                 fields["stop"] = stops[:MAX_STOPS]
-            if "logprobs" in arrays and _scalar(arrays["logprobs"]):
-                fields["logprobs"] = 1  # the chosen token's log-probability (and the top one)
+            if "logprobs" in arrays:
+                fields["logprobs"] = int(_scalar(arrays["logprobs"]))  # how many likely tokens to list
             if "response_format" in arrays:  # guided decoding (steerlm.transport.openai.body)
                 fields["response_format"] = json.loads(_scalar(arrays["response_format"]))
             if "extra_body" in arrays:  # extra inputs / extra_body, checked against the fields above
@@ -167,13 +168,29 @@ def model_ids(raw: bytes) -> list[str] | None:
     return [str(e["id"]) for e in entries if isinstance(e, Mapping) and "id" in e]
 
 
-def _token_logprobs(choice: Mapping[str, Any]) -> list[float] | None:
-    """``choice.logprobs.token_logprobs`` as floats (None when the server sent none)."""
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _token_logprobs(choice: Mapping[str, Any]) -> list[TokenLogprob] | None:
+    """``choice.logprobs`` (``tokens``, ``token_logprobs``, ``top_logprobs``: one ``{token: logprob}`` per
+    position) as `TokenLogprob`s, alternatives most likely first; None when the server sent none."""
     logprobs = choice.get("logprobs")
     values = logprobs.get("token_logprobs") if isinstance(logprobs, Mapping) else None
-    if not isinstance(values, list):
+    if not isinstance(logprobs, Mapping) or not isinstance(values, list):
         return None
-    return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    given_tokens, given_tops = logprobs.get("tokens"), logprobs.get("top_logprobs")
+    tokens: list[Any] = given_tokens if isinstance(given_tokens, list) else []
+    tops: list[Any] = given_tops if isinstance(given_tops, list) else []
+    out = []
+    for index, value in enumerate(values):
+        if not _number(value):
+            continue  # vLLM's null for a position it could not score
+        listed = tops[index] if index < len(tops) and isinstance(tops[index], Mapping) else {}
+        top = sorted(((str(t), float(v)) for t, v in listed.items() if _number(v)), key=lambda p: -p[1])
+        token = tokens[index] if index < len(tokens) else ""
+        out.append(TokenLogprob(str(token), float(value), tuple(top)))
+    return out
 
 
 def _cells(values: Sequence[Any]) -> Array:
@@ -183,7 +200,7 @@ def _cells(values: Sequence[Any]) -> Array:
 
 
 def _outputs(texts: Sequence[str], reasons: Sequence[str | None] | None = None, usage: Any = None,
-             logprobs: Sequence[list[float] | None] = ()) -> dict[str, Array]:
+             logprobs: Sequence[list[TokenLogprob] | None] = ()) -> dict[str, Array]:
     """The codec's outputs for `texts`: ``text``, plus ``finish_reason``, the token counts and the
     log-probabilities when known."""
     rows = len(texts)
