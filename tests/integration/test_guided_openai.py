@@ -118,6 +118,31 @@ def test_a_field_steerlm_sets_is_refused(double: OpenAIDouble, kwargs: dict[str,
     assert not double.completions()  # refused before anything was sent
 
 
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream", "astream", "batch"])
+async def test_a_server_refusing_response_format_falls_back_to_the_prompted_protocol(
+        mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    """transformers serve answers 422 "Unexpected fields" to ``response_format``: the request goes again
+    without it (and none from then on), and the prompted protocol carries the schema."""
+    with OpenAIDouble(formats=False, lists=False) as server:
+        runnable = chat(server).with_structured_output(Order, method="json_schema", strict=True)
+        if mode == "invoke":
+            orders = [runnable.invoke("Order for Lin")]
+        elif mode == "ainvoke":
+            orders = [await runnable.ainvoke("Order for Lin")]
+        elif mode == "stream":
+            orders = [list(runnable.stream("Order for Lin"))[-1]]
+        elif mode == "astream":
+            orders = [[o async for o in runnable.astream("Order for Lin")][-1]]
+        else:
+            orders = runnable.batch(["Order for Lin", "Order for Lin"])
+        assert all(isinstance(o, Order) and o.customer == "Lin" for o in orders)
+        sent = [r.body for r in server.completions()]
+        assert "response_format" in sent[0] and "response_format" not in sent[-1]
+        assert "<json_schema>" in sent[-1]["prompt"]
+        assert sum("response_format" in b for b in sent) == 1  # refused once, then left out
+        assert "refuses response_format" in caplog.text
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_llamaindex_additional_kwargs_and_structured_predict(double: OpenAIDouble, mode: str) -> None:
     from llama_index.core.prompts import PromptTemplate

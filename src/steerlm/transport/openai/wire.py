@@ -15,6 +15,8 @@ Shared by the blocking and the asyncio connection; no I/O.
   counts only where they belong to one prompt (a list request's usage is the total of the batch). A
   server-side stop (``"…answer.\\n"``, ``finish_reason: "stop"``) is cleaned by the client like its own
   cut (`steerlm.transport.assembly.server_cut`).
+* A server that refuses ``response_format`` (`format_refused`) gets the request again without it, and no
+  ``response_format`` from then on (`common.Target.formats`); a WARNING says so once.
 * Errors: a non-2xx answer raises `OpenAIStatusError` (``status``, ``message``, ``headers``: the shape
   `steerlm.errors.classify` reads). The message is taken from ``{"error": {"message": …}}`` (OpenAI,
   vLLM), ``{"message": …}``, or ``{"detail": …}`` (FastAPI servers: transformers serve, NeMo Ray).
@@ -39,6 +41,7 @@ __all__ = [
     "OpenAIStatusError",
     "RequestParts",
     "error_message",
+    "format_refused",
     "list_refused",
     "model_ids",
     "read_answer",
@@ -113,10 +116,20 @@ class RequestParts:
         self.timeout = request.timeout  # this request's own (per-call options); None: the connection's
         self.headers = request.headers
 
-    def body(self, prompt: str | Sequence[str]) -> bytes:
-        """The request body for one prompt (a string) or several (a list)."""
+    def body(self, prompt: str | Sequence[str], *, formats: bool = True) -> bytes:
+        """The request body for one prompt (a string) or several (a list); without ``response_format`` when
+        `formats` is False (a server that refuses the field: `format_refused`)."""
         data = {**self.fields, "prompt": prompt if isinstance(prompt, str) else list(prompt)}
+        if not formats:
+            data.pop("response_format", None)
         return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
+def format_refused(status: int, message: str) -> bool:
+    """Whether an error answer refuses the ``response_format`` field itself (transformers serve: 422
+    "Unexpected fields in the request: {'response_format'}"; a 400 naming the field), so the request is
+    sent again without it (guided decoding is then not available: the prompted protocol is the fallback)."""
+    return status in (400, 422) and "response_format" in message
 
 
 def error_message(raw: bytes) -> str:
