@@ -34,6 +34,7 @@ from steerlm.errors import ConfigurationError
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message, render
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, refine_options, split_options, with_tool_instructions
+from steerlm.structured import with_json_instructions
 from steerlm.tokens import guard_prompt
 from steerlm.tools import required_call_guide
 
@@ -162,6 +163,8 @@ class SteerLM(SteerLMFields):
             guide = required_call_guide(specs, choice) if options.params.guided_json is None else None
             if guide is not None:  # a required call: guided decoding to the protocol where the server has it
                 options = replace(options, params=options.params.merge(guided_json=guide))
+        elif options.params.guided_json is not None:  # the prompted JSON protocol: the fallback where no guide
+            neutral = with_json_instructions(neutral, options.params.guided_json, profile)
         prompt = render(profile, neutral, options.attributes, context=rest.get("context"))
         return self._prepared(prompt, options, options.attributes, tools=bool(specs) and choice != "none")
 

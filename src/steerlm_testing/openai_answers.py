@@ -21,6 +21,9 @@ the scripted model's tokens (`steerlm_testing.directives.tokenize`). Asked for `
 flavour gives each generated token its log-probability in the local server's next-token distribution
 (`steerlm.serve.token_stats.distribution`: a normalised log-softmax) and, in ``top_logprobs``, the N likeliest
 tokens plus the sampled one (vLLM's legacy-completions shape).
+The vLLM flavour honours guided decoding generically (`guided_schema`: ``response_format`` json_schema /
+json_object, ``structured_outputs``, ``guided_json``): the reply is a JSON instance of the schema. NeMo Ray
+ignores them.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from steerlm.serve.token_stats import distribution, token_logprob
 from steerlm_testing.directives import tokenize
 from steerlm_testing.scripted import END_OF_TURN, ScriptedBackend, cumulative_steps
 
-__all__ = ["Choice", "Refusal", "context_refusal", "error_body", "ray_answer", "token_logprob", "vllm_answer",
-           "vllm_choice", "vllm_stream"]
+__all__ = ["Choice", "Refusal", "context_refusal", "error_body", "guided_schema", "ray_answer", "token_logprob",
+           "vllm_answer", "vllm_choice", "vllm_stream"]
 
 
 class Refusal(Exception):
@@ -78,14 +81,41 @@ def _logprobs(deltas: Sequence[str], listed: int, start: int = 0) -> dict[str, A
             "top_logprobs": tops}
 
 
-def _steps(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str]) -> list[str]:
-    tokens = backend.plan(prompt, SamplingRequest(max_tokens=max_tokens))[1]
+def _steps(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str],
+           schema: Mapping[str, Any] | None = None) -> list[str]:
+    extras = {} if schema is None else {"json_schema": dict(schema)}
+    tokens = backend.plan(prompt, SamplingRequest(max_tokens=max_tokens, extras=extras))[1]
     return cumulative_steps(tokens, SamplingRequest(max_tokens=max_tokens, stop_words=tuple(stops)))
 
 
-def vllm_choice(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str]) -> Choice:
-    """vLLM's answer to one prompt (see the module docstring)."""
-    steps = _steps(backend, prompt, max_tokens, stops)
+def guided_schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema vLLM's completions endpoint constrains the reply to: ``response_format``
+    (``json_schema`` / ``json_object``), ``structured_outputs: {"json": ...}`` or the older ``guided_json``;
+    None when none is asked for. A malformed one is refused with 400, as vLLM's request validation does."""
+    fmt = body.get("response_format")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_object":
+        return {"type": "object"}
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema", spec.get("json_schema")) if isinstance(spec, Mapping) else None
+        if not isinstance(schema, dict) or not isinstance(spec.get("name"), str):  # type: ignore[union-attr]
+            raise Refusal(400, error_body("response_format.json_schema needs a 'name' and a 'schema' object",
+                                          "BadRequestError", 400, "response_format"))
+        return schema
+    if fmt is not None and not (isinstance(fmt, Mapping) and fmt.get("type") == "text"):
+        raise Refusal(400, error_body(f"unsupported response_format {fmt!r}", "BadRequestError", 400,
+                                      "response_format"))
+    outputs = body.get("structured_outputs")
+    guided = outputs.get("json") if isinstance(outputs, Mapping) else body.get("guided_json")
+    if isinstance(guided, str):
+        guided = json.loads(guided)
+    return guided if isinstance(guided, dict) else None
+
+
+def vllm_choice(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str],
+                schema: Mapping[str, Any] | None = None) -> Choice:
+    """vLLM's answer to one prompt (see the module docstring), guided to `schema` when given."""
+    steps = _steps(backend, prompt, max_tokens, stops, schema)
     text = steps[-1] if steps else ""
     cut, reason, stop_reason = len(text), "length" if len(steps) >= max_tokens else "stop", None
     found = [(text.find(s), s) for s in (*stops, END_OF_TURN) if s and s in text]

@@ -10,7 +10,8 @@ Around that, for tests:
 * ``max_model_len`` (scripted tokens) bounds prompt + ``max_tokens`` (vLLM's 400 context-length error);
 * `fail_next(count, status, retry_after=...)` answers the next requests with that status (429 with a
   ``Retry-After`` header, 503, ...);
-* `requests` records every request: method, path, JSON body, and whether it carried the right key.
+* `requests` records every request: method, path, JSON body, and whether it carried the right key;
+* guided decoding (``response_format``, ``structured_outputs``, ``guided_json``) is honoured for any schema.
 
 ``with OpenAIDouble() as double: double.url`` → ``openai+http://127.0.0.1:<port>/v1``.
 """
@@ -32,6 +33,7 @@ from steerlm_testing.openai_answers import (
     Refusal,
     context_refusal,
     error_body,
+    guided_schema,
     ray_answer,
     vllm_answer,
     vllm_choice,
@@ -149,7 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
             refusal = context_refusal(len(tokenize(p)), max_tokens, double.max_model_len)
             if refusal is not None:
                 raise refusal
-        choices = [vllm_choice(double.backend, p, max_tokens, stops) for p in prompts]
+        schema = guided_schema(body)
+        choices = [vllm_choice(double.backend, p, max_tokens, stops, schema) for p in prompts]
         logprobs = None if body.get("logprobs") is None else int(body["logprobs"])
         if body.get("stream"):
             if len(choices) != 1:

@@ -12,7 +12,8 @@ the reward signatures). Presets:
 * ``ensemble``: the TensorRT-LLM ``ensemble`` variants: ``ensemble`` (INT32, unary),
   ``ensemble-streaming`` (INT32, decoupled, final flag on the last data response),
   ``ensemble-streaming-empty-final`` (the same ending in an empty final response),
-  ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6) and ``ensemble-v0.5``;
+  ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6), ``ensemble-v0.5`` and
+  ``ensemble-guided`` / ``ensemble-guided-streaming`` (v0.17+: the guided-decoding inputs);
 * ``docs``: every model name the documentation's samples use, scripted: the demo model's names
   (``SteerLM-SmolLM2-135M`` and its decoupled ``-streaming`` twin; reply length follows ``verbosity``, as
   the real model's roughly does, for the steering check), ``Llama2-70B-SteerLM-Chat`` (the same) and its
@@ -62,6 +63,8 @@ PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("ensemble-uint32", "trtllm_uint32", SCRIPTED),
         ModelSpec("ensemble-uint32-streaming", "trtllm_uint32_streaming", SCRIPTED),
         ModelSpec("ensemble-v0.5", "trtllm_v0_5", SCRIPTED),
+        ModelSpec("ensemble-guided", "trtllm_guided", SCRIPTED),
+        ModelSpec("ensemble-guided-streaming", "trtllm_guided_streaming", SCRIPTED),
     ),
     "docs": (
         ModelSpec("SteerLM-SmolLM2-135M", "current", "scripted-steered"),

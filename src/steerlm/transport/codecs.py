@@ -57,6 +57,8 @@ class Codec:
     summed_counts: ClassVar[bool] = False  # num_output_tokens arrives per response (deltas) when True
     server_stops: ClassVar[bool] = False  # the server honours stop strings (and excludes them)
     logprob_output: ClassVar[str] = ""  # the output holding per-token log-probabilities, if any
+    guided_inputs: ClassVar[tuple[str, ...]] = ()  # inputs that carry a guided-decoding guide (all declared: used)
+    takes_body: ClassVar[bool] = False  # GenerationParams.extra_body is merged into the request (OpenAI JSON)
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -90,6 +92,12 @@ class Codec:
         return bool(self.logprob_output) and self.logprob_output in self.spec.outputs
 
     @property
+    def takes_guided(self) -> bool:
+        """Whether this model declares guided decoding (`GenerationParams.guided_json` is enforced by the
+        server); else the guide is not sent and the prompted protocol is the fallback."""
+        return bool(self.guided_inputs) and all(name in self.spec.inputs for name in self.guided_inputs)
+
+    @property
     def takes_top_logprobs(self) -> bool:
         """Whether this model can also list the most likely tokens at each position (`top_logprobs`)."""
         return False
@@ -118,6 +126,10 @@ class Codec:
         Only declared inputs are produced; each is cast to its declared dtype. Raises
         ConfigurationError for a set field the model cannot take when dropping it changes semantics.
         """
+        if params.extra_body is not None and not self.takes_body:
+            raise ConfigurationError(
+                f"extra_body is merged into an OpenAI-compatible request's JSON; model {self.spec.name!r} has the "
+                f"{self.name} signature: pass its extra inputs by name (extra inputs / model_kwargs) instead")
         inputs = self.spec.inputs
         out: dict[str, Array] = {}
         dropped: list[str] = []

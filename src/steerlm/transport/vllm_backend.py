@@ -73,6 +73,7 @@ class VllmBackendCodec(Codec):
     summed_counts: ClassVar[bool] = True
     server_stops: ClassVar[bool] = True
     logprob_output: ClassVar[str] = "logprobs"
+    guided_inputs: ClassVar[tuple[str, ...]] = ("sampling_parameters",)
 
     @property
     def takes_logprobs(self) -> bool:

@@ -15,10 +15,15 @@ log-probabilities and the listed alternatives, asked for with ``logprobs: N`` �
 when `GenerationParams` asks for log-probabilities). OpenAI-compatible servers
 honour ``stop`` and leave the stop string out (`server_stops`): the client puts it back before its one
 clean-up, so the answer is the same whoever cut it.
+
+``response_format`` (from `GenerationParams.guided_json`) and ``extra_body`` (the extra inputs and
+`GenerationParams.extra_body`, merged into the JSON body) travel as JSON text: see
+`steerlm.transport.openai.body`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -28,6 +33,7 @@ from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array
 from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, bytes_matrix, scalar_array
+from steerlm.transport.openai.body import ALWAYS_SET, extra_fields, response_format
 
 __all__ = ["MAX_PROMPTS", "OPENAI_CONFIG", "OpenAICodec"]
 
@@ -52,6 +58,8 @@ OPENAI_CONFIG: Mapping[str, Any] = {
         _tensor("stop", "STRING", [-1]),
         _tensor("stream", "BOOL", [1]),
         _tensor("logprobs", "INT64", [1]),
+        _tensor("response_format", "STRING", [1]),
+        _tensor("extra_body", "STRING", [1]),
     ],
     "output": [
         _tensor("text", "STRING", [1]),
@@ -74,6 +82,8 @@ class OpenAICodec(Codec):
     stop_input: ClassVar[str] = "stop"
     server_stops: ClassVar[bool] = True
     logprob_output: ClassVar[str] = "token_logprobs"
+    guided_inputs: ClassVar[tuple[str, ...]] = ("response_format",)
+    takes_body: ClassVar[bool] = True
     params: ClassVar[tuple[ParamInput, ...]] = (
         ParamInput("max_tokens", ("max_tokens",), "error", DEFAULT_MAX_TOKENS),
         ParamInput("temperature", ("temperature",), "error"),
@@ -87,11 +97,23 @@ class OpenAICodec(Codec):
         self, params: GenerationParams, stops: Sequence[str], batch: int, *, stream: bool
     ) -> tuple[dict[str, Array], list[str]]:
         """The base encoding plus ``logprobs`` (how many likely tokens to list per position: `top_logprobs`, at
-        least 1 — some servers read 0 as "none") when `params` asks for log-probabilities."""
+        least 1 — some servers read 0 as "none") when `params` asks for log-probabilities, the
+        ``response_format`` of `GenerationParams.guided_json` and the extra body fields (JSON text)."""
         out, dropped = super().encode_params(params, stops, batch, stream=stream)
+        inputs = self.spec.inputs
         if params.wants_logprobs:
-            out["logprobs"] = scalar_array(self.spec.inputs["logprobs"], max(params.top_count, 1), batch)
+            out["logprobs"] = scalar_array(inputs["logprobs"], max(params.top_count, 1), batch)
+        if params.guided_json is not None and self.takes_guided:
+            out["response_format"] = scalar_array(
+                inputs["response_format"], json.dumps(response_format(params.guided_json, params.guided_strict)),
+                batch)
+        if (params.extra_inputs or params.extra_body is not None) and "extra_body" in inputs:
+            fields = extra_fields(params, ALWAYS_SET | set(out))
+            out["extra_body"] = scalar_array(inputs["extra_body"], json.dumps(fields, ensure_ascii=False), batch)
         return out, dropped
+
+    def _add_extra_inputs(self, out: dict[str, Array], extra: Sequence[tuple[str, Any]], batch: int) -> None:
+        """Extra inputs are fields of the JSON body here (`encode_params`): nothing is declared to check."""
 
     @property
     def takes_top_logprobs(self) -> bool:

@@ -99,6 +99,10 @@ class RequestParts:
                 fields["stop"] = stops[:MAX_STOPS]
             if "logprobs" in arrays:
                 fields["logprobs"] = int(_scalar(arrays["logprobs"]))  # how many likely tokens to list
+            if "response_format" in arrays:  # guided decoding (steerlm.transport.openai.body)
+                fields["response_format"] = json.loads(_scalar(arrays["response_format"]))
+            if "extra_body" in arrays:  # extra inputs / extra_body, checked against the fields above
+                fields.update(json.loads(_scalar(arrays["extra_body"])))
             stream = bool(_scalar(arrays["stream"])) if "stream" in arrays else False
             if stream:
                 fields["stream"] = True
