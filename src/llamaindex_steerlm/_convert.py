@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatStream",
+    "LogprobsSoFar",
     "PreparedRequest",
     "assistant_message",
     "chat_response",
@@ -172,8 +173,34 @@ def to_logprobs(entries: Sequence[TokenLogprob]) -> list[list[LogProb]]:
             else [LogProb(token=e.token, logprob=e.logprob, bytes=e.bytes)] for e in entries]
 
 
+class LogprobsSoFar:
+    """A stream's entries so far, each converted once (every response gets copies of the lists, not a new
+    conversion of the whole stream)."""
+
+    def __init__(self) -> None:
+        self.converted: list[list[LogProb]] = []
+        self.values: list[float] = []
+
+    def add(self, entries: Sequence[TokenLogprob] | None) -> LogprobsSoFar:
+        if entries:
+            self.converted.extend(to_logprobs(entries))
+            self.values.extend(e.logprob for e in entries)
+        return self
+
+
+Logprobs = Sequence[TokenLogprob] | LogprobsSoFar | None
+
+
+def _converted(logprobs: Logprobs) -> tuple[list[list[LogProb]], list[float]] | None:
+    if logprobs is None:
+        return None
+    if isinstance(logprobs, LogprobsSoFar):
+        return list(logprobs.converted), list(logprobs.values)
+    return to_logprobs(logprobs), [e.logprob for e in logprobs]
+
+
 def _metadata(request: PreparedRequest, text: str, finish: str | None, server: TokenUsage | None,
-              logprobs: Sequence[TokenLogprob] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+              values: list[float] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Usage is the server's token counts when it reported them, else the tokenizer's (when configured)."""
     usage = None
     if server is not None:
@@ -185,23 +212,24 @@ def _metadata(request: PreparedRequest, text: str, finish: str | None, server: T
                  "total_tokens": request.prompt_tokens + output}
     extra, raw = reply_metadata(model=request.model, prompt=request.prompt, text=text, finish_reason=finish,
                                 attributes=request.attributes, usage=usage)
-    if logprobs is not None:  # the generated tokens' values (ChatResponse.logprobs has the tokens)
-        extra["logprobs"] = raw["logprobs"] = [e.logprob for e in logprobs]
+    if values is not None:  # the generated tokens' values (ChatResponse.logprobs has the tokens)
+        extra["logprobs"] = raw["logprobs"] = values
     return extra, raw
 
 
 def chat_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
-                  usage: TokenUsage | None = None, logprobs: Sequence[TokenLogprob] | None = None,
+                  usage: TokenUsage | None = None, logprobs: Logprobs = None,
                   parsed: ParsedReply | None = None) -> ChatResponse:
     """A chat response; `text` is the whole reply so far, parsed for tool calls once finished (`parsed`:
     already parsed by a stream's splitter). A reply that called tools has ``finish_reason="tool_calls"``."""
     if parsed is None and request.tools and finish is not None:
         parsed = parse_tool_reply(text)
-    extra, raw = _metadata(request, text, finish, usage, logprobs)
+    converted = _converted(logprobs)
+    extra, raw = _metadata(request, text, finish, usage, None if converted is None else converted[1])
     if parsed is not None and parsed.tool_calls:
         extra["finish_reason"] = raw["finish_reason"] = "tool_calls"
     return ChatResponse(message=assistant_message(text, request.attributes, parsed), delta=delta, raw=raw,
-                        additional_kwargs=extra, logprobs=None if logprobs is None else to_logprobs(logprobs))
+                        additional_kwargs=extra, logprobs=None if converted is None else converted[0])
 
 
 class ChatStream:
@@ -216,13 +244,13 @@ class ChatStream:
         self.request = request
         self.text = ""
         self.splitter = ToolReplySplitter() if request.tools else None
-        self.logprobs: list[TokenLogprob] | None = None  # every entry so far (like `text`)
+        self.logprobs: LogprobsSoFar | None = None  # every entry so far (like `text`)
         self.done = False
 
     def response(self, chunk: StreamChunk) -> ChatResponse | None:
         self.text += chunk.text
         if chunk.logprobs is not None:
-            self.logprobs = [*(self.logprobs or ()), *chunk.logprobs]
+            self.logprobs = (self.logprobs or LogprobsSoFar()).add(chunk.logprobs)
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
         if self.splitter is None:
@@ -243,8 +271,9 @@ class ChatStream:
 
 def completion_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
                         usage: TokenUsage | None = None,
-                        logprobs: Sequence[TokenLogprob] | None = None) -> CompletionResponse:
+                        logprobs: Logprobs = None) -> CompletionResponse:
     """A completion response; `text` is the whole reply so far, `logprobs` its entries so far."""
-    extra, raw = _metadata(request, text, finish, usage, logprobs)
+    converted = _converted(logprobs)
+    extra, raw = _metadata(request, text, finish, usage, None if converted is None else converted[1])
     return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra,
-                              logprobs=None if logprobs is None else to_logprobs(logprobs))
+                              logprobs=None if converted is None else converted[0])

@@ -18,11 +18,10 @@ from llama_index.core.base.llms.types import (
     CompletionResponseGen,
 )
 
-from llamaindex_steerlm._convert import ChatStream, PreparedRequest, completion_response
+from llamaindex_steerlm._convert import ChatStream, LogprobsSoFar, PreparedRequest, completion_response
 
 if TYPE_CHECKING:
     from steerlm.client import AsyncSteerLMClient, SteerLMClient, StreamChunk
-    from steerlm.logprobs import TokenLogprob
 
 __all__ = ["achat_stream", "acomplete_stream", "chat_stream", "complete_stream"]
 
@@ -69,13 +68,13 @@ async def achat_stream(client: AsyncSteerLMClient, request: PreparedRequest) -> 
         yield state.finish()
 
 
-def _collected(so_far: list[TokenLogprob] | None, chunk: StreamChunk) -> list[TokenLogprob] | None:
-    return so_far if chunk.logprobs is None else [*(so_far or ()), *chunk.logprobs]
+def _collected(so_far: LogprobsSoFar | None, chunk: StreamChunk) -> LogprobsSoFar | None:
+    return so_far if chunk.logprobs is None else (so_far or LogprobsSoFar()).add(chunk.logprobs)
 
 
 def complete_stream(client: SteerLMClient, request: PreparedRequest) -> CompletionResponseGen:
     """Completion responses of a stream."""
-    logprobs: list[TokenLogprob] | None = None
+    logprobs: LogprobsSoFar | None = None
     for text, chunk in _texts(client, request):
         logprobs = _collected(logprobs, chunk)
         yield completion_response(request, text, chunk.finish_reason, chunk.text, usage=chunk.usage,
@@ -84,7 +83,7 @@ def complete_stream(client: SteerLMClient, request: PreparedRequest) -> Completi
 
 async def acomplete_stream(client: AsyncSteerLMClient, request: PreparedRequest) -> CompletionResponseAsyncGen:
     """Async `complete_stream`."""
-    logprobs: list[TokenLogprob] | None = None
+    logprobs: LogprobsSoFar | None = None
     async with aclosing(_atexts(client, request)) as pieces:
         async for text, chunk in pieces:
             logprobs = _collected(logprobs, chunk)

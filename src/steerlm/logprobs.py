@@ -47,10 +47,14 @@ def trimmed(entries: Sequence[TokenLogprob], top: int) -> tuple[TokenLogprob, ..
     return tuple(e if len(e.top) <= top else replace(e, top=e.top[:top]) for e in entries)
 
 
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5)  # FP32 on the wire
+
+
 def _pick(candidates: Sequence[tuple[str, float]], rest: str, value: float | None) -> tuple[str, float] | None:
     matching = [c for c in candidates if c[0] and rest.startswith(c[0])]
     if value is not None:
-        exact = [c for c in matching if math.isclose(c[1], value, rel_tol=1e-4, abs_tol=1e-5)]
+        exact = [c for c in matching if _close(c[1], value)]
         matching = exact or matching
     if matching:
         return max(matching, key=lambda c: len(c[0]))
@@ -62,7 +66,8 @@ def align(entries: Sequence[TokenLogprob], text: str) -> list[TokenLogprob]:
 
     An entry with an empty token and alternatives takes the alternative the remaining text starts with
     (its value: the reported one when the server gave it — NaN means it did not — else the alternative's).
-    With no match, a position that listed one token takes it; otherwise the token stays ``""``.
+    With no match, a position that listed one token takes it when its value agrees (a special token the text
+    leaves out); otherwise the token stays ``""`` (a sampled token outside the listed ones).
     """
     out: list[TokenLogprob] = []
     at = 0
@@ -71,8 +76,9 @@ def align(entries: Sequence[TokenLogprob], text: str) -> list[TokenLogprob]:
         if not token and entry.top:
             known = None if math.isnan(value) else value
             found = _pick(entry.top, text[at:], known)
-            if found is None and len(entry.top) == 1:
-                found = entry.top[0]
+            only = entry.top[0] if len(entry.top) == 1 else None
+            if found is None and only is not None and (known is None or _close(only[1], known)):
+                found = only  # a token the text leaves out (a special token), listed alone
             if found is not None:
                 token, value = found[0], value if known is not None else found[1]
         if token and text.startswith(token, at):

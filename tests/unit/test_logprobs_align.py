@@ -17,10 +17,12 @@ def test_align_names_tokens_from_the_text() -> None:
                TokenLogprob("", -0.7, (("lo", -0.5), ("l", -0.7))),  # a reported value picks among matches
                TokenLogprob("x", -1.0),  # named by the server: kept
                TokenLogprob("", nan, (("?", -0.3),)),  # no match, one listed: that one
-               TokenLogprob("", nan, (("a", -0.1), ("b", -0.2)))]  # no match among several: unnamed
+               TokenLogprob("", nan, (("a", -0.1), ("b", -0.2))),  # no match among several: unnamed
+               TokenLogprob("", -2.5, (("z", -0.1),))]  # sampled outside the one listed: unnamed, value kept
     named = align(entries, "Hellox!")
     assert [(e.token, e.logprob) for e in named[:4]] == [("Hel", -0.2), ("l", -0.7), ("x", -1.0), ("?", -0.3)]
     assert named[4].token == "" and math.isnan(named[4].logprob)
+    assert (named[5].token, named[5].logprob) == ("", -2.5)
     assert [e.top for e in named] == [e.top for e in entries]  # alternatives untouched
 
 

@@ -9,8 +9,7 @@ how scalars are shaped (`[B,1]`, cast to the dtype the model *declares*), and ho
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec
 from steerlm.transport.extra_inputs import extra_array
+from steerlm.transport.param_inputs import ParamInput
 from steerlm.transport.reports import ServerReport, check_logprobs, counts, reasons, value_entries
 from steerlm.transport.tensors import bytes_matrix, rows_to_text, scalar_array
 
@@ -36,23 +36,6 @@ __all__ = [
 
 IN_BAND_ERROR_PREFIX = "An error occurred:"
 DEFAULT_MAX_TOKENS = 512  # sent only when the server *requires* a length input and none was given
-OnMissing = Literal["warn", "error"]
-
-
-@dataclass(frozen=True)
-class ParamInput:
-    """How one GenerationParams field maps onto the first declared input among `names`.
-
-    `on_missing`: what happens when the caller sets the field but the model declares none of the
-    names — "warn" (the client logs once and drops it) or "error" (ConfigurationError, because
-    dropping it would change what the caller gets). `default` is sent only when the input is
-    declared *required* and the caller left the field unset.
-    """
-
-    field: str
-    names: tuple[str, ...]
-    on_missing: OnMissing
-    default: Any = None
 
 
 class Codec:

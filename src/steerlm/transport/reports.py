@@ -51,7 +51,10 @@ class ServerReport:
         return TokenUsage(self.input_tokens, self.output_tokens)
 
     def add_logprobs(self, values: Sequence[TokenLogprob]) -> None:
-        self.logprobs = [*(self.logprobs or ()), *values]
+        if self.logprobs is None:
+            self.logprobs = list(values)
+        else:
+            self.logprobs.extend(values)
 
 
 def _rows(array: Array, rows: int) -> list[Any]:
