@@ -19,6 +19,7 @@ from langchain_steerlm._errors import (
     SteerLMRateLimitError,
     SteerLMServerError,
     SteerLMStreamInterruptedError,
+    SteerLMStructuredOutputError,
     SteerLMTimeoutError,
     to_langchain_error,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "SteerLMRateLimitError",
     "SteerLMServerError",
     "SteerLMStreamInterruptedError",
+    "SteerLMStructuredOutputError",
     "SteerLMTimeoutError",
     "aclose_clients",
     "close_clients",

@@ -31,6 +31,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
+from langchain_steerlm._logprobs import chat_logprobs
 from langchain_steerlm._params import ATTRIBUTES_KEY
 from steerlm.errors import PromptError
 from steerlm.profiles import ModelProfile
@@ -41,6 +42,7 @@ from steerlm.tools import ParsedReply, ToolCall, parse_tool_reply
 if TYPE_CHECKING:
     from langchain_steerlm._run import Prepared
     from steerlm.client import StreamChunk
+    from steerlm.logprobs import TokenLogprob
     from steerlm.usage import TokenUsage
 
 __all__ = ["StreamState", "ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
@@ -193,17 +195,23 @@ class StreamState:
         self.parts: list[str] = []  # the deltas, kept when usage needs the whole text
         self._keep = prepared.counter is not None
         self.splitter = ToolReplySplitter() if prepared.tools_offered else None
+        self.logprobs: list[TokenLogprob] | None = None  # arrived, not yet shown on a chunk
         self.done = False
 
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
         if self._keep:
             self.parts.append(chunk.text)
+        if chunk.logprobs is not None:  # each entry rides on the next chunk shown (the merged chunk has all)
+            self.logprobs = [*(self.logprobs or ()), *chunk.logprobs]
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
         text = chunk.text if self.splitter is None else self.splitter.feed(chunk.text)
         if not text:
             return None
-        return ChatGenerationChunk(message=AIMessageChunk(content=text))
+        if self.logprobs is None:
+            return ChatGenerationChunk(message=AIMessageChunk(content=text))
+        meta, self.logprobs = {"logprobs": chat_logprobs(self.logprobs)}, None
+        return ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
 
     def finish(self, delta: str = "", finish_reason: str = "stop", server: TokenUsage | None = None
                ) -> ChatGenerationChunk:
@@ -215,4 +223,4 @@ class StreamState:
             tail, parsed = self.splitter.finish()
             delta = shown + tail
         return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason), p.usage_for("".join(self.parts), server), parsed=parsed))
+            delta, p.metadata(finish_reason, self.logprobs), p.usage_for("".join(self.parts), server), parsed=parsed))

@@ -23,6 +23,7 @@ __all__ = [
     "SteerLMRateLimitError",
     "SteerLMServerError",
     "SteerLMStreamInterruptedError",
+    "SteerLMStructuredOutputError",
     "SteerLMTimeoutError",
     "mapped_errors",
     "to_langchain_error",
@@ -71,6 +72,17 @@ class SteerLMStreamInterruptedError(core.StreamInterruptedError, lc.ModelAPIErro
     The core never retries it (the chunks were already delivered); `is_retryable` stays True for
     LangChain's own helpers, which re-run the whole call from the start.
     """
+
+
+class SteerLMStructuredOutputError(core.StructuredOutputError, lc.OutputParserException):
+    """``strict=True`` structured output that does not match its schema (`steerlm.StructuredOutputError`,
+    also an `OutputParserException`, so ``include_raw=True`` reports it as the ``parsing_error``)."""
+
+    def __init__(self, message: str, *, errors: tuple[str, ...] = (), value: object = None) -> None:
+        core.StructuredOutputError.__init__(self, message, errors=errors, value=value)
+        self.observation: str | None = None
+        self.llm_output: str | None = None
+        self.send_to_llm = False
 
 
 class SteerLMAPIError(core.TritonError, lc.ModelAPIError):

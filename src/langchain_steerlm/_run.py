@@ -23,7 +23,9 @@ from langchain_steerlm._batch import Prefetched, batch_running, messages_key, ta
 from langchain_steerlm._client import async_client, sync_client
 from langchain_steerlm._convert import reply_metadata, usage
 from langchain_steerlm._errors import mapped_errors
+from langchain_steerlm._logprobs import chat_logprobs
 from langchain_steerlm._params import CallSpec
+from steerlm.logprobs import TokenLogprob
 from steerlm.tokens import TokenCounter, guard_prompt
 from steerlm.usage import TokenUsage
 
@@ -49,10 +51,11 @@ class Prepared:
         """Identifies the request in a batch's prefetched completions."""
         return (self.spec.client, self.spec.call, self.prompt, self.spec.params)
 
-    def metadata(self, finish_reason: str, logprobs: Sequence[float] | None = None) -> dict[str, Any]:
+    def metadata(self, finish_reason: str, logprobs: Sequence[TokenLogprob] | None = None) -> dict[str, Any]:
+        """``response_metadata``; ``logprobs`` in ChatOpenAI's shape when they were returned."""
         meta = reply_metadata(self.spec.model, finish_reason, self.spec.profile, self.spec.attributes)
         if logprobs is not None:
-            meta["logprobs"] = {"token_logprobs": list(logprobs)}
+            meta["logprobs"] = chat_logprobs(logprobs)
         return meta
 
     def usage_for(self, text: str, server: TokenUsage | None = None) -> UsageMetadata | None:

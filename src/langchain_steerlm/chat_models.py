@@ -183,13 +183,11 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _run.Prepared:
         spec = self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
         turns, offered = to_core_messages(messages, spec.profile), False
-        if spec.extra:  # tools or tool_choice given
-            from langchain_steerlm.tools import forced_call_guide, offer_tools
+        if spec.extra or spec.params.guided_json is not None:  # tools, or structured output
+            from langchain_steerlm.tools import structured_turns
 
-            turns, offered = offer_tools(turns, spec.extra, spec.profile)
-            guide = forced_call_guide(spec.extra) if spec.params.guided_json is None else None
-            if guide is not None:  # a required call: guided decoding to the protocol where the server has it
-                spec = replace(spec, params=spec.params.merge(guided_json=guide))
+            turns, offered, params = structured_turns(turns, spec.extra, spec.params, spec.profile)
+            spec = replace(spec, params=params)
         prompt = render(spec.profile, turns, spec.attributes, context=spec.context)
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
@@ -275,20 +273,23 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
         from langchain_steerlm.tools import bind_tool_kwargs
 
-        bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice), **kwargs)
+        strict = kwargs.pop("strict", None)  # sent as guided_strict
+        bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice, strict),
+                                                                   **kwargs)
         return bound
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,  # type: ignore[override]
                                method: str = "function_calling", strict: bool | None = None,
                                **kwargs: Any) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
-        """Structured output over the tool protocol (see `langchain_steerlm.tools.structured_output`).
+        """Structured output, guided where the server can (see `langchain_steerlm.tools.structured_output`).
 
-        ``method``: "function_calling" (default) or "json_schema" — `schema` is offered as the one tool
-        to call; "json_mode" — the reply's JSON object is parsed. ``strict`` is accepted and ignored
-        (nothing constrains decoding). ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}``.
+        ``method``: "function_calling" (default) — `schema` is the one tool to call; "json_schema" /
+        "json_mode" — `schema` is the guided-decoding schema and the reply's JSON is parsed. ``strict=True``
+        also checks the output against the schema (`SteerLMStructuredOutputError` when it does not match).
+        ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}``.
         """
         from langchain_steerlm.tools import structured_output
 
         if kwargs:
             raise ConfigurationError(f"unsupported argument(s) {sorted(kwargs)} for with_structured_output")
-        return structured_output(self, schema, method=method, include_raw=include_raw)
+        return structured_output(self, schema, method=method, include_raw=include_raw, strict=strict)

@@ -14,9 +14,11 @@ from pydantic import Field
 
 from langchain_steerlm import _run
 from langchain_steerlm._guards import InputGuards
+from langchain_steerlm._logprobs import chunk_logprobs, completion_logprobs
 from langchain_steerlm._params import ATTRIBUTES_KEY, SteerLMFields
 from steerlm.client import Completion, StreamChunk
 from steerlm.errors import ConfigurationError
+from steerlm.logprobs import TokenLogprob
 from steerlm.prompts import Message, render
 from steerlm.secrets import hide_secrets
 from steerlm.usage import TokenUsage
@@ -110,8 +112,10 @@ class SteerLM(InputGuards, SteerLMFields, BaseLLM):
         return _run.prepare(spec, prompt, self.token_counter)
 
     def _info(self, prepared: _run.Prepared, finish_reason: str, text: str, server: TokenUsage | None = None,
-              logprobs: Sequence[float] | None = None) -> dict[str, Any]:
-        info = prepared.metadata(finish_reason, logprobs)
+              logprobs: Sequence[TokenLogprob] | None = None) -> dict[str, Any]:
+        info = prepared.metadata(finish_reason)
+        if logprobs is not None:
+            info["logprobs"] = completion_logprobs(logprobs)
         if self._is_raw(prepared):
             info.pop(ATTRIBUTES_KEY, None)  # a verbatim prompt carries its own labels
         used = prepared.usage_for(text, server)
@@ -154,10 +158,11 @@ class SteerLM(InputGuards, SteerLMFields, BaseLLM):
         return self._result(prepared, done)
 
     def _chunk(self, prepared: _run.Prepared, text: str, piece: StreamChunk) -> GenerationChunk:
-        if piece.finish_reason is None:
-            return GenerationChunk(text=piece.text)
+        if piece.finish_reason is None:  # log-probabilities ride on the chunk they arrived with
+            info = None if piece.logprobs is None else {"logprobs": completion_logprobs(piece.logprobs)}
+            return GenerationChunk(text=piece.text, generation_info=info)
         return GenerationChunk(text=piece.text, generation_info=self._info(prepared, piece.finish_reason, text,
-                                                                           piece.usage))
+                                                                           piece.usage, piece.logprobs))
 
     def _stream(self, prompt: str, stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
@@ -190,5 +195,6 @@ def _joined(prepared: _run.Prepared, chunks: list[GenerationChunk]) -> Completio
     info = (chunks[-1].generation_info or {}) if chunks else {}
     used = info.get("usage_metadata")
     server = TokenUsage(used["input_tokens"], used["output_tokens"]) if used else None
+    entries = [e for c in chunks for e in chunk_logprobs(c.generation_info)]
     return Completion("".join(c.text for c in chunks), info.get("finish_reason", "stop"), prepared.spec.model,
-                      prepared.prompt, server)
+                      prepared.prompt, server, tuple(entries) if entries else None)

@@ -8,6 +8,10 @@ LangGraph and LangChain's agent factory inspect) plus a normalised ``tool_choice
 ``tool_choice``: ``None``/``"auto"`` (the model decides), ``"any"``/``"required"``/``True`` (must call
 one), ``"none"``/``False`` (tools are not offered), a tool name or ``{"type": "function", "function":
 {"name": ...}}`` (must call that tool — only that tool is offered, so the instruction is unambiguous).
+A required call is also sent as a guided-decoding schema; a request with `guided_json` and no tools offered
+gets the prompted JSON protocol's instructions (`steerlm.structured`), the fallback where the server cannot
+guide. ``strict=True`` (`bind_tools`, `with_structured_output`) is sent as ``guided_strict``, and
+`with_structured_output` then checks the parsed output against the schema (`SteerLMStructuredOutputError`).
 """
 
 from __future__ import annotations
@@ -17,21 +21,26 @@ from operator import itemgetter
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.json import parse_json_markdown
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from steerlm.errors import ConfigurationError
+from langchain_steerlm._errors import SteerLMStructuredOutputError
+from steerlm.errors import ConfigurationError, StructuredOutputError
+from steerlm.params import GenerationParams
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message
 from steerlm.requests import with_tool_instructions
+from steerlm.structured import check_strict, with_json_instructions
 from steerlm.tools import ToolSpec, required_call_guide
 
 __all__ = ["STRUCTURED_OUTPUT_METHODS", "ToolLike", "bind_tool_kwargs", "forced_call_guide", "offer_tools",
-           "structured_output", "tool_specs"]
+           "structured_output", "structured_turns", "tool_specs"]
 
 ToolLike = Mapping[str, Any] | type | Callable[..., Any] | BaseTool
 STRUCTURED_OUTPUT_METHODS = ("function_calling", "json_schema", "json_mode")
@@ -55,11 +64,13 @@ def _normalize_choice(tool_choice: Any, names: Sequence[str]) -> str | None:
     )
 
 
-def bind_tool_kwargs(tools: Sequence[ToolLike], tool_choice: Any) -> dict[str, Any]:
-    """The kwargs `bind_tools` binds: OpenAI-format ``tools`` and a normalised ``tool_choice``."""
+def bind_tool_kwargs(tools: Sequence[ToolLike], tool_choice: Any, strict: bool | None = None) -> dict[str, Any]:
+    """The kwargs `bind_tools` binds: OpenAI-format ``tools``, a normalised ``tool_choice`` and, for
+    ``strict``, ``guided_strict``."""
     formatted = [convert_to_openai_tool(t) for t in tools]  # type: ignore[arg-type]
     names = [t["function"]["name"] for t in formatted]
-    return {"tools": formatted, "tool_choice": _normalize_choice(tool_choice, names)}
+    bound = {"tools": formatted, "tool_choice": _normalize_choice(tool_choice, names)}
+    return bound if strict is None else {**bound, "guided_strict": strict}
 
 
 def tool_specs(tools: Sequence[ToolLike] | None) -> list[ToolSpec]:
@@ -92,6 +103,45 @@ def forced_call_guide(extra: Mapping[str, Any]) -> dict[str, Any] | None:
     return required_call_guide(specs, _normalize_choice(extra.get("tool_choice"), [s.name for s in specs]))
 
 
+def structured_turns(turns: list[Message], extra: Mapping[str, Any], params: GenerationParams,
+                     profile: ModelProfile) -> tuple[list[Message], bool, GenerationParams]:
+    """The conversation and params of a request: the bound tools offered (a required call also guided), or,
+    with `guided_json` and no tools offered, the prompted JSON protocol's instructions; and whether tools were
+    offered."""
+    offered = False
+    if extra:
+        turns, offered = offer_tools(turns, extra, profile)
+        guide = forced_call_guide(extra) if params.guided_json is None else None
+        if guide is not None:  # a required call: guided decoding to the protocol where the server has it
+            params = params.merge(guided_json=guide)
+    if not offered and params.guided_json is not None:  # the prompted fallback where the server cannot guide
+        turns = with_json_instructions(turns, params.guided_json, profile)
+    return turns, offered, params
+
+
+def _strict_check(schema: Mapping[str, Any], name: str | None) -> Runnable[AIMessage, AIMessage]:
+    """The message unchanged when its JSON (the call to `name`, or the content) matches `schema`; else
+    SteerLMStructuredOutputError (``strict=True``)."""
+
+    def check(message: AIMessage) -> AIMessage:
+        try:
+            if name is None:
+                check_strict(parse_json_markdown(message.text), schema)
+                return message
+            calls = [c for c in message.tool_calls if c["name"] == name]
+            if not calls:
+                raise StructuredOutputError(f"the reply made no call to {name!r} (strict=True)", value=message.text)
+            check_strict(calls[0]["args"], schema, what=f"the arguments of the call to {name!r}")
+        except StructuredOutputError as exc:
+            raise SteerLMStructuredOutputError(str(exc), errors=exc.errors, value=exc.value) from None
+        except ValueError as exc:  # not JSON at all
+            raise SteerLMStructuredOutputError(f"the reply is not JSON (strict=True): {exc}",
+                                               value=message.text) from None
+        return message
+
+    return RunnableLambda(check)
+
+
 def _json_schema(schema: Mapping[str, Any] | type) -> dict[str, Any]:
     if isinstance(schema, type) and is_basemodel_subclass(schema):
         return dict(schema.model_json_schema())  # type: ignore[attr-defined]
@@ -101,29 +151,35 @@ def _json_schema(schema: Mapping[str, Any] | type) -> dict[str, Any]:
 
 
 def structured_output(model: BaseChatModel, schema: Mapping[str, Any] | type, *, method: str,
-                      include_raw: bool) -> Runnable[LanguageModelInput, Any]:
-    """`with_structured_output` over the protocol.
+                      include_raw: bool, strict: bool | None = None) -> Runnable[LanguageModelInput, Any]:
+    """`with_structured_output` over guided decoding and the protocols.
 
-    "function_calling" and "json_schema" offer `schema` as the one tool the model must call and parse
-    that call; "json_mode" offers nothing and parses the reply's JSON object (the prompt must ask for
-    JSON and describe it). A pydantic `schema` gives instances, others dicts. The call (`forced_call_guide`)
-    or the JSON object is also sent as a guided-decoding schema, which servers with guided decoding
-    (Triton's vLLM backend) enforce and others ignore: there the prompted protocol is the fallback.
+    "function_calling" offers `schema` as the one tool the model must call (the call is guided where the
+    server can guide) and parses that call; "json_schema" and "json_mode" send `schema` itself as the
+    guided-decoding schema (OpenAI-compatible servers: ``response_format``; a schema-less dict gives
+    JSON mode, ``{"type": "object"}``), ask for it by the prompted JSON protocol too (the fallback where the
+    server cannot guide) and parse the reply's JSON. A pydantic `schema` gives instances, others dicts.
+    ``strict=True`` sends ``guided_strict`` and checks the parsed JSON against the schema: output that
+    does not match raises `SteerLMStructuredOutputError` (on a guiding server it always matches).
     ``include_raw=True`` returns ``{"raw", "parsed", "parsing_error"}`` instead of raising.
     """
     if method not in STRUCTURED_OUTPUT_METHODS:
         raise ConfigurationError(f"method={method!r} is not supported; use one of {STRUCTURED_OUTPUT_METHODS}")
     pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
-    trace = {"ls_structured_output_format": {"kwargs": {"method": method}, "schema": schema}}
+    trace = {"ls_structured_output_format": {"kwargs": {"method": method, "strict": strict}, "schema": schema}}
+    strictness = {} if strict is None else {"guided_strict": strict}
     parser: Runnable[Any, Any]
-    if method == "json_mode":  # guided decoding to the schema where the server has it
-        llm: Runnable[LanguageModelInput, Any] = model.bind(guided_json=_json_schema(schema), **trace)
+    name: str | None = None
+    if method in ("json_mode", "json_schema"):  # guided decoding to the schema where the server has it
+        llm: Runnable[LanguageModelInput, Any] = model.bind(guided_json=_json_schema(schema), **strictness, **trace)
         parser = PydanticOutputParser(pydantic_object=schema) if pydantic else JsonOutputParser()  # type: ignore[arg-type]
     else:
-        llm = model.bind_tools([schema], tool_choice="any", **trace)  # type: ignore[list-item]
+        llm = model.bind_tools([schema], tool_choice="any", **strictness, **trace)  # type: ignore[list-item]
         name = convert_to_openai_tool(schema)["function"]["name"]  # type: ignore[arg-type]
         parser = (PydanticToolsParser(tools=[schema], first_tool_only=True) if pydantic  # type: ignore[list-item]
                   else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True))
+    if strict:
+        parser = _strict_check(_json_schema(schema), name) | parser
     if not include_raw:
         return llm | parser
     parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)

@@ -5,7 +5,8 @@
   message's ``additional_kwargs["attributes"]`` are the labels it was generated with (rendered on its
   own label line); a tool message takes its call id from ``additional_kwargs["tool_call_id"]``.
 * A reply -> an assistant ``ChatMessage`` carrying the attributes it was generated with, its text and,
-  when tools were offered, one `ToolCallBlock` per parsed call.
+  when tools were offered, one `ToolCallBlock` per parsed call; its log-probabilities (when asked for) ->
+  ``logprobs`` (`to_logprobs`; in a stream, every entry so far, as ``text`` holds the text so far).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
     CompletionResponse,
+    LogProb,
     MessageRole,
     TextBlock,
     ThinkingBlock,
@@ -26,6 +28,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.llm import ToolSelection
 
 from steerlm.errors import PromptError
+from steerlm.logprobs import TokenLogprob
 from steerlm.prompts import Message, Role
 from steerlm.requests import RequestOptions
 from steerlm.tokens import TokenCounter
@@ -38,11 +41,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatStream",
+    "LogprobsSoFar",
     "PreparedRequest",
     "assistant_message",
     "chat_response",
     "completion_response",
     "reply_metadata",
+    "to_logprobs",
     "to_messages",
     "tool_calls_of",
 ]
@@ -161,8 +166,41 @@ class PreparedRequest:
     prompt_tokens: int | None = None
 
 
+def to_logprobs(entries: Sequence[TokenLogprob]) -> list[list[LogProb]]:
+    """LlamaIndex's ``logprobs``: per generated token, its most likely alternatives (most likely first) when
+    `top_logprobs` was asked for, else a one-element list holding the token itself."""
+    return [[LogProb(token=t, logprob=v, bytes=list(t.encode("utf-8"))) for t, v in e.top] if e.top
+            else [LogProb(token=e.token, logprob=e.logprob, bytes=e.bytes)] for e in entries]
+
+
+class LogprobsSoFar:
+    """A stream's entries so far, each converted once (every response gets copies of the lists, not a new
+    conversion of the whole stream)."""
+
+    def __init__(self) -> None:
+        self.converted: list[list[LogProb]] = []
+        self.values: list[float] = []
+
+    def add(self, entries: Sequence[TokenLogprob] | None) -> LogprobsSoFar:
+        if entries:
+            self.converted.extend(to_logprobs(entries))
+            self.values.extend(e.logprob for e in entries)
+        return self
+
+
+Logprobs = Sequence[TokenLogprob] | LogprobsSoFar | None
+
+
+def _converted(logprobs: Logprobs) -> tuple[list[list[LogProb]], list[float]] | None:
+    if logprobs is None:
+        return None
+    if isinstance(logprobs, LogprobsSoFar):
+        return list(logprobs.converted), list(logprobs.values)
+    return to_logprobs(logprobs), [e.logprob for e in logprobs]
+
+
 def _metadata(request: PreparedRequest, text: str, finish: str | None, server: TokenUsage | None,
-              logprobs: Sequence[float] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+              values: list[float] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Usage is the server's token counts when it reported them, else the tokenizer's (when configured)."""
     usage = None
     if server is not None:
@@ -174,23 +212,24 @@ def _metadata(request: PreparedRequest, text: str, finish: str | None, server: T
                  "total_tokens": request.prompt_tokens + output}
     extra, raw = reply_metadata(model=request.model, prompt=request.prompt, text=text, finish_reason=finish,
                                 attributes=request.attributes, usage=usage)
-    if logprobs is not None:
-        extra["logprobs"] = raw["logprobs"] = list(logprobs)
+    if values is not None:  # the generated tokens' values (ChatResponse.logprobs has the tokens)
+        extra["logprobs"] = raw["logprobs"] = values
     return extra, raw
 
 
 def chat_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
-                  usage: TokenUsage | None = None, logprobs: Sequence[float] | None = None,
+                  usage: TokenUsage | None = None, logprobs: Logprobs = None,
                   parsed: ParsedReply | None = None) -> ChatResponse:
     """A chat response; `text` is the whole reply so far, parsed for tool calls once finished (`parsed`:
     already parsed by a stream's splitter). A reply that called tools has ``finish_reason="tool_calls"``."""
     if parsed is None and request.tools and finish is not None:
         parsed = parse_tool_reply(text)
-    extra, raw = _metadata(request, text, finish, usage, logprobs)
+    converted = _converted(logprobs)
+    extra, raw = _metadata(request, text, finish, usage, None if converted is None else converted[1])
     if parsed is not None and parsed.tool_calls:
         extra["finish_reason"] = raw["finish_reason"] = "tool_calls"
     return ChatResponse(message=assistant_message(text, request.attributes, parsed), delta=delta, raw=raw,
-                        additional_kwargs=extra)
+                        additional_kwargs=extra, logprobs=None if converted is None else converted[0])
 
 
 class ChatStream:
@@ -205,30 +244,36 @@ class ChatStream:
         self.request = request
         self.text = ""
         self.splitter = ToolReplySplitter() if request.tools else None
+        self.logprobs: LogprobsSoFar | None = None  # every entry so far (like `text`)
         self.done = False
 
     def response(self, chunk: StreamChunk) -> ChatResponse | None:
         self.text += chunk.text
+        if chunk.logprobs is not None:
+            self.logprobs = (self.logprobs or LogprobsSoFar()).add(chunk.logprobs)
         if chunk.finish_reason is not None:
             return self.finish(chunk.text, chunk.finish_reason, chunk.usage)
         if self.splitter is None:
-            return chat_response(self.request, self.text, None, chunk.text, usage=chunk.usage)
+            return chat_response(self.request, self.text, None, chunk.text, usage=chunk.usage, logprobs=self.logprobs)
         delta = self.splitter.feed(chunk.text)
-        return chat_response(self.request, self.splitter.shown, None, delta) if delta else None
+        return chat_response(self.request, self.splitter.shown, None, delta, logprobs=self.logprobs) if delta else None
 
     def finish(self, delta: str = "", finish: str = "stop", usage: TokenUsage | None = None) -> ChatResponse:
         """The last response (also when the stream ended without a finish reason)."""
         self.done = True
         if self.splitter is None:
-            return chat_response(self.request, self.text, finish, delta, usage=usage)
+            return chat_response(self.request, self.text, finish, delta, usage=usage, logprobs=self.logprobs)
         shown = self.splitter.feed(delta)
         tail, parsed = self.splitter.finish()
-        return chat_response(self.request, self.text, finish, shown + tail, usage=usage, parsed=parsed)
+        return chat_response(self.request, self.text, finish, shown + tail, usage=usage, logprobs=self.logprobs,
+                             parsed=parsed)
 
 
 def completion_response(request: PreparedRequest, text: str, finish: str | None, delta: str | None = None, *,
                         usage: TokenUsage | None = None,
-                        logprobs: Sequence[float] | None = None) -> CompletionResponse:
-    """A completion response; `text` is the whole reply so far."""
-    extra, raw = _metadata(request, text, finish, usage, logprobs)
-    return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra)
+                        logprobs: Logprobs = None) -> CompletionResponse:
+    """A completion response; `text` is the whole reply so far, `logprobs` its entries so far."""
+    converted = _converted(logprobs)
+    extra, raw = _metadata(request, text, finish, usage, None if converted is None else converted[1])
+    return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra,
+                              logprobs=None if converted is None else converted[0])

@@ -74,13 +74,18 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     stop: list[str] | None = Field(default=None, description="Extra stop strings (profile stops always apply).")
     logprobs: bool | None = Field(
         default=None, description="Ask for per-token log-probabilities (where the server returns them).")
+    top_logprobs: int | None = Field(
+        default=None, description="Also list the N (0-20) most likely tokens at each position (implies logprobs).")
     guided_json: dict[str, Any] | str | None = Field(
         default=None, description="A JSON schema the reply is constrained to where the server has guided decoding.")
+    guided_strict: bool | None = Field(default=None, description="Sent as response_format strict (OpenAI-compatible).")
     context_window: int | None = Field(
         default=None, gt=0, description="Override the profile's context window (tokens): metadata and the guard.")
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra server inputs by name (LoRA ids, min_tokens, ...), checked "
-        "against the inputs the model declares.")
+        "against the inputs the model declares; on OpenAI-compatible servers, fields of the request body.")
+    extra_body: dict[str, Any] | None = Field(
+        default=None, description="JSON fields merged into an OpenAI-compatible request (vLLM structured_outputs...).")
     client_kwargs: dict[str, Any] = Field(default_factory=dict,
                                           description="Other SteerLMClient options (stream_timeout, ...).")
     tokenizer: Any = Field(default=None, exclude=True,

@@ -26,7 +26,7 @@ from llama_index.core.types import TokenAsyncGen, TokenGen
 
 from llamaindex_steerlm._convert import PreparedRequest, chat_response, completion_response, to_messages
 from llamaindex_steerlm._fields import SteerLMFields
-from llamaindex_steerlm._streams import achat_stream, atexts, chat_stream, texts
+from llamaindex_steerlm._stream import achat_stream, acomplete_stream, chat_stream, complete_stream
 from llamaindex_steerlm.prompts import swap_closed_qa
 from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_tool_choice, to_tool_specs, tool_selections
 from steerlm.client_cache import ClientCache
@@ -34,6 +34,7 @@ from steerlm.errors import ConfigurationError
 from steerlm.profiles import ModelProfile
 from steerlm.prompts import Message, render
 from steerlm.requests import ATTRIBUTE_NAMES, RequestOptions, refine_options, split_options, with_tool_instructions
+from steerlm.structured import with_json_instructions
 from steerlm.tokens import guard_prompt
 from steerlm.tools import required_call_guide
 
@@ -165,6 +166,8 @@ class SteerLM(SteerLMFields):
             guide = required_call_guide(specs, choice) if options.params.guided_json is None else None
             if guide is not None:  # a required call: guided decoding to the protocol where the server has it
                 options = replace(options, params=options.params.merge(guided_json=guide))
+        elif options.params.guided_json is not None:  # the prompted JSON protocol: the fallback where no guide
+            neutral = with_json_instructions(neutral, options.params.guided_json, profile)
         prompt = render(profile, neutral, options.attributes, context=rest.get("context"))
         return self._prepared(prompt, options, options.attributes, tools=bool(specs) and choice != "none")
 
@@ -211,8 +214,7 @@ class SteerLM(SteerLMFields):
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
-        return (completion_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                for text, c in texts(self._sync_client(), request))
+        return complete_stream(self._sync_client(), request)
 
     # ------------------------------------------------------------------ async
     @llm_chat_callback()
@@ -242,8 +244,7 @@ class SteerLM(SteerLMFields):
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         request = self._prepare_complete(prompt, formatted, kwargs)
         client = await self._async_client()
-        return (completion_response(request, text, c.finish_reason, c.text, usage=c.usage)
-                async for text, c in atexts(client, request))
+        return acomplete_stream(client, request)
 
     # ------------------------------------------------------------------ closed QA in query engines
     def _qa(self, prompt: BasePromptTemplate) -> BasePromptTemplate:

@@ -22,6 +22,7 @@ from steerlm.errors import (
     ServerUnavailableError,
     SteerLMError,
     StreamInterruptedError,
+    StructuredOutputError,
     TritonError,
 )
 from steerlm.output import StopMatcher, clean_completion, strip_echo
@@ -88,6 +89,7 @@ __all__ = [
     "StopMatcher",
     "StreamChunk",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "TokenUsage",
     "TritonError",
     "clean_completion",

@@ -5,6 +5,7 @@ SteerLMError
 ├── ConfigurationError (ValueError)   bad url/params/attribute name or value
 ├── PromptError (ValueError)          conversation cannot be rendered
 │   └── ContextWindowExceededError    prompt (+ max_tokens) longer than the model's window
+├── StructuredOutputError (ValueError) strict structured output that does not match its schema
 └── TritonError                       .status, .model; __cause__ kept
     ├── ServerUnavailableError   retryable
     │   └── RequestTimeoutError  retryable
@@ -40,6 +41,7 @@ __all__ = [
     "ServerUnavailableError",
     "SteerLMError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "TritonError",
     "classify",
     "is_transport_error",
@@ -58,6 +60,17 @@ class ConfigurationError(SteerLMError, ValueError):
 
 class PromptError(SteerLMError, ValueError):
     """The conversation cannot be rendered (empty, no user turn, ends with the assistant, too long)."""
+
+
+class StructuredOutputError(SteerLMError, ValueError):
+    """A reply asked for with ``strict=True`` does not match its JSON schema (a server without guided
+    decoding, following the prompted protocol, got it wrong). `errors` lists each mismatch (JSON-pointer
+    path: what is wrong); `value` is the parsed reply."""
+
+    def __init__(self, message: str, *, errors: tuple[str, ...] = (), value: object = None) -> None:
+        super().__init__(message)
+        self.errors = errors
+        self.value = value
 
 
 class ContextWindowExceededError(PromptError):

@@ -35,6 +35,7 @@ __all__ = [
     "refine_options",
     "resolve_options",
     "split_options",
+    "with_system_text",
     "with_tool_instructions",
 ]
 
@@ -122,8 +123,13 @@ def with_tool_instructions(
 
     No tools (or ``tool_choice="none"``) returns the messages unchanged.
     """
+    return with_system_text(messages, tool_instructions(tools, tool_choice), profile)
+
+
+def with_system_text(messages: Iterable[Message], text: str, profile: str | ModelProfile) -> list[Message]:
+    """The conversation with `text` (protocol instructions) added as a system turn after the last one, or
+    after the profile's default system text when there is none; empty `text` changes nothing."""
     items = list(messages)
-    text = tool_instructions(tools, tool_choice)
     if not text:
         return items
     if any(m.role == "system" for m in items):

@@ -131,11 +131,32 @@ def tool_instructions(tools: Sequence[ToolSpec], tool_choice: str | None = None)
 def tool_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
     """The JSON schema of a protocol reply that calls one or more of `tools` (for guided decoding when a
     call is required: ``tool_choice`` "any" or a tool's name)."""
-    calls = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": dict(t.parameters)},
+    defs: dict[str, dict[str, Any]] = {}
+    calls = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": _hoisted(t.parameters, defs)},
               "required": ["name", "arguments"]} for t in tools]
     items = calls[0] if len(calls) == 1 else {"anyOf": calls}
-    return {"type": "object", "properties": {"tool_calls": {"type": "array", "items": items, "minItems": 1}},
-            "required": ["tool_calls"]}
+    schema: dict[str, Any] = {"type": "object", "required": ["tool_calls"],
+                              "properties": {"tool_calls": {"type": "array", "items": items, "minItems": 1}}}
+    for key, found in defs.items():
+        schema[key] = found
+    return schema
+
+
+def _hoisted(parameters: Mapping[str, Any], defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`parameters` without its ``$defs`` / ``definitions``, which move to `defs` (the root of the call schema,
+    where its ``#/$defs/...`` references point); kept in place when another tool defines the same name
+    differently."""
+    out = dict(parameters)
+    for key in ("$defs", "definitions"):
+        found = out.get(key)
+        if not isinstance(found, Mapping):
+            continue
+        target = defs.setdefault(key, {})
+        if any(name in target and target[name] != value for name, value in found.items()):
+            continue
+        target.update(found)
+        del out[key]
+    return out
 
 
 def required_call_guide(tools: Sequence[ToolSpec], tool_choice: str | None) -> dict[str, Any] | None:

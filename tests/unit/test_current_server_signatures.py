@@ -41,7 +41,7 @@ def run(data: dict[str, np.ndarray]) -> list[dict[str, Any]]:
 def test_sampling_defaults_and_refused_fields() -> None:
     assert parse_sampling(None).request.max_tokens == 16  # vLLM's default
     parsed = parse_sampling('{"max_tokens": 5, "stop": "X", "seed": 2, "logprobs": 0}')
-    assert (parsed.request.max_tokens, parsed.stops, parsed.request.seed, parsed.logprobs) == (5, ("X",), 2, True)
+    assert (parsed.request.max_tokens, parsed.stops, parsed.request.seed, parsed.logprobs) == (5, ("X",), 2, 0)
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         parse_sampling('{"bogus": 1}')
 

@@ -19,6 +19,7 @@ from steerlm.errors import (
     ServerUnavailableError,
     classify,
 )
+from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.assembly import Joiner, StreamAssembler
 from steerlm.transport.base import FixedInputs, StreamEvent, WireRequest, spec_from_config
@@ -244,16 +245,21 @@ def test_route_is_learned_from_a_redirect_or_a_bare_not_found() -> None:
 
 def test_logprobs_are_asked_for_and_read_from_answers_and_chunks() -> None:
     parts = RequestParts(request(["P"], GenerationParams(logprobs=True)))
-    assert json.loads(parts.body("P"))["logprobs"] == 1
+    assert json.loads(parts.body("P"))["logprobs"] == 1  # at least 1: some servers read 0 as "none"
+    assert json.loads(RequestParts(request(["P"], GenerationParams(top_logprobs=3))).body("P"))["logprobs"] == 3
     assert "logprobs" not in json.loads(RequestParts(request(["P"], GenerationParams())).body("P"))
     answer = {"choices": [{"index": 0, "text": "ab", "finish_reason": "length",
-                           "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-0.5, -1.25]}}]}
-    assert whole(answer).answers()[0].report.logprobs == [-0.5, -1.25]
+                           "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-0.5, -1.25],
+                                        "top_logprobs": [{"x": -2.0, "a": -0.5}, None]}}]}
+    assert whole(answer).answers()[0].report.logprobs == [TokenLogprob("a", -0.5, (("a", -0.5), ("x", -2.0))),
+                                                          TokenLogprob("b", -1.25)]
     reader = ChunkReader("m")
-    events = [reader.feed(json.dumps({"choices": [{"index": 0, "text": t, "logprobs": {"token_logprobs": [v]}}]}))
+    events = [reader.feed(json.dumps({"choices": [{"index": 0, "text": t, "logprobs": {
+        "tokens": [t], "token_logprobs": [v], "top_logprobs": [{t: v, "z": -3.0}]}}]}))
               for t, v in (("a", -0.5), ("b", -1.25))]
-    assembler = StreamAssembler(CODEC, (END,))
-    for event in [*events, reader.end()]:
-        assert event is not None
-        assembler.feed(event)
-    assert assembler.report.logprobs == [-0.5, -1.25]
+    assembler = StreamAssembler(CODEC, (END,), top=1)
+    chunks = [c for event in [*events, reader.end()] if event is not None for c in assembler.feed(event)]
+    assert [e.logprob for e in assembler.report.logprobs or ()] == [-0.5, -1.25]
+    # each chunk carries the entries that came with it, trimmed to `top` alternatives
+    assert [c.logprobs for c in chunks] == [(TokenLogprob("a", -0.5, (("a", -0.5),)),),
+                                            (TokenLogprob("b", -1.25, (("b", -1.25),)),), None]

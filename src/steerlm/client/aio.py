@@ -150,7 +150,7 @@ class AsyncSteerLMClient(ClientBase):
         else:
             parts = await asyncio.gather(*(self._call(partial(self._run, request=r, stops=stops)) for r in plan))
             answers = [a for part in parts for a in part]
-        return core.completions(prompts, answers, stops)
+        return core.completions(prompts, answers, stops, p.top_count)
 
     async def generate(self, prompt: str, params: GenerationParams | None = None, *,
                        options: CallOptions | None = None) -> Completion:
@@ -164,9 +164,9 @@ class AsyncSteerLMClient(ClientBase):
         return core.completions(prompts, answers, stops)[0]
 
     async def _open(
-        self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str]
+        self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str], top: int = 0
     ) -> tuple[AsyncGenerator[StreamEvent, None], StreamAssembler, list[StreamChunk]]:
-        assembler = self._core.assembler(stops)
+        assembler = self._core.assembler(stops, top)
         events = conn.stream(request.wire, request.wire.timeout or self._core.stream_timeout)
         try:
             async for event in events:
@@ -185,10 +185,11 @@ class AsyncSteerLMClient(ClientBase):
         p = core.params(params)
         if not core.streams_natively():
             done = await self.generate(prompt, p, options=options)
-            yield StreamChunk(done.text, done.finish_reason)
+            yield StreamChunk(done.text, done.finish_reason, done.usage, done.logprobs)
             return
         request = core.plan([core.one(prompt)], p, stream=True, call=options)[0]
-        events, assembler, chunks = await self._call(partial(self._open, request=request, stops=core.stops(p)))
+        events, assembler, chunks = await self._call(
+            partial(self._open, request=request, stops=core.stops(p), top=p.top_count))
         try:
             for chunk in chunks:
                 yield chunk

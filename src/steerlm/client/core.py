@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from steerlm.errors import ConfigurationError, PromptError, StreamInterruptedError, TritonError
+from steerlm.logprobs import TokenLogprob, align, trimmed
 from steerlm.output import clean_completion
 from steerlm.params import GenerationParams
 from steerlm.retry import RetryPolicy
@@ -49,8 +50,9 @@ class Completion:
     """One finished generation: cleaned text, why it ended, the model and the prompt sent.
 
     `usage` holds the server's token counts when it reports them (else None; a local tokenizer in the
-    adapters can count instead). `logprobs` holds the log-probability of each generated token when
-    they were asked for (`GenerationParams(logprobs=True)`) and the server's signature returns them.
+    adapters can count instead). `logprobs` holds one `TokenLogprob` per generated token (its text,
+    log-probability and, with `top_logprobs`, the likeliest alternatives) when they were asked for
+    (`GenerationParams(logprobs=True)`).
     """
 
     text: str
@@ -58,7 +60,7 @@ class Completion:
     model: str
     prompt: str
     usage: TokenUsage | None = None
-    logprobs: tuple[float, ...] | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,20 +243,22 @@ class ClientCore:
         return [RawAnswer(t, r) for t, r in zip(texts, reports, strict=True)]
 
     def completions(
-        self, prompts: Sequence[str], answers: Sequence[RawAnswer], stops: Sequence[str]
+        self, prompts: Sequence[str], answers: Sequence[RawAnswer], stops: Sequence[str], top: int = 0
     ) -> list[Completion]:
+        """The cleaned completions; log-probability entries get their tokens named from the raw text
+        (`steerlm.logprobs.align`) and at most `top` alternatives each."""
         assert self.codec is not None
         out = []
         for prompt, answer in zip(prompts, answers, strict=True):
             report = answer.report
             text, stopped = clean(answer.text + server_cut(self.codec, report, stops), stops)
-            logprobs = None if report.logprobs is None else tuple(report.logprobs)
+            logprobs = None if report.logprobs is None else trimmed(align(report.logprobs, answer.text), top)
             out.append(Completion(text, finish_reason(stopped, report), self.model, prompt, report.usage, logprobs))
         return out
 
-    def assembler(self, stops: Sequence[str]) -> StreamAssembler:
+    def assembler(self, stops: Sequence[str], top: int = 0) -> StreamAssembler:
         assert self.codec is not None
-        return StreamAssembler(self.codec, stops)
+        return StreamAssembler(self.codec, stops, top)
 
     def joiner(self, request: PlannedRequest, stops: Sequence[str]) -> Joiner:
         assert self.codec is not None

@@ -153,7 +153,7 @@ class SteerLMClient(ClientBase):
                 parts = list(pool.map(lambda call: call(), calls))
         else:
             parts = [call() for call in calls]
-        return core.completions(prompts, [a for part in parts for a in part], stops)
+        return core.completions(prompts, [a for part in parts for a in part], stops, p.top_count)
 
     def generate(self, prompt: str, params: GenerationParams | None = None, *,
                  options: CallOptions | None = None) -> Completion:
@@ -167,9 +167,9 @@ class SteerLMClient(ClientBase):
         return core.completions(prompts, answers, stops)[0]
 
     def _open(
-        self, conn: Connection, request: PlannedRequest, stops: Sequence[str]
+        self, conn: Connection, request: PlannedRequest, stops: Sequence[str], top: int = 0
     ) -> tuple[Generator[StreamEvent, None, None], StreamAssembler, list[StreamChunk]]:
-        assembler = self._core.assembler(stops)
+        assembler = self._core.assembler(stops, top)
         events = conn.stream(request.wire, request.wire.timeout or self._core.stream_timeout)
         try:
             for event in events:
@@ -188,10 +188,11 @@ class SteerLMClient(ClientBase):
         p = core.params(params)
         if not core.streams_natively():
             done = self.generate(prompt, p, options=options)
-            yield StreamChunk(done.text, done.finish_reason)
+            yield StreamChunk(done.text, done.finish_reason, done.usage, done.logprobs)
             return
         request = core.plan([core.one(prompt)], p, stream=True, call=options)[0]
-        events, assembler, chunks = self._call(partial(self._open, request=request, stops=core.stops(p)))
+        events, assembler, chunks = self._call(
+            partial(self._open, request=request, stops=core.stops(p), top=p.top_count))
         try:
             for chunk in chunks:
                 yield chunk

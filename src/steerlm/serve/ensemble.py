@@ -7,7 +7,14 @@ Variants, declared as ``all_models/inflight_batcher_llm/ensemble/config.pbtxt`` 
   ``pad_id``, ``top_k``, ``min_length``, ``beam_width``, FP32 penalties, ``top_p``, ``temperature``,
   UINT64 ``random_seed``, BOOL ``stream`` and ``return_*`` flags, all optional;
 * ``uint32`` (v0.6.0): the same integers as **UINT32** and ``text_input`` ``[-1]``;
-* ``v0_5`` (v0.5.0): UINT32, and ``bad_words``/``stop_words`` **required**; ``text_output`` ``[-1,-1]``.
+* ``v0_5`` (v0.5.0): UINT32, and ``bad_words``/``stop_words`` **required**; ``text_output`` ``[-1,-1]``;
+* ``guided`` (v0.17+): ``int32`` plus the optional BYTES ``[1]`` inputs ``guided_decoding_guide_type``
+  ("json_schema", "json", "regex", "ebnf_grammar") and ``guided_decoding_guide`` (the schema / regex /
+  grammar), as tensorrtllm_backend declares them (commit c1b90df5, read at c2e65b88). A "json_schema" guide
+  reaches the backend as ``extras["json_schema"]`` (the scripted model answers with an instance of it), a
+  "json" one as the schema ``{"type": "object"}``; "regex" and "ebnf_grammar" guides are passed on as
+  ``extras["guide_type"]`` / ``extras["guide"]``. A guide that is not a JSON schema object fails the request
+  like TRT-LLM's xgrammar compiler would.
 
 Outputs: ``text_output`` — one element per prompt, shape ``[B]`` (TRT-LLM's postprocessing model returns a
 flat list per request, whatever the declared dims); non-streamed text starts with the prompt (TRT-LLM's
@@ -29,6 +36,7 @@ token's time late (the whole stream ends on time).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +53,8 @@ __all__ = [
     "NOT_DECOUPLED_MESSAGE",
     "VARIANTS",
     "EnsembleVariant",
+    "bind_guided",
+    "bind_guided_streaming",
     "bind_int32",
     "bind_int32_streaming",
     "bind_int32_streaming_empty_final",
@@ -55,6 +65,8 @@ __all__ = [
     "decode_request",
 ]
 
+GUIDE_TYPE = "guided_decoding_guide_type"
+GUIDE = "guided_decoding_guide"
 NOT_DECOUPLED_MESSAGE = "Streaming is only supported if model is deployed using decoupled mode."
 Outputs = dict[str, NDArray[Any]]
 
@@ -66,7 +78,8 @@ class EnsembleVariant:
     outputs: tuple[Tensor, ...]
 
 
-def _inputs(ints: Any, *, words_required: bool, text_dims: tuple[int, ...]) -> tuple[Tensor, ...]:
+def _inputs(ints: Any, *, words_required: bool, text_dims: tuple[int, ...], guided: bool = False
+            ) -> tuple[Tensor, ...]:
     def opt(name: str, dtype: Any, shape: tuple[int, ...] = (1,)) -> Tensor:
         return Tensor(name=name, shape=shape, dtype=dtype, optional=True)
 
@@ -81,6 +94,7 @@ def _inputs(ints: Any, *, words_required: bool, text_dims: tuple[int, ...]) -> t
         opt("random_seed", np.uint64),
         *(opt(n, np.bool_) for n in ("return_log_probs", "return_context_logits", "return_generation_logits",
                                      "stream")),
+        *((opt(GUIDE_TYPE, bytes), opt(GUIDE, bytes)) if guided else ()),
     )
 
 
@@ -98,6 +112,8 @@ VARIANTS: dict[str, EnsembleVariant] = {
                               _outputs((-1,))),
     "v0_5": EnsembleVariant("v0_5", _inputs(np.uint32, words_required=True, text_dims=(-1,)),
                             _outputs((-1, -1))),
+    "guided": EnsembleVariant("guided", _inputs(np.int32, words_required=False, text_dims=(1,), guided=True),
+                              _outputs((-1,))),
 }
 
 
@@ -121,6 +137,27 @@ def _words(data: Mapping[str, NDArray[Any]], name: str) -> tuple[str, ...]:
     return tuple(w for w in (_text(v) for v in row) if w)
 
 
+def _guide(data: Mapping[str, NDArray[Any]]) -> dict[str, Any]:
+    """The backend extras of a guided-decoding request (see the module docstring), else {}."""
+    kind, guide = _first(data, GUIDE_TYPE), _first(data, GUIDE)
+    if kind is None:
+        return {}
+    kind, text = _text(kind), None if guide is None else _text(guide)
+    if kind == "json":
+        return {"json_schema": {"type": "object"}}
+    if kind == "json_schema":
+        try:
+            schema = json.loads(text or "")
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"guided_decoding_guide is not a JSON schema: {exc}") from None
+        if not isinstance(schema, dict):
+            raise ValueError("guided_decoding_guide is not a JSON schema object")
+        return {"json_schema": schema}
+    if kind in ("regex", "ebnf_grammar"):
+        return {"guide_type": kind, "guide": text}
+    raise ValueError(f"unknown guided_decoding_guide_type {kind!r}; use json, json_schema, regex or ebnf_grammar")
+
+
 def decode_request(data: Mapping[str, NDArray[Any]]) -> tuple[list[str], SamplingRequest, bool]:
     """Prompts, sampling parameters (first row) and the ``stream`` flag of one request."""
     prompts = [_text(np.asarray(row).reshape(-1)[0]) for row in data["text_input"]]
@@ -132,6 +169,7 @@ def decode_request(data: Mapping[str, NDArray[Any]]) -> tuple[list[str], Samplin
 
     extras = {n: _first(data, n) for n in ("beam_width", "length_penalty", "repetition_penalty", "end_id")
               if _first(data, n) is not None}
+    extras.update(_guide(data))
     params = SamplingRequest(
         max_tokens=pick("max_tokens", defaults.max_tokens, int),
         top_k=pick("top_k", defaults.top_k, int),
@@ -248,3 +286,5 @@ bind_uint32 = _builder("uint32", decoupled=False)
 bind_uint32_streaming = _builder("uint32", decoupled=True)
 bind_uint32_streaming_empty_final = _builder("uint32", decoupled=True, final_with_data=False)
 bind_v0_5 = _builder("v0_5", decoupled=False)
+bind_guided = _builder("guided", decoupled=False)
+bind_guided_streaming = _builder("guided", decoupled=True)

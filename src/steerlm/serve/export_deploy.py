@@ -6,7 +6,9 @@ Each deployable is reproduced from its source at commit 914daa6b21a27814a28b449f
   914daa6b21a27814a28b449f7b0a61e0fb7b7c75 (``get_triton_input`` / ``get_triton_output`` / ``triton_infer_fn``):
   ``max_length`` = tokens to generate (default 256), ``top_k`` 1, ``top_p`` 0.0, ``temperature`` 1.0;
   ``random_seed`` and ``max_batch_size`` are declared but not used; ``compute_logprob``
-  returns FP32 ``log_probs`` ``[B, T]``; ``apply_chat_template`` makes the server parse each prompt as JSON
+  returns FP32 ``log_probs`` ``[B, T]``, ``n_top_logprobs=N`` BYTES ``top_logprobs`` (per row one JSON list of
+  ``{token: logprob}``, the N likeliest per generated token; checked against the source at commit
+  06af474f85375e57ea0be3271ca4138be976acc9); ``apply_chat_template`` makes the server parse each prompt as JSON
   messages; ``echo`` puts the prompt in front. Failures are Triton errors (no in-band text).
 * ``hf``: reproduced from NVIDIA-NeMo/Export-Deploy ``nemo_deploy/llm/hf_deployable.py`` at commit
   914daa6b21a27814a28b449f7b0a61e0fb7b7c75: ``max_length`` = ``max_new_tokens`` (default 256; the source
@@ -37,7 +39,7 @@ from pytriton.model_config import Tensor
 from steerlm.serve.backend import Backend, SamplingRequest, ServerFault
 from steerlm.serve.nemo_infer import backend_executor
 from steerlm.serve.registry import Binding
-from steerlm.serve.token_stats import token_logprob, token_pieces
+from steerlm.serve.token_stats import distribution, token_logprob, token_pieces
 
 __all__ = ["DEPLOYABLES", "SOURCE", "Deployable", "bind_hf", "bind_megatron", "bind_vllm"]
 
@@ -120,11 +122,22 @@ def _padded(rows: list[list[Any]], fill: Any, dtype: Any) -> NDArray[Any]:
     return out
 
 
-def _logprob_output(kind: Deployable, pieces: list[list[str]]) -> NDArray[Any]:
-    if kind.name == "megatron":  # FP32 per generated token; [0] for an empty row, as the source does
-        return _padded([[token_logprob(p) for p in row] or [0.0] for row in pieces], 0.0, np.float32)
-    cells = [[json.dumps({p: token_logprob(p)}).encode("utf-8") for p in row] for row in pieces]
-    return _padded(cells, b"0", np.object_)
+def _logprob_outputs(kind: Deployable, pieces: list[list[str]], values: bool, top: int) -> Outputs:
+    """Megatron: FP32 ``log_probs`` (the generated tokens' values, ``[0]`` for an empty row, as the source does)
+    when `values`, and ``top_logprobs`` (per row one JSON list of ``{token: logprob}``, the `top` likeliest)
+    when `top`; vLLM exporter: ``log_probs``, one JSON ``{token: logprob}`` of the `top` likeliest per position
+    (rows padded with ``0``)."""
+    out: Outputs = {}
+    if kind.name == "megatron":
+        if values:
+            out["log_probs"] = _padded([[token_logprob(p) for p in row] or [0.0] for row in pieces], 0.0, np.float32)
+        if top:
+            out["top_logprobs"] = _bytes_rows([json.dumps([dict(distribution(p)[:top]) for p in row])
+                                               for row in pieces])
+        return out
+    cells = [[json.dumps(dict(distribution(p)[:top])).encode("utf-8") for p in row] for row in pieces]
+    out["log_probs"] = _padded(cells, b"0", np.object_)
+    return out
 
 
 def _generate(backend: Backend, kind: Deployable, data: Mapping[str, NDArray[Any]]) -> Outputs:
@@ -138,7 +151,9 @@ def _generate(backend: Backend, kind: Deployable, data: Mapping[str, NDArray[Any
         temperature=float(_first(data, "temperature", 1.0)),
         seed=None if _first(data, "seed") is None else int(_first(data, "seed")),
     )
-    logprobs = bool(_first(data, "compute_logprob", False)) or int(_first(data, "n_log_probs", 0) or 0) > 0
+    values = bool(_first(data, "compute_logprob", False))
+    top = int(_first(data, "n_top_logprobs", 0) or 0) or int(_first(data, "n_log_probs", 0) or 0)
+    logprobs = values or top > 0
     if logprobs:
         steps = list(backend.stream(prompts, params))
         texts = list(steps[-1]) if steps else [""] * len(prompts)
@@ -148,7 +163,7 @@ def _generate(backend: Backend, kind: Deployable, data: Mapping[str, NDArray[Any
         texts = [p + t for p, t in zip(prompts, texts, strict=True)]
     out = {"sentences": _bytes_rows(texts)}
     if logprobs:
-        out["log_probs"] = _logprob_output(kind, token_pieces(steps, len(prompts)))
+        out.update(_logprob_outputs(kind, token_pieces(steps, len(prompts)), values, top))
     return out
 
 

@@ -135,10 +135,12 @@ def decode_request(
         return default if value is None else kind(value)
 
     extras: dict[str, Any] = {}
-    for name in ("no_repeat_ngram_size", "task_id", "lora_uids"):
+    for name in ("no_repeat_ngram_size", "task_id"):
         value = _first(inputs, name)
         if value is not None:
             extras[name] = _text(value) if isinstance(value, bytes) else value
+    if inputs.get("lora_uids") is not None and inputs["lora_uids"].size:  # the first row's whole list, as NeMo
+        extras["lora_uids"] = [_text(v) for v in np.asarray(inputs["lora_uids"])[0].reshape(-1)]
     params = SamplingRequest(
         max_tokens=pick(variant.length_input, defaults.max_tokens, int),
         top_k=pick("top_k", defaults.top_k, int),

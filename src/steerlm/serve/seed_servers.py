@@ -2,7 +2,8 @@
 
 Signatures (``--model NAME=SIGNATURE``): ``reward`` / ``reward_v0_1`` (NeMo-Aligner,
 `steerlm.serve.reward`), ``trtllm`` / ``trtllm_streaming`` / ``trtllm_streaming_empty_final`` (INT32,
-v0.12+), ``trtllm_uint32`` / ``trtllm_uint32_streaming`` (v0.6), ``trtllm_v0_5`` (`steerlm.serve.ensemble`),
+v0.12+), ``trtllm_uint32`` / ``trtllm_uint32_streaming`` (v0.6), ``trtllm_v0_5``, ``trtllm_guided`` /
+``trtllm_guided_streaming`` (v0.17+, guided-decoding inputs; `steerlm.serve.ensemble`),
 ``export_deploy_megatron`` / ``export_deploy_hf`` / ``export_deploy_vllm`` (NeMo Export-Deploy's ``prompts`` ->
 ``sentences`` deployables, `steerlm.serve.export_deploy`) and ``vllm_backend`` (Triton's vLLM backend,
 `steerlm.serve.vllm_backend`). The presets that serve them with scripted test backends (``reward``,
@@ -26,6 +27,8 @@ for _name, _ref in {
     "trtllm_uint32": "steerlm.serve.ensemble:bind_uint32",
     "trtllm_uint32_streaming": "steerlm.serve.ensemble:bind_uint32_streaming",
     "trtllm_v0_5": "steerlm.serve.ensemble:bind_v0_5",
+    "trtllm_guided": "steerlm.serve.ensemble:bind_guided",
+    "trtllm_guided_streaming": "steerlm.serve.ensemble:bind_guided_streaming",
     "export_deploy_megatron": "steerlm.serve.export_deploy:bind_megatron",
     "export_deploy_hf": "steerlm.serve.export_deploy:bind_hf",
     "export_deploy_vllm": "steerlm.serve.export_deploy:bind_vllm",

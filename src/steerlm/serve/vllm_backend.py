@@ -44,7 +44,7 @@ from steerlm.serve.backend import Backend, SamplingRequest
 from steerlm.serve.final_flag import FinalResponses, install
 from steerlm.serve.nemo_infer import backend_executor
 from steerlm.serve.registry import Binding
-from steerlm.serve.token_stats import count_tokens, token_id, token_logprob
+from steerlm.serve.token_stats import count_tokens, distribution, token_id, token_logprob
 
 __all__ = ["INPUTS", "OUTPUTS", "SOURCE", "bind", "parse_sampling"]
 
@@ -100,7 +100,7 @@ class Sampling:
     request: SamplingRequest
     stops: tuple[str, ...]
     keep_stop: bool
-    logprobs: bool
+    logprobs: int | None  # vLLM's `logprobs`: how many likely tokens to list (None: not asked)
 
 
 def parse_sampling(raw: str | None) -> Sampling:
@@ -117,8 +117,9 @@ def parse_sampling(raw: str | None) -> Sampling:
                               top_p=float(fields.get("top_p", 1.0)), temperature=float(fields.get("temperature", 1.0)),
                               seed=None if fields.get("seed") is None else int(fields["seed"]),
                               extras={} if schema is None else {"json_schema": schema})
+    logprobs = fields.get("logprobs")
     return Sampling(request, stops, bool(fields.get("include_stop_str_in_output", False)),
-                    fields.get("logprobs") is not None)
+                    None if logprobs is None else int(logprobs))
 
 
 def _first(data: Mapping[str, NDArray[Any]], name: str) -> Any:
@@ -131,6 +132,21 @@ def _first(data: Mapping[str, NDArray[Any]], name: str) -> Any:
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _position(piece: str, listed: int) -> dict[str, dict[str, Any]]:
+    """One position of vLLM's logprobs: the sampled token first, then the `listed` likeliest (by rank; the
+    sampled one is not repeated), keyed by token id."""
+    ranked = distribution(piece)
+    entries = [(piece, dict(ranked)[piece], 1 + [t for t, _ in ranked].index(piece))]
+    entries += [(t, v, rank) for rank, (t, v) in enumerate(ranked[:listed], start=1) if t != piece]
+    out: dict[str, dict[str, Any]] = {}
+    for token, value, rank in entries:
+        key = token_id(token)
+        while str(key) in out:  # a stand-in id collision: the next free id
+            key += 1
+        out[str(key)] = {"logprob": value, "rank": rank, "decoded_token": token}
+    return out
 
 
 class _Generation:
@@ -186,8 +202,8 @@ class _Generation:
         if self.flags["return_cumulative_logprob"]:
             out["cumulative_logprob"] = np.array([sum(token_logprob(p) for p in self.pieces)], dtype=np.float32)
         if self.flags["return_logprobs"]:
-            positions = [{str(token_id(p)): {"logprob": token_logprob(p), "rank": 1, "decoded_token": p}}
-                         for p in tokens] if self.sampling.logprobs else None
+            listed = self.sampling.logprobs
+            positions = None if listed is None else [_position(p, listed) for p in tokens]
             out["logprobs"] = np.array([json.dumps(positions).encode()], dtype=np.object_)
         if self.flags["return_num_input_tokens"]:
             out["num_input_tokens"] = np.array([self.input_tokens], dtype=np.uint32)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from steerlm.logprobs import TokenLogprob, trimmed
 from steerlm.output import StopMatcher
 from steerlm.transport.base import StreamEvent
 from steerlm.transport.codecs import Codec
@@ -41,11 +42,13 @@ def finish_reason(stopped: bool, report: ServerReport) -> str:
 @dataclass(frozen=True)
 class StreamChunk:
     """One streamed delta; `finish_reason` is set on the last chunk only, and so is `usage` (the
-    server's token counts, when it reports them)."""
+    server's token counts, when it reports them). `logprobs` holds the log-probabilities that arrived
+    since the previous chunk (when they were asked for): together, a stream's chunks hold every one."""
 
     text: str
     finish_reason: str | None = None
     usage: TokenUsage | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
     @classmethod
     def delta(cls, text: str) -> StreamChunk:
@@ -59,9 +62,11 @@ class StreamChunk:
 class StreamAssembler:
     """Stream events of one prompt → delta chunks, cut at the first stop string."""
 
-    def __init__(self, codec: Codec, stops: Sequence[str]) -> None:
+    def __init__(self, codec: Codec, stops: Sequence[str], top: int = 0) -> None:
         self._codec = codec
         self._stops = stops
+        self._top = top  # alternatives kept per position (`top_logprobs`)
+        self._given = 0  # log-probability entries already handed out
         self._decoder = codec.stream_decoder(1, keep_texts=False)  # the text is kept here, once
         self._matcher = StopMatcher(stops)
         self.report = ServerReport()
@@ -88,7 +93,17 @@ class StreamAssembler:
         if not safe:
             return []
         self._parts.append(safe)
+        if self.report.logprobs is not None:
+            return [StreamChunk(safe, logprobs=self._new_logprobs())]
         return [StreamChunk.delta(safe)]
+
+    def _new_logprobs(self) -> tuple[TokenLogprob, ...] | None:
+        """The entries that arrived since the last chunk (None when none did)."""
+        entries = self.report.logprobs
+        if entries is None or len(entries) == self._given:
+            return None
+        new, self._given = entries[self._given:], len(entries)
+        return trimmed(new, self._top)
 
     def end(self) -> StreamChunk:
         """The last chunk when the stream ended without a final flag."""
@@ -101,7 +116,7 @@ class StreamAssembler:
         stopped = stopped or self._matcher.stopped
         self._parts.append(text)
         self.done = True
-        return StreamChunk(text, finish_reason(stopped, self.report), self.report.usage)
+        return StreamChunk(text, finish_reason(stopped, self.report), self.report.usage, self._new_logprobs())
 
 
 class Joiner:

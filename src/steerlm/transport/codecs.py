@@ -9,16 +9,18 @@ how scalars are shaped (`[B,1]`, cast to the dtype the model *declares*), and ho
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
 from steerlm._classify import in_band_error
 from steerlm.errors import ConfigurationError, InvalidRequestError
+from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array, ModelSpec
-from steerlm.transport.reports import ServerReport, counts, reasons, row_floats
+from steerlm.transport.extra_inputs import extra_array
+from steerlm.transport.param_inputs import ParamInput
+from steerlm.transport.reports import ServerReport, check_logprobs, counts, reasons, value_entries
 from steerlm.transport.tensors import bytes_matrix, rows_to_text, scalar_array
 
 __all__ = [
@@ -34,23 +36,6 @@ __all__ = [
 
 IN_BAND_ERROR_PREFIX = "An error occurred:"
 DEFAULT_MAX_TOKENS = 512  # sent only when the server *requires* a length input and none was given
-OnMissing = Literal["warn", "error"]
-
-
-@dataclass(frozen=True)
-class ParamInput:
-    """How one GenerationParams field maps onto the first declared input among `names`.
-
-    `on_missing`: what happens when the caller sets the field but the model declares none of the
-    names — "warn" (the client logs once and drops it) or "error" (ConfigurationError, because
-    dropping it would change what the caller gets). `default` is sent only when the input is
-    declared *required* and the caller left the field unset.
-    """
-
-    field: str
-    names: tuple[str, ...]
-    on_missing: OnMissing
-    default: Any = None
 
 
 class Codec:
@@ -72,6 +57,8 @@ class Codec:
     summed_counts: ClassVar[bool] = False  # num_output_tokens arrives per response (deltas) when True
     server_stops: ClassVar[bool] = False  # the server honours stop strings (and excludes them)
     logprob_output: ClassVar[str] = ""  # the output holding per-token log-probabilities, if any
+    guided_inputs: ClassVar[tuple[str, ...]] = ()  # inputs that carry a guided-decoding guide (all declared: used)
+    takes_body: ClassVar[bool] = False  # GenerationParams.extra_body is merged into the request (OpenAI JSON)
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -104,11 +91,26 @@ class Codec:
         """Whether this model can return per-token log-probabilities (`GenerationParams.logprobs`)."""
         return bool(self.logprob_output) and self.logprob_output in self.spec.outputs
 
+    @property
+    def takes_guided(self) -> bool:
+        """Whether this model declares guided decoding (`GenerationParams.guided_json` is enforced by the
+        server); else the guide is not sent and the prompted protocol is the fallback."""
+        return bool(self.guided_inputs) and all(name in self.spec.inputs for name in self.guided_inputs)
+
+    @property
+    def takes_top_logprobs(self) -> bool:
+        """Whether this model can also list the most likely tokens at each position (`top_logprobs`)."""
+        return False
+
     def outputs_for(self, params: GenerationParams) -> tuple[str, ...]:
-        """`outputs`, plus the log-probability output when `params` asks for it."""
-        if params.logprobs and self.takes_logprobs:
-            return (*self.outputs, self.logprob_output)
+        """`outputs`, plus the log-probability output(s) when `params` asks for them."""
+        if params.wants_logprobs and self.takes_logprobs:
+            return (*self.outputs, *self.logprob_outputs(params))
         return self.outputs
+
+    def logprob_outputs(self, params: GenerationParams) -> tuple[str, ...]:
+        """The outputs holding the log-probabilities `params` asks for."""
+        return (self.logprob_output,)
 
     def encode_prompts(self, prompts: Sequence[str]) -> dict[str, Array]:
         """The prompt tensor: UTF-8 bytes, `[B,1]`."""
@@ -124,6 +126,10 @@ class Codec:
         Only declared inputs are produced; each is cast to its declared dtype. Raises
         ConfigurationError for a set field the model cannot take when dropping it changes semantics.
         """
+        if params.extra_body is not None and not self.takes_body:
+            raise ConfigurationError(
+                f"extra_body is merged into an OpenAI-compatible request's JSON; model {self.spec.name!r} has the "
+                f"{self.name} signature: pass its extra inputs by name (extra inputs / model_kwargs) instead")
         inputs = self.spec.inputs
         out: dict[str, Array] = {}
         dropped: list[str] = []
@@ -150,8 +156,7 @@ class Codec:
             out["stream"] = scalar_array(inputs["stream"], stream, batch)
         for flag in self._reported.values():
             out[flag] = scalar_array(inputs[flag], True, batch)
-        if params.logprobs and not self.takes_logprobs:
-            dropped.append("logprobs")
+        check_logprobs(self.spec, self.name, params, self.takes_logprobs, self.takes_top_logprobs)
         if self.stop_input in inputs and (stops or not inputs[self.stop_input].optional):
             out[self.stop_input] = self._stop_array(stops, batch)
         self._add_extra_inputs(out, params.extra_inputs, batch)
@@ -169,7 +174,7 @@ class Codec:
             if name in out or name == self.prompt_input:
                 raise ConfigurationError(f"input {name!r} is set by a generation parameter or the prompt; use "
                                          "that parameter instead of an extra input")
-            out[name] = scalar_array(inputs[name], value, batch)
+            out[name] = extra_array(inputs[name], value, batch, batched=self.spec.max_batch_size > 0)
 
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         raise NotImplementedError
@@ -187,14 +192,16 @@ class Codec:
         for report, count in zip(reports, counts(made, rows) if made is not None else (), strict=False):
             if count is not None:
                 report.output_tokens = (report.output_tokens or 0) + count if self.summed_counts else count
-        logprobs = outputs.get(self.logprob_output) if self.logprob_output else None
-        if logprobs is not None:
-            for report, values in zip(reports, self.parse_logprobs(logprobs, rows), strict=False):
+        if self.logprob_output:
+            parsed = self.parse_logprobs(outputs, rows)
+            for report, values in zip(reports, parsed or (), strict=False):
                 report.add_logprobs(values)
 
-    def parse_logprobs(self, array: Array, rows: int) -> list[list[float]]:
-        """Per-row log-probabilities from the log-probability output (numeric `[B, T]` by default)."""
-        return row_floats(array, rows)
+    def parse_logprobs(self, outputs: Mapping[str, Array], rows: int) -> list[list[TokenLogprob]] | None:
+        """Per-row entries from the log-probability output(s) (None: not in this response); the default reads
+        numeric `[B, T]` values (the tokens are named from the text: `steerlm.logprobs.align`)."""
+        array = outputs.get(self.logprob_output)
+        return None if array is None else value_entries(array, rows)
 
     def check_in_band(self, texts: Sequence[str]) -> None:
         """Raise when any row is the server's in-band `An error occurred:` (InvalidRequestError, or

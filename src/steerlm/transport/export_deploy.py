@@ -3,11 +3,16 @@
 The variant is read from the declared inputs:
 
 * Megatron in-framework (`megatronllm_deployable`): declares `compute_logprob`, `apply_chat_template`,
-  `echo`; length `max_length`, seed `random_seed`; `compute_logprob=true` → FP32 `log_probs` `[B, T]`;
+  `echo`; length `max_length`, seed `random_seed`; `compute_logprob=true` → FP32 `log_probs` `[B, T]` (values
+  only), `n_top_logprobs=N` → BYTES `top_logprobs`, per row one JSON list of ``{token: logprob}`` (the N most
+  likely tokens per generated position; names read in NVIDIA-NeMo/Export-Deploy
+  ``nemo_deploy/llm/megatronllm_deployable.py`` at commit 06af474f85375e57ea0be3271ca4138be976acc9). Asked for
+  log-probabilities, steerlm sends both (N at least 1): the listed tokens name the generated ones;
 * Hugging Face (`hf_deployable`): declares `output_logits`, `output_scores`; length `max_length`, seed
   `random_seed`; no log-probabilities (raw scores only);
 * vLLM exporter (`vllm_exporter`): declares `max_tokens`, `n_log_probs`; length `max_tokens`, seed `seed`;
-  `n_log_probs=1` → BYTES `log_probs`, one JSON ``{token: logprob}`` per position.
+  `n_log_probs=N` → BYTES `log_probs`, one JSON ``{token: logprob}`` per position (vLLM's N most likely
+  tokens, plus the sampled one when it is not among them; N is at least 1).
 
 In all three the length is the number of tokens to GENERATE (Megatron's `num_tokens_to_generate`,
 Hugging Face's `max_new_tokens`, vLLM's `max_tokens`). Scalars are `[B,1]` in the declared dtypes (INT64,
@@ -23,10 +28,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array
 from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, scalar_array
-from steerlm.transport.reports import json_logprobs
+from steerlm.transport.reports import json_logprobs, row_floats
 
 __all__ = ["ExportDeployCodec"]
 
@@ -48,7 +54,7 @@ class ExportDeployCodec(Codec):
         ParamInput("repetition_penalty", ("repetition_penalty",), "warn"),
     )
     constant_inputs: ClassVar[Mapping[str, Any]] = {"apply_chat_template": False, "echo": False}
-    filled_inputs: ClassVar[tuple[str, ...]] = ("compute_logprob", "n_log_probs")
+    filled_inputs: ClassVar[tuple[str, ...]] = ("compute_logprob", "n_top_logprobs", "n_log_probs")
     logprob_output: ClassVar[str] = "log_probs"
 
     @property
@@ -66,6 +72,18 @@ class ExportDeployCodec(Codec):
         inputs = self.spec.inputs
         return "log_probs" in self.spec.outputs and ("compute_logprob" in inputs or "n_log_probs" in inputs)
 
+    @property
+    def takes_top_logprobs(self) -> bool:
+        if "n_log_probs" in self.spec.inputs:  # vLLM exporter: its log_probs list the top tokens
+            return self.takes_logprobs
+        return self.takes_logprobs and "n_top_logprobs" in self.spec.inputs and "top_logprobs" in self.spec.outputs
+
+    def logprob_outputs(self, params: GenerationParams) -> tuple[str, ...]:
+        """Megatron's `top_logprobs` too when it is declared (its keys name the generated tokens)."""
+        if self.variant == "megatron" and self.takes_top_logprobs:
+            return ("log_probs", "top_logprobs")
+        return ("log_probs",)
+
     def encode_params(
         self, params: GenerationParams, stops: Sequence[str], batch: int, *, stream: bool
     ) -> tuple[dict[str, Array], list[str]]:
@@ -73,13 +91,30 @@ class ExportDeployCodec(Codec):
         inputs = self.spec.inputs
         if params.max_tokens is None and "max_tokens" in inputs:
             out["max_tokens"] = scalar_array(inputs["max_tokens"], DEFAULT_MAX_TOKENS, batch)
-        if params.logprobs and self.takes_logprobs:
-            flag, value = ("compute_logprob", True) if "compute_logprob" in inputs else ("n_log_probs", 1)
-            out[flag] = scalar_array(inputs[flag], value, batch)
+        if params.wants_logprobs and self.takes_logprobs:
+            # At least one listed token per position: its text names the generated token.
+            listed = max(params.top_count, 1)
+            if "compute_logprob" in inputs:
+                out["compute_logprob"] = scalar_array(inputs["compute_logprob"], True, batch)
+                if self.takes_top_logprobs:
+                    out["n_top_logprobs"] = scalar_array(inputs["n_top_logprobs"], listed, batch)
+            else:
+                out["n_log_probs"] = scalar_array(inputs["n_log_probs"], listed, batch)
         return out, dropped
 
-    def parse_logprobs(self, array: Array, rows: int) -> list[list[float]]:
-        """Megatron: FP32 `[B, T]`; vLLM exporter: one JSON `{token: logprob}` per position (padded `0`)."""
-        if self.spec.outputs[self.logprob_output].datatype == "BYTES":
+    def parse_logprobs(self, outputs: Mapping[str, Array], rows: int) -> list[list[TokenLogprob]] | None:
+        """Megatron: FP32 `log_probs` `[B, T]` (the generated tokens' values) with `top_logprobs` (one JSON list
+        of ``{token: logprob}`` per row); vLLM exporter: one JSON ``{token: logprob}`` per position (padded
+        ``0``)."""
+        array = outputs.get("log_probs")
+        if array is None:
+            return None
+        if self.spec.outputs["log_probs"].datatype == "BYTES":
             return json_logprobs(array, rows)
-        return super().parse_logprobs(array, rows)
+        values = row_floats(array, rows)
+        listed = outputs.get("top_logprobs")
+        if listed is None:
+            return [[TokenLogprob("", v) for v in row] for row in values]
+        tops = json_logprobs(listed, rows)  # its length is the row's (log_probs rows are padded)
+        return [[TokenLogprob("", v, top.top) for v, top in zip(row, top_row, strict=False)]
+                for row, top_row in zip(values, tops, strict=False)]

@@ -4,7 +4,8 @@ Scalars are `[B,1]` with the declared dtypes (INT64 / FP32 / BOOL); the length i
 `max_output_len` (NeMo ≥ 2.0) or `max_output_token` (23.10-era containers, 2.0.0rc0), whichever the
 model declares; `output_generation_logits` / `output_context_logits` are sent as false when declared
 (NeMo ≥ 2.1 marks them required). Stop words go in `stop_words_list` as **one CSV string per row**
-(`[B,1]`, words with commas or quotes CSV-quoted), because the server `csv.reader`-splits each row.
+(`[B,1]`, words with commas or quotes CSV-quoted), because the server `csv.reader`-splits each row; a list
+given as the extra input `bad_words_list` (or `stop_words_list`) goes the same way.
 Outputs never echo the prompt; streamed responses carry the cumulative text so far.
 """
 
@@ -19,6 +20,9 @@ from steerlm.transport.base import Array
 from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, scalar_array
 
 __all__ = ["NemoDeployCodec", "csv_stop_words"]
+
+
+_WORD_LISTS = ("bad_words_list", "stop_words_list")  # `[B,1]`: one CSV record per row (`csv.reader`-split)
 
 
 def csv_stop_words(stops: Sequence[str]) -> str:
@@ -52,3 +56,8 @@ class NemoDeployCodec(Codec):
 
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         return scalar_array(self.spec.inputs[self.stop_input], csv_stop_words(stops), batch)
+
+    def _add_extra_inputs(self, out: dict[str, Array], extra: Sequence[tuple[str, Any]], batch: int) -> None:
+        """A list given for `bad_words_list` goes as one CSV record per row, as the server reads it."""
+        super()._add_extra_inputs(out, [(name, csv_stop_words(value) if name in _WORD_LISTS and isinstance(value, tuple)
+                                         else value) for name, value in extra], batch)

@@ -8,16 +8,30 @@ response. Pure: numpy in, plain values out.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from steerlm.transport.base import Array
+from steerlm.errors import ConfigurationError
+from steerlm.logprobs import TokenLogprob
+from steerlm.params import GenerationParams
+from steerlm.transport.base import Array, ModelSpec
 from steerlm.usage import TokenUsage
 
-__all__ = ["RawAnswer", "ServerReport", "counts", "json_logprobs", "reasons", "row_floats"]
+__all__ = [
+    "LOGPROB_SERVERS",
+    "RawAnswer",
+    "ServerReport",
+    "check_logprobs",
+    "counts",
+    "json_logprobs",
+    "reasons",
+    "row_floats",
+    "value_entries",
+]
 
 
 @dataclass
@@ -27,7 +41,7 @@ class ServerReport:
     finish_reason: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    logprobs: list[float] | None = field(default=None)
+    logprobs: list[TokenLogprob] | None = field(default=None)
 
     @property
     def usage(self) -> TokenUsage | None:
@@ -36,8 +50,11 @@ class ServerReport:
             return None
         return TokenUsage(self.input_tokens, self.output_tokens)
 
-    def add_logprobs(self, values: Sequence[float]) -> None:
-        self.logprobs = [*(self.logprobs or ()), *values]
+    def add_logprobs(self, values: Sequence[TokenLogprob]) -> None:
+        if self.logprobs is None:
+            self.logprobs = list(values)
+        else:
+            self.logprobs.extend(values)
 
 
 def _rows(array: Array, rows: int) -> list[Any]:
@@ -76,43 +93,78 @@ def row_floats(array: Array, rows: int) -> list[list[float]]:
     return [[float(v) for v in row] for row in arr[:rows]]
 
 
-def _chosen(entry: Any) -> float | None:
-    """The log-probability of the generated token in one position's JSON entry.
+def value_entries(array: Array, rows: int) -> list[list[TokenLogprob]]:
+    """The chosen tokens' values of a numeric `[B, T]` output (no token text: `steerlm.logprobs.align`)."""
+    return [[TokenLogprob("", v) for v in row] for row in row_floats(array, rows)]
 
-    Two shapes exist: ``{"token": logprob, ...}`` sorted by rank (NeMo's vLLM exporter) and
-    ``{"token_id": {"logprob": x, "rank": r, ...}, ...}`` (Triton's vLLM backend). The generated token is
-    always present; when more than the top token is listed it is the last one by rank.
+
+def _position(entry: Any) -> TokenLogprob | None:
+    """One position's entry, its listed tokens most likely first.
+
+    Two shapes exist: ``{"token": logprob, ...}`` sorted by rank (NeMo's Megatron and vLLM exporter; the
+    generated token is not marked, so it is named later from the text: `steerlm.logprobs.align`) and
+    ``{"token_id": {"logprob": x, "rank": r, "decoded_token": t}, ...}`` (Triton's vLLM backend), where the
+    first entry is the sampled token (vLLM builds each position's dict from the sampled id, then the top ids).
     """
     if not isinstance(entry, dict) or not entry:
         return None
     values = list(entry.values())
     if all(isinstance(v, dict) for v in values):
-        best = max(values, key=lambda v: v.get("rank") or 0)
-        logprob = best.get("logprob")
-        return float(logprob) if isinstance(logprob, int | float) else None
-    last = values[-1]
-    return float(last) if isinstance(last, int | float) else None
+        known = [v for v in values if isinstance(v.get("logprob"), int | float)]
+        if not known:
+            return None
+        ranked = sorted(known, key=lambda v: v.get("rank") or 0)
+        listed = tuple((str(v.get("decoded_token") or ""), float(v["logprob"])) for v in ranked)
+        first = known[0]
+        return TokenLogprob(str(first.get("decoded_token") or ""), float(first["logprob"]), listed)
+    listed = tuple((str(k), float(v)) for k, v in entry.items()
+                   if isinstance(v, int | float) and not isinstance(v, bool))
+    return TokenLogprob("", math.nan, listed) if listed else None
 
 
-def json_logprobs(array: Array, rows: int) -> list[list[float]]:
-    """Per-row log-probabilities from JSON cells: one cell per position (NeMo's vLLM exporter, padded
-    with ``0``) or one cell holding a list of positions (Triton's vLLM backend)."""
+def _parsed(cell: Any) -> Any:
+    try:
+        return json.loads(cell.decode("utf-8") if isinstance(cell, bytes) else str(cell))
+    except ValueError:
+        return None
+
+
+def json_logprobs(array: Array, rows: int) -> list[list[TokenLogprob]]:
+    """Per-row entries from JSON cells: one cell per position (NeMo's vLLM exporter, padded with ``0``) or
+    one cell holding a list of positions (Megatron's ``top_logprobs``, Triton's vLLM backend)."""
     arr = np.asarray(array, dtype=np.object_)
     arr = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1) if rows > 1 else arr.reshape(1, -1)
-    out: list[list[float]] = []
+    out: list[list[TokenLogprob]] = []
     for row in arr[:rows]:
-        values: list[float] = []
+        positions: list[TokenLogprob] = []
         for cell in row:
-            try:
-                parsed = json.loads(cell.decode("utf-8") if isinstance(cell, bytes) else str(cell))
-            except ValueError:
-                continue
+            parsed = _parsed(cell)
             for entry in parsed if isinstance(parsed, list) else [parsed]:
-                value = _chosen(entry)
-                if value is not None:
-                    values.append(value)
-        out.append(values)
+                position = _position(entry)
+                if position is not None:
+                    positions.append(position)
+        out.append(positions)
     return out
+
+
+LOGPROB_SERVERS = ("NeMo Export-Deploy's Megatron and vLLM deployables, Triton's vLLM backend, and "
+                   "OpenAI-compatible servers (openai+http://)")
+
+
+def check_logprobs(spec: ModelSpec, signature: str, params: GenerationParams, takes: bool, takes_top: bool) -> None:
+    """ConfigurationError when `params` asks for log-probabilities the model cannot return (never silently
+    dropped: the caller asked for them), saying which servers return them."""
+    if not params.wants_logprobs:
+        return
+    if not takes:
+        raise ConfigurationError(
+            f"model {spec.name!r} ({signature} signature) returns no log-probabilities; unset logprobs / "
+            f"top_logprobs, or use a server that returns them: {LOGPROB_SERVERS}. The server declares "
+            f"{spec.describe()}")
+    if params.top_count and not takes_top:
+        raise ConfigurationError(
+            f"model {spec.name!r} ({signature} signature) returns the generated tokens' log-probabilities but "
+            f"no top_logprobs; unset top_logprobs (servers that list them: {LOGPROB_SERVERS})")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from tritonclient.utils import triton_to_np_dtype
 from steerlm.errors import ConfigurationError
 from steerlm.transport.base import Array, TensorSpec
 
-__all__ = ["bytes_matrix", "rows_to_text", "scalar_array"]
+__all__ = ["bytes_matrix", "np_dtype", "rows_to_text", "scalar_array"]
 
 
 def rows_to_text(array: Array) -> list[str]:
@@ -26,7 +26,8 @@ def rows_to_text(array: Array) -> list[str]:
     return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
 
 
-def _np_dtype(spec: TensorSpec) -> Any:
+def np_dtype(spec: TensorSpec) -> Any:
+    """The numpy dtype of a declared tensor (object for BYTES)."""
     dtype = triton_to_np_dtype(spec.datatype)
     if dtype is None:
         raise ConfigurationError(f"input {spec.name!r} has a datatype steerlm cannot send: {spec.datatype}")
@@ -35,7 +36,7 @@ def _np_dtype(spec: TensorSpec) -> Any:
 
 def scalar_array(spec: TensorSpec, value: Any, batch: int) -> Array:
     """A `[batch, 1]` array of `value` in the declared dtype, range-checked for integer types."""
-    dtype = _np_dtype(spec)
+    dtype = np_dtype(spec)
     if dtype is np.object_:
         item = value.encode("utf-8") if isinstance(value, str) else value
         arr = np.empty((batch, 1), dtype=np.object_)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from steerlm.errors import ConfigurationError
+from steerlm.logprobs import TokenLogprob
 from steerlm.params import GenerationParams
 from steerlm.transport.base import Array
 from steerlm.transport.codecs import DEFAULT_MAX_TOKENS, Codec, ParamInput, scalar_array
@@ -37,14 +38,14 @@ _SAMPLING = ("max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_
 
 def sampling_json(params: GenerationParams, stops: Sequence[str], *, logprobs: bool) -> str:
     """The `sampling_parameters` JSON: the set fields (`max_tokens` always: 512 when unset, since vLLM's own
-    default is 16 tokens), the stop strings, `logprobs: 0` (the generated token's log-probability only) when
-    asked."""
+    default is 16 tokens), the stop strings, `logprobs: N` when asked (vLLM lists the N most likely tokens
+    plus the sampled one; 0: the sampled one only, N = `top_logprobs`)."""
     body: dict[str, Any] = {name: getattr(params, name) for name in _SAMPLING if getattr(params, name) is not None}
     body.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
     if stops:
         body["stop"] = list(stops)
     if logprobs:
-        body["logprobs"] = 0
+        body["logprobs"] = params.top_count
     if params.guided_json is not None:  # the backend maps it onto vLLM's StructuredOutputsParams
         body["guided_decoding"] = json.dumps({"json": json.loads(params.guided_json)}, ensure_ascii=False,
                                              sort_keys=True)
@@ -72,6 +73,7 @@ class VllmBackendCodec(Codec):
     summed_counts: ClassVar[bool] = True
     server_stops: ClassVar[bool] = True
     logprob_output: ClassVar[str] = "logprobs"
+    guided_inputs: ClassVar[tuple[str, ...]] = ("sampling_parameters",)
 
     @property
     def takes_logprobs(self) -> bool:
@@ -91,7 +93,7 @@ class VllmBackendCodec(Codec):
         """Every input `[1]`-shaped: the flags, `stream`, and the sampling JSON."""
         out, dropped = super().encode_params(params, (), 1, stream=stream)
         inputs = self.spec.inputs
-        logprobs = bool(params.logprobs) and self.takes_logprobs
+        logprobs = params.wants_logprobs and self.takes_logprobs
         if logprobs:
             out["return_logprobs"] = scalar_array(inputs["return_logprobs"], True, 1)
         if "sampling_parameters" in inputs:
@@ -102,6 +104,12 @@ class VllmBackendCodec(Codec):
     def _stop_array(self, stops: Sequence[str], batch: int) -> Array:
         raise AssertionError("stops travel inside sampling_parameters")
 
-    def parse_logprobs(self, array: Array, rows: int) -> list[list[float]]:
-        """One JSON cell per response: a list of positions, each ``{token_id: {logprob, rank, …}}``."""
-        return json_logprobs(array, rows)
+    @property
+    def takes_top_logprobs(self) -> bool:
+        return self.takes_logprobs
+
+    def parse_logprobs(self, outputs: Mapping[str, Array], rows: int) -> list[list[TokenLogprob]] | None:
+        """One JSON cell per response: a list of positions, each ``{token_id: {logprob, rank, decoded_token}}``
+        (the generated token is named from the text: `steerlm.logprobs.align`)."""
+        array = outputs.get("logprobs")
+        return None if array is None else json_logprobs(array, rows)

@@ -60,10 +60,14 @@ class AsyncOpenAIConnection:
                                        allow_redirects=False, timeout=timeout) as answer:
             return answer.status, answer.headers, await answer.read()
 
-    async def _post(self, body: bytes, parts: RequestParts) -> Answer:
+    async def _post(self, prompt: str | list[str], parts: RequestParts) -> Answer:
+        body = parts.body(prompt, formats=self.target.formats)
         status, headers, raw = await self._exchange("POST", self.target.completions, body, parts)
         if self.target.moved(status, headers, raw):
             status, headers, raw = await self._exchange("POST", self.target.completions, body, parts)
+        if self.target.refuses_format(status, raw, parts):
+            status, headers, raw = await self._exchange("POST", self.target.completions,
+                                                        parts.body(prompt, formats=False), parts)
         return status, headers, raw
 
     # ------------------------------------------------------------------ AsyncConnection protocol
@@ -90,7 +94,7 @@ class AsyncOpenAIConnection:
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     async def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        return self.target.single_answer(*await self._post(parts.body(prompt), parts), model)
+        return self.target.single_answer(*await self._post(prompt, parts), model)
 
     async def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         answers = await asyncio.gather(*(self._single(parts, p, model) for p in parts.prompts))
@@ -101,7 +105,7 @@ class AsyncOpenAIConnection:
         rows = len(parts.prompts)
         with mapped_errors(request.model):
             if rows > 1 and self.target.lists is not False:
-                answer = await self._post(parts.body(parts.prompts), parts)
+                answer = await self._post(list(parts.prompts), parts)
                 outputs = self.target.list_answer(*answer, rows, request.model)
                 if outputs is not None:
                     return outputs
@@ -145,9 +149,10 @@ class AsyncOpenAIConnection:
     async def _open_stream(self, parts: RequestParts, timeout: float | None) -> tuple[
             aiohttp.ClientResponse | None, int, Any, bytes]:
         """Post a stream request; the open response for an SSE answer, else the whole body read."""
-        body, headers = parts.body(parts.prompts[0]), self.target.headers_for(parts)
+        headers = self.target.headers_for(parts)
         url = self.target.origin + self.target.completions
-        for _ in range(2):
+        for _ in range(3):
+            body = parts.body(parts.prompts[0], formats=self.target.formats)
             async with asyncio.timeout(timeout):
                 response = await self._get().post(url, data=body, headers=headers, allow_redirects=False,
                                                   timeout=self._stream_timeout)
@@ -156,7 +161,8 @@ class AsyncOpenAIConnection:
                     return response, response.status, response.headers, b""
                 raw = await response.read()
             response.close()
-            if not self.target.moved(response.status, response.headers, raw):
+            if not (self.target.moved(response.status, response.headers, raw)
+                    or self.target.refuses_format(response.status, raw, parts)):
                 break
             url = self.target.origin + self.target.completions
         return None, response.status, response.headers, raw

@@ -8,11 +8,15 @@ Learned once per connection:
   307; a server that does not answers 404 ``Not Found``). Either answer switches the route for good;
 * **whether the server takes a list of prompts**: the first batch goes as one list; a refusal
   (`steerlm.transport.openai.wire.list_refused`) or an answer with another number of choices
-  switches to one request per prompt, sent concurrently, for good.
+  switches to one request per prompt, sent concurrently, for good;
+* **whether it takes ``response_format``** (guided decoding): a refusal of the field
+  (`steerlm.transport.openai.wire.format_refused`, e.g. transformers serve's 422) sends the request again
+  without it, and none from then on (the prompted protocol is then the fallback).
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +27,14 @@ import numpy as np
 from steerlm.errors import InvalidRequestError
 from steerlm.transport.base import Array
 from steerlm.transport.openai.codec import OPENAI_CONFIG
-from steerlm.transport.openai.wire import OpenAIStatusError, RequestParts, error_message, list_refused, read_answer
+from steerlm.transport.openai.wire import (
+    OpenAIStatusError,
+    RequestParts,
+    error_message,
+    format_refused,
+    list_refused,
+    read_answer,
+)
 from steerlm.transport.tls import make_ssl_context
 from steerlm.transport.urls import Endpoint
 
@@ -33,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Target", "merge_outputs"]
 
 _REDIRECTS = {301, 302, 303, 307, 308}
+logger = logging.getLogger("steerlm.client")
 
 
 def merge_outputs(parts: Sequence[Mapping[str, Array]]) -> dict[str, Array]:
@@ -61,6 +73,19 @@ class Target:
             ssl, options.root_certificates, options.verify_ssl, options.client_certificate, options.client_key,
         ) if endpoint.ssl else None
         self.lists: bool | None = None  # None: not known yet
+        self.formats = True  # False once the server refused `response_format`
+
+    def refuses_format(self, status: int, raw: bytes, parts: RequestParts) -> bool:
+        """Whether this answer refused the request's ``response_format`` (then, and from then on, it is left
+        out: send the request again)."""
+        if not self.formats or "response_format" not in parts.fields or 200 <= status < 300:
+            return False
+        if not format_refused(status, error_message(raw)):
+            return False
+        self.formats = False
+        logger.warning("%s refuses response_format (HTTP %d): guided decoding is not available there; structured "
+                       "output falls back to the prompted JSON protocol", self.origin, status)
+        return True
 
     def headers_for(self, parts: RequestParts) -> dict[str, str]:
         """The headers of one request: its own complete set (per-call options) or the connection's."""

@@ -90,10 +90,13 @@ class OpenAIConnection:
         finally:
             conn.close()
 
-    def _post(self, body: bytes, parts: RequestParts) -> Answer:
+    def _post(self, prompt: str | list[str], parts: RequestParts) -> Answer:
+        body = parts.body(prompt, formats=self.target.formats)
         status, headers, raw = self._exchange(body, parts)
         if self.target.moved(status, headers, raw):
             status, headers, raw = self._exchange(body, parts)
+        if self.target.refuses_format(status, raw, parts):
+            status, headers, raw = self._exchange(parts.body(prompt, formats=False), parts)
         return status, headers, raw
 
     # ------------------------------------------------------------------ Connection protocol
@@ -120,7 +123,7 @@ class OpenAIConnection:
         return None if ids is None else dict.fromkeys(ids, "READY")
 
     def _single(self, parts: RequestParts, prompt: str, model: str) -> dict[str, Array]:
-        return self.target.single_answer(*self._post(parts.body(prompt), parts), model)
+        return self.target.single_answer(*self._post(prompt, parts), model)
 
     def _singles(self, parts: RequestParts, model: str) -> dict[str, Array]:
         if len(parts.prompts) == 1:
@@ -137,7 +140,7 @@ class OpenAIConnection:
         rows = len(parts.prompts)
         with mapped_errors(request.model):
             if rows > 1 and self.target.lists is not False:
-                answer = self._post(parts.body(parts.prompts), parts)
+                answer = self._post(list(parts.prompts), parts)
                 outputs = self.target.list_answer(*answer, rows, request.model)
                 if outputs is not None:
                     return outputs
@@ -175,15 +178,17 @@ class OpenAIConnection:
     def _open_stream(self, conn: http.client.HTTPConnection, parts: RequestParts) -> tuple[
             int, Any, bytes, http.client.HTTPResponse | None]:
         """Post a stream request; the open response for an SSE answer, else the whole body read."""
-        body, headers = parts.body(parts.prompts[0]), self.target.headers_for(parts)
-        for _ in range(2):
+        headers = self.target.headers_for(parts)
+        for _ in range(3):
+            body = parts.body(parts.prompts[0], formats=self.target.formats)
             conn.request("POST", self.target.completions, body=body, headers=headers)
             response = conn.getresponse()
             kind = (response.getheader("Content-Type") or "").lower()
             if response.status == 200 and kind.startswith("text/event-stream"):
                 return response.status, response.headers, b"", response
             raw = response.read()
-            if not self.target.moved(response.status, response.headers, raw):
+            if not (self.target.moved(response.status, response.headers, raw)
+                    or self.target.refuses_format(response.status, raw, parts)):
                 return response.status, response.headers, raw, None
         return response.status, response.headers, raw, None
 

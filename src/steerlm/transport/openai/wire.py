@@ -15,6 +15,8 @@ Shared by the blocking and the asyncio connection; no I/O.
   counts only where they belong to one prompt (a list request's usage is the total of the batch). A
   server-side stop (``"…answer.\\n"``, ``finish_reason: "stop"``) is cleaned by the client like its own
   cut (`steerlm.transport.assembly.server_cut`).
+* A server that refuses ``response_format`` (`format_refused`) gets the request again without it, and no
+  ``response_format`` from then on (`common.Target.formats`); a WARNING says so once.
 * Errors: a non-2xx answer raises `OpenAIStatusError` (``status``, ``message``, ``headers``: the shape
   `steerlm.errors.classify` reads). The message is taken from ``{"error": {"message": …}}`` (OpenAI,
   vLLM), ``{"message": …}``, or ``{"detail": …}`` (FastAPI servers: transformers serve, NeMo Ray).
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from steerlm.errors import InvalidRequestError
+from steerlm.logprobs import TokenLogprob
 from steerlm.transport.base import Array, StreamEvent, WireRequest
 from steerlm.transport.codecs import rows_to_text
 
@@ -38,6 +41,7 @@ __all__ = [
     "OpenAIStatusError",
     "RequestParts",
     "error_message",
+    "format_refused",
     "list_refused",
     "model_ids",
     "read_answer",
@@ -96,8 +100,12 @@ class RequestParts:
             stops = _stops(arrays.get("stop"))
             if stops:
                 fields["stop"] = stops[:MAX_STOPS]
-            if "logprobs" in arrays and _scalar(arrays["logprobs"]):
-                fields["logprobs"] = 1  # the chosen token's log-probability (and the top one)
+            if "logprobs" in arrays:
+                fields["logprobs"] = int(_scalar(arrays["logprobs"]))  # how many likely tokens to list
+            if "response_format" in arrays:  # guided decoding (steerlm.transport.openai.body)
+                fields["response_format"] = json.loads(_scalar(arrays["response_format"]))
+            if "extra_body" in arrays:  # extra inputs / extra_body, checked against the fields above
+                fields.update(json.loads(_scalar(arrays["extra_body"])))
             stream = bool(_scalar(arrays["stream"])) if "stream" in arrays else False
             if stream:
                 fields["stream"] = True
@@ -108,10 +116,20 @@ class RequestParts:
         self.timeout = request.timeout  # this request's own (per-call options); None: the connection's
         self.headers = request.headers
 
-    def body(self, prompt: str | Sequence[str]) -> bytes:
-        """The request body for one prompt (a string) or several (a list)."""
+    def body(self, prompt: str | Sequence[str], *, formats: bool = True) -> bytes:
+        """The request body for one prompt (a string) or several (a list); without ``response_format`` when
+        `formats` is False (a server that refuses the field: `format_refused`)."""
         data = {**self.fields, "prompt": prompt if isinstance(prompt, str) else list(prompt)}
+        if not formats:
+            data.pop("response_format", None)
         return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
+def format_refused(status: int, message: str) -> bool:
+    """Whether an error answer refuses the ``response_format`` field itself (transformers serve: 422
+    "Unexpected fields in the request: {'response_format'}"; a 400 naming the field), so the request is
+    sent again without it (guided decoding is then not available: the prompted protocol is the fallback)."""
+    return status in (400, 422) and "response_format" in message
 
 
 def error_message(raw: bytes) -> str:
@@ -163,13 +181,29 @@ def model_ids(raw: bytes) -> list[str] | None:
     return [str(e["id"]) for e in entries if isinstance(e, Mapping) and "id" in e]
 
 
-def _token_logprobs(choice: Mapping[str, Any]) -> list[float] | None:
-    """``choice.logprobs.token_logprobs`` as floats (None when the server sent none)."""
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _token_logprobs(choice: Mapping[str, Any]) -> list[TokenLogprob] | None:
+    """``choice.logprobs`` (``tokens``, ``token_logprobs``, ``top_logprobs``: one ``{token: logprob}`` per
+    position) as `TokenLogprob`s, alternatives most likely first; None when the server sent none."""
     logprobs = choice.get("logprobs")
     values = logprobs.get("token_logprobs") if isinstance(logprobs, Mapping) else None
-    if not isinstance(values, list):
+    if not isinstance(logprobs, Mapping) or not isinstance(values, list):
         return None
-    return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    given_tokens, given_tops = logprobs.get("tokens"), logprobs.get("top_logprobs")
+    tokens: list[Any] = given_tokens if isinstance(given_tokens, list) else []
+    tops: list[Any] = given_tops if isinstance(given_tops, list) else []
+    out = []
+    for index, value in enumerate(values):
+        if not _number(value):
+            continue  # vLLM's null for a position it could not score
+        listed = tops[index] if index < len(tops) and isinstance(tops[index], Mapping) else {}
+        top = sorted(((str(t), float(v)) for t, v in listed.items() if _number(v)), key=lambda p: -p[1])
+        token = tokens[index] if index < len(tokens) else ""
+        out.append(TokenLogprob(str(token), float(value), tuple(top)))
+    return out
 
 
 def _cells(values: Sequence[Any]) -> Array:
@@ -179,7 +213,7 @@ def _cells(values: Sequence[Any]) -> Array:
 
 
 def _outputs(texts: Sequence[str], reasons: Sequence[str | None] | None = None, usage: Any = None,
-             logprobs: Sequence[list[float] | None] = ()) -> dict[str, Array]:
+             logprobs: Sequence[list[TokenLogprob] | None] = ()) -> dict[str, Array]:
     """The codec's outputs for `texts`: ``text``, plus ``finish_reason``, the token counts and the
     log-probabilities when known."""
     rows = len(texts)
