@@ -197,8 +197,12 @@ class StreamState:
         self.splitter = ToolReplySplitter() if prepared.tools_offered else None
         self.logprobs: list[TokenLogprob] | None = None  # arrived, not yet shown on a chunk
         self.done = False
+        self._plain = not self._keep and self.splitter is None  # deltas become chunks as they are
 
     def feed(self, chunk: StreamChunk) -> ChatGenerationChunk | None:
+        if self._plain and chunk.finish_reason is None and chunk.logprobs is None and self.logprobs is None:
+            text = chunk.text  # the per-token path: a mid-stream delta, nothing kept or held back
+            return ChatGenerationChunk(message=AIMessageChunk(content=text)) if text else None
         if self._keep:
             self.parts.append(chunk.text)
         if chunk.logprobs is not None:  # each entry rides on the next chunk shown (the merged chunk has all)

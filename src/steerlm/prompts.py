@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from steerlm.attributes import AttributeSet
 from steerlm.errors import PromptError
-from steerlm.markers import MARKER_ESCAPE, neutralize
+from steerlm.markers import MARKER_ESCAPE, marker_starts, neutralize
 from steerlm.profiles import ModelProfile, get_profile
 from steerlm.tools import TOOL_RESULT_PREFIX, ToolCall, as_tool_calls, render_tool_calls
 
@@ -167,7 +167,7 @@ def _labels(profile: ModelProfile, attributes: Mapping[str, Any] | None) -> tupl
     validated and encoded once, not per call. The key holds each value's type, so ``True`` or ``4.0``
     never hit the entry of a valid ``1`` or ``4``."""
     try:
-        key = (id(profile), tuple((k, type(v), v) for k, v in attributes.items()) if attributes else ())
+        key = (id(profile), (tuple(attributes.items()), tuple(map(type, attributes.values()))) if attributes else ())
         hit = _LABELS.get(key)
     except (TypeError, AttributeError):  # unhashable or not a mapping: resolve_attributes reports it
         key, hit = None, None
@@ -216,9 +216,13 @@ def render(
     _check(turns, profile)
     system = neutralize("\n\n".join(systems), strict=strict) if systems else profile.default_system
     parts = [f"{SYSTEM_START}System\n{system}\n", "\n" if profile.blank_line_after_system else ""]
-    last_user = max(i for i, t in enumerate(turns) if t.role == "user")
+    last_user = next(i for i in range(len(turns) - 1, -1, -1) if turns[i].role == "user")
+    texts = [turn.parts[0] if len(turn.parts) == 1 else "\n\n".join(turn.parts) for turn in turns]
+    # One scan of all the turns' texts (a line feed breaks any marker, so none spans two texts); each
+    # text is neutralised on its own only when the scan finds a marker.
+    clean = not marker_starts("\n".join(texts))
     for index, turn in enumerate(turns):
-        text = neutralize(turn.parts[0] if len(turn.parts) == 1 else "\n\n".join(turn.parts), strict=strict)
+        text = texts[index] if clean else neutralize(texts[index], strict=strict)
         if turn.role == "user":
             if index == last_user and context is not None:
                 text = closed_qa_text(neutralize(context, strict=strict), text)

@@ -28,6 +28,8 @@ from steerlm.usage import TokenUsage
 
 __all__ = ["Joiner", "StreamAssembler", "StreamChunk", "finish_reason", "server_cut"]
 
+_new = object.__new__
+
 
 def server_cut(codec: Codec, report: ServerReport, stops: Sequence[str]) -> str:
     """The stop string a server-side stop removed (to be appended back before cleaning), else ``""``."""
@@ -81,21 +83,23 @@ class StreamAssembler:
 
     def feed(self, event: StreamEvent) -> list[StreamChunk]:
         """Chunks for one event; after a stop string or the final response, `done` is True."""
-        outputs = event.outputs
-        delta = self._decoder.feed_one(outputs, final=event.final)
+        outputs, final, matcher = event.outputs, event.final, self._matcher
+        delta = self._decoder.feed_one(outputs, final)
         if len(outputs) > 1:  # more than the text: the server's reports (finish reason, counts)
             self._codec.read_reports(outputs, self._reports)
-        if event.final:
+        if final:
             delta += server_cut(self._codec, self.report, self._stops)
-        safe = self._matcher.feed(delta)
-        if self._matcher.stopped or event.final:
+        safe = matcher.feed(delta)
+        if matcher.stopped or final:
             return [self._close(safe)]
         if not safe:
             return []
         self._parts.append(safe)
         if self.report.logprobs is not None:
             return [StreamChunk(safe, logprobs=self._new_logprobs())]
-        return [StreamChunk.delta(safe)]
+        chunk = _new(StreamChunk)  # `StreamChunk.delta(safe)` without the call (once per token)
+        chunk.__dict__["text"] = safe
+        return [chunk]
 
     def _new_logprobs(self) -> tuple[TokenLogprob, ...] | None:
         """The entries that arrived since the last chunk (None when none did)."""

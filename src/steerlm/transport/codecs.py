@@ -258,6 +258,8 @@ class StreamDecoder:
         self._parts: list[list[str]] = [[] for _ in range(rows)]
         self._emitted = [0] * rows
         self._seen = [""] * rows
+        self._one_row = rows == 1
+        self._pass_through = not self._cumulative and not keep_texts  # deltas returned as decoded
 
     @property
     def texts(self) -> list[str]:
@@ -282,16 +284,16 @@ class StreamDecoder:
         deltas.extend("" for _ in range(rows_count - len(deltas)))
         return deltas
 
-    def feed_one(self, outputs: Mapping[str, Array], *, final: bool = False) -> str:
+    def feed_one(self, outputs: Mapping[str, Array], final: bool = False) -> str:
         """`feed` for a one-row stream (the per-token hot path of `StreamAssembler`): the row's delta."""
         array = outputs.get(self._key)
-        if array is None or getattr(array, "size", 0) != 1 or len(self._parts) != 1:
+        if array is None or not self._one_row or getattr(array, "size", 0) != 1:
             return self.feed(outputs, final=final)[0]
         raw = array.item()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        text = raw.decode("utf-8", "replace") if type(raw) is bytes else str(raw)
         if text.startswith(IN_BAND_ERROR_PREFIX):
             self._codec.check_in_band((text,))
-        if not self._cumulative and not self._keep:
+        if self._pass_through:
             return text
         return self._delta(0, text, final)
 
