@@ -25,6 +25,7 @@ from langchain_steerlm._convert import reply_metadata, usage
 from langchain_steerlm._errors import mapped_errors
 from langchain_steerlm._logprobs import chat_logprobs
 from langchain_steerlm._params import CallSpec
+from steerlm._frozen import frozen
 from steerlm.logprobs import TokenLogprob
 from steerlm.tokens import TokenCounter, guard_prompt
 from steerlm.usage import TokenUsage
@@ -71,7 +72,8 @@ def prepare(spec: CallSpec, prompt: str, counter: TokenCounter | None, *, tools_
     if counter is not None:
         with mapped_errors():
             tokens = guard_prompt(counter, prompt, spec.params.max_tokens, spec.profile, model=spec.model)
-    return Prepared(spec, prompt, tools_offered, counter, tokens)
+    return frozen(Prepared, spec=spec, prompt=prompt, tools_offered=tools_offered, counter=counter,
+                  prompt_tokens=tokens)
 
 
 Pending = Future[list["Completion"]] | asyncio.Future[list["Completion"]]

@@ -116,7 +116,7 @@ def to_messages(messages: Sequence[ChatMessage]) -> list[Message]:
                                   name=extra.get("name") or extra.get("tool_name"),
                                   tool_call_id=extra.get("tool_call_id")))
         else:
-            result.append(Message(role=role, content=_text(message, index)))
+            result.append(Message.text(role, _text(message, index)))
     return result
 
 

@@ -158,7 +158,7 @@ def _collect(items: Sequence[Message]) -> tuple[list[str], list[_Turn]]:
     return systems, turns
 
 
-_LABELS: dict[tuple[int, tuple[tuple[str, type, Any], ...]], tuple[ModelProfile, dict[str, int], str]] = {}
+_LABELS: dict[tuple[int, Any], tuple[ModelProfile, dict[str, int], str]] = {}
 _LABELS_MAX = 512
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from steerlm._frozen import frozen
 from steerlm.errors import ConfigurationError, PromptError, StreamInterruptedError, TritonError
 from steerlm.logprobs import TokenLogprob, align, trimmed
 from steerlm.output import clean_completion
@@ -192,8 +193,10 @@ class ClientCore:
                 encoded = self.codec.encode_prompts(chunk)
             except UnicodeEncodeError:
                 raise not_utf8(chunk) or PromptError("a prompt cannot be sent as UTF-8") from None
-            wire = WireRequest(self.model, encoded, self._fixed_for(params, len(chunk), stream), *self.per_call(call))
-            out.append(PlannedRequest(chunk, wire, stream))
+            timeout, headers = self.per_call(call)
+            fixed = self._fixed_for(params, len(chunk), stream)
+            wire = frozen(WireRequest, model=self.model, inputs=encoded, fixed=fixed, timeout=timeout, headers=headers)
+            out.append(frozen(PlannedRequest, prompts=chunk, wire=wire, stream=stream))
         return out
 
     def per_call(self, call: CallOptions | None) -> tuple[float | None, Mapping[str, str] | None]:
@@ -253,7 +256,8 @@ class ClientCore:
             report = answer.report
             text, stopped = clean(answer.text + server_cut(self.codec, report, stops), stops)
             logprobs = None if report.logprobs is None else trimmed(align(report.logprobs, answer.text), top)
-            out.append(Completion(text, finish_reason(stopped, report), self.model, prompt, report.usage, logprobs))
+            out.append(frozen(Completion, text=text, finish_reason=finish_reason(stopped, report), model=self.model,
+                              prompt=prompt, usage=report.usage, logprobs=logprobs))
         return out
 
     def assembler(self, stops: Sequence[str], top: int = 0) -> StreamAssembler:
