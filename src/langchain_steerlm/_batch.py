@@ -29,10 +29,12 @@ from typing import Any, cast
 from langchain_core.callbacks import CallbackManager
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.runnables.config import get_config_list
+
+from langchain_steerlm._guards import InputGuards
 
 __all__ = ["Prefetched", "batch_running", "batchable", "generate_args", "messages_key", "one_run", "plan_batch",
            "prefetch_scope", "ready", "replies", "shared_config", "take_prefetched"]
@@ -141,16 +143,41 @@ def plan_batch(model: Any, inputs: Sequence[Any], config: Configs, kwargs: dict[
     if not batchable(model, inputs, config, kwargs, async_api=async_api):
         return []
     plan: Plan = []
+    try:  # the call is resolved once for every input (an error: each input fails in its own run)
+        spec = model.resolve_call(None, kwargs, extra_names=frozenset({"tools", "tool_choice"}))
+    except Exception:
+        spec = None
+    fast = type(model)._convert_input is InputGuards._convert_input  # LangChain's conversion, not an override
     for item in inputs:
         try:
-            messages = model._convert_input(item).to_messages()
+            messages = (fast and _plain_messages(item)) or model._convert_input(item).to_messages()
         except Exception:
             return []
         try:
-            plan.append((messages, model._prepare(messages, None, dict(kwargs))))
+            plan.append((messages, model._prepare(messages, None, dict(kwargs), spec)))
         except Exception:
             plan.append((messages, None))
     return plan
+
+
+_PLAIN_ROLES: dict[str, type[BaseMessage]] = {"human": HumanMessage, "user": HumanMessage, "ai": AIMessage,
+                                               "assistant": AIMessage, "system": SystemMessage}
+
+
+def _plain_messages(item: Any) -> list[BaseMessage] | None:
+    """The messages LangChain's input conversion makes of a string or of ``(role, text)`` pairs with the
+    plain roles (a message of that class with that content), made directly; None for anything else."""
+    if type(item) is str:
+        return [HumanMessage(content=item)]
+    if type(item) is not list or not item:
+        return None
+    out: list[BaseMessage] = []
+    for pair in item:
+        kind = _PLAIN_ROLES.get(pair[0]) if type(pair) is tuple and len(pair) == 2 and type(pair[1]) is str else None
+        if kind is None:
+            return None
+        out.append(kind(content=pair[1]))
+    return out
 
 
 def ready(plan: Plan) -> Plan:

@@ -104,13 +104,12 @@ def _start(model: ChatSteerLM, plan: Plan, config: Configs, kwargs: dict[str, An
 
 def _reply(model: ChatSteerLM, prepared: _run.Prepared, done: Completion, run_id: Any) -> tuple[AIMessage, LLMResult]:
     """One input's reply, finished as `_generate_with_cache` finishes it, and its run's result."""
-    result = model._result(prepared, done)
-    generation = result.generations[0]
+    generation = model._generation(prepared, done)
     if generation.message.id is None:
         generation.message.id = f"{LC_ID_PREFIX}-{run_id}-0"
     generation.message.response_metadata = _gen_info_and_msg_metadata(generation)
-    generations: list[Generation] = list(result.generations)
-    return cast(AIMessage, generation.message), LLMResult(generations=[generations], llm_output=result.llm_output)
+    generations: list[Generation] = [generation]
+    return cast(AIMessage, generation.message), LLMResult(generations=[generations])
 
 
 def _failed(error: BaseException) -> LLMResult:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from langchain_steerlm import _native_batch, _run
 from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
 from langchain_steerlm._guards import InputGuards
-from langchain_steerlm._params import SteerLMFields
+from langchain_steerlm._params import CallSpec, SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
 from steerlm.secrets import redact_params
@@ -180,8 +180,10 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         counter = self.token_counter
         return super().get_token_ids(text) if counter is None else counter.ids(text)
 
-    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _run.Prepared:
-        spec = self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
+    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+                 spec: CallSpec | None = None) -> _run.Prepared:
+        """Convert, render and guard one input; `spec`: the call already resolved (a batch's inputs share it)."""
+        spec = spec if spec is not None else self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
         turns, offered = to_core_messages(messages, spec.profile), False
         if spec.extra or spec.params.guided_json is not None:  # tools, or structured output
             from langchain_steerlm.tools import structured_turns
@@ -192,10 +194,14 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         return _run.prepare(spec, prompt, self.token_counter, tools_offered=offered)
 
     @staticmethod
-    def _result(prepared: _run.Prepared, done: Completion) -> ChatResult:
+    def _generation(prepared: _run.Prepared, done: Completion) -> ChatGeneration:
         message = ai_message(done.text, prepared.metadata(done.finish_reason, done.logprobs),
                              prepared.usage_for(done.text, done.usage), tools_offered=prepared.tools_offered)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return ChatGeneration(message=message)
+
+    @classmethod
+    def _result(cls, prepared: _run.Prepared, done: Completion) -> ChatResult:
+        return ChatResult(generations=[cls._generation(prepared, done)])
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
