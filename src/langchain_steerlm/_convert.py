@@ -100,6 +100,7 @@ def _one(message: BaseMessage, index: int, profile: ModelProfile) -> Message:
 
 
 _PLAIN: dict[type, Role] = {HumanMessage: "user", SystemMessage: "system"}
+_new = object.__new__
 
 
 def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> list[Message]:
@@ -110,11 +111,15 @@ def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> 
         kind, content = type(message), message.content
         if type(content) is str:
             role = _PLAIN.get(kind)
-            if role is not None:
-                out.append(Message.text(role, content))
-                continue
-            if kind is AIMessage and not message.tool_calls:  # type: ignore[attr-defined]
-                out.append(Message.text("assistant", content, _labels(message, profile)))  # type: ignore[arg-type]
+            if role is None and kind is AIMessage and not message.tool_calls:  # type: ignore[attr-defined]
+                role = "assistant"
+                labels = _labels(message, profile) if message.response_metadata else None  # type: ignore[arg-type]
+            else:
+                labels = None
+            if role is not None:  # `Message.text(role, content, labels)`, inlined (once per message)
+                plain = _new(Message)
+                plain.__dict__.update(role=role, content=content, attributes=labels)
+                out.append(plain)
                 continue
         out.append(_one(message, index, profile))
     return out

@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
-from langchain_steerlm import _native_batch, _run
+from langchain_steerlm import _run
 from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
 from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import CallSpec, SteerLMFields
@@ -255,6 +255,8 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         Each input is rendered once and keeps its own LangChain run (callbacks, run id, tags,
         metadata); see `langchain_steerlm._native_batch`.
         """
+        from langchain_steerlm import _native_batch
+
         out = _native_batch.batch(self, inputs, config, return_exceptions, kwargs)
         if out is None:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
@@ -263,6 +265,8 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     async def abatch(self, inputs: Inputs, config: Configs = None, *,  # type: ignore[override]
                      return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
         """Async batch over inputs: ONE Triton request for all of them (see `batch`)."""
+        from langchain_steerlm import _native_batch
+
         out = await _native_batch.abatch(self, inputs, config, return_exceptions, kwargs)
         if out is None:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
