@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatSteerLM"]
 
-_TOOL_KWARGS = frozenset({"tools", "tool_choice"})
+_TOOL_KWARGS = frozenset({"tools", "tool_choice", "strict"})
 Inputs = Sequence[LanguageModelInput]
 Configs = RunnableConfig | list[RunnableConfig] | None
 
@@ -196,7 +196,7 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     def _result(prepared: _run.Prepared, done: Completion) -> ChatResult:
         message = ai_message(done.text, prepared.metadata(done.finish_reason, done.logprobs),
                              prepared.usage_for(done.text, done.usage), tools_offered=prepared.tools_offered)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return ChatResult(generations=[ChatGeneration(message=prepared.check_strict(message))])
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -295,7 +295,7 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
         from langchain_steerlm.tools import bind_tool_kwargs
 
-        strict = kwargs.pop("strict", None)  # sent as guided_strict
+        strict = kwargs.pop("strict", None)  # sent as guided_strict; the calls are checked (Prepared.check_strict)
         bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice, strict),
                                                                    **kwargs)
         return bound
