@@ -181,3 +181,18 @@ async def test_strict_tools_reject_calls_that_do_not_match_their_schema(ensemble
     assert loose.tool_calls[0]["args"] == {"town": "Oslo"}
     good = strict.invoke("Weather in Oslo")  # the protocol followed: the arguments match
     assert good.tool_calls[0]["args"] == {"city": "Oslo"}
+
+
+@pytest.mark.parametrize("model", ["ensemble", "ensemble-guided"])
+def test_llamaindex_guided_json_field_is_guided_or_prompted(ensemble_server: LocalServer, model: str) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    from llamaindex_steerlm import SteerLM
+
+    schema = Address.model_json_schema()
+    llm = SteerLM(model=model, profile=PROFILE, url=ensemble_server.grpc_url, max_retries=0, guided_json=schema)
+    reply = llm.chat([ChatMessage(role="user", content="Where does Ada live")])
+    assert Address.model_validate_json(reply.message.content or "") == Address(street="live", number=3)
+    kind, guide = sent(ensemble_server, model)
+    assert (kind, guide) == (("json_schema", schema) if model == "ensemble-guided" else (None, None))
+    assert "<json_schema>" in ensemble_server.last_request(model)["inputs"]["text_input"]["data"][0]
