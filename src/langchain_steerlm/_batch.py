@@ -144,7 +144,7 @@ def plan_batch(model: Any, inputs: Sequence[Any], config: Configs, kwargs: dict[
         return []
     plan: Plan = []
     try:  # the call is resolved once for every input (an error: each input fails in its own run)
-        spec = model.resolve_call(None, kwargs, extra_names=frozenset({"tools", "tool_choice"}))
+        spec = model._resolve(None, kwargs)
     except Exception:
         spec = None
     fast = type(model)._convert_input is InputGuards._convert_input  # LangChain's conversion, not an override

@@ -231,5 +231,5 @@ class StreamState:
             shown = self.splitter.feed(delta)
             tail, parsed = self.splitter.finish()
             delta = shown + tail
-        return ChatGenerationChunk(message=final_chunk(
-            delta, p.metadata(finish_reason, self.logprobs), p.usage_for("".join(self.parts), server), parsed=parsed))
+        return ChatGenerationChunk(message=p.check_strict(final_chunk(
+            delta, p.metadata(finish_reason, self.logprobs), p.usage_for("".join(self.parts), server), parsed=parsed)))

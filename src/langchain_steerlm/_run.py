@@ -14,9 +14,9 @@ from collections.abc import AsyncGenerator, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing, closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 
 from langchain_steerlm._batch import Prefetched, batch_running, messages_key, take_prefetched
@@ -32,6 +32,8 @@ from steerlm.usage import TokenUsage
 
 if TYPE_CHECKING:  # the client modules load on the first call (transport, retry)
     from steerlm.client import Completion, StreamChunk
+
+_M = TypeVar("_M", bound=AIMessage)
 
 __all__ = ["Prepared", "abatch", "agenerate", "aparked", "asend", "astream", "batch", "generate", "parked",
            "prefetch", "prepare", "send", "stream"]
@@ -58,6 +60,15 @@ class Prepared:
         if logprobs is not None:
             meta["logprobs"] = chat_logprobs(logprobs)
         return meta
+
+    def check_strict(self, message: _M) -> _M:
+        """The message, once its tool calls match their tools' schemas when they were bound with
+        ``strict=True`` (else SteerLMStructuredOutputError; `langchain_steerlm.tools.check_tool_calls`)."""
+        if self.tools_offered and self.spec.extra.get("strict"):
+            from langchain_steerlm.tools import check_tool_calls
+
+            check_tool_calls(self.spec.extra, message)
+        return message
 
     def usage_for(self, text: str, server: TokenUsage | None = None) -> UsageMetadata | None:
         """The server's counts when it reported them, else the tokenizer's (None without either)."""

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatSteerLM"]
 
-_TOOL_KWARGS = frozenset({"tools", "tool_choice"})
+_TOOL_KWARGS = frozenset({"tools", "tool_choice", "strict"})
 Inputs = Sequence[LanguageModelInput]
 Configs = RunnableConfig | list[RunnableConfig] | None
 
@@ -180,10 +180,13 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         counter = self.token_counter
         return super().get_token_ids(text) if counter is None else counter.ids(text)
 
+    def _resolve(self, stop: list[str] | None, kwargs: dict[str, Any]) -> CallSpec:
+        return self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
+
     def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
                  spec: CallSpec | None = None) -> _run.Prepared:
         """Convert, render and guard one input; `spec`: the call already resolved (a batch's inputs share it)."""
-        spec = spec if spec is not None else self.resolve_call(stop, kwargs, extra_names=_TOOL_KWARGS)
+        spec = spec if spec is not None else self._resolve(stop, kwargs)
         turns, offered = to_core_messages(messages, spec.profile), False
         if spec.extra or spec.params.guided_json is not None:  # tools, or structured output
             from langchain_steerlm.tools import structured_turns
@@ -197,7 +200,7 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
     def _generation(prepared: _run.Prepared, done: Completion) -> ChatGeneration:
         message = ai_message(done.text, prepared.metadata(done.finish_reason, done.logprobs),
                              prepared.usage_for(done.text, done.usage), tools_offered=prepared.tools_offered)
-        return ChatGeneration(message=message)
+        return ChatGeneration(message=prepared.check_strict(message))
 
     @classmethod
     def _result(cls, prepared: _run.Prepared, done: Completion) -> ChatResult:
@@ -283,7 +286,7 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         """Offer `tools` through the prompted JSON protocol (see `langchain_steerlm.tools`)."""
         from langchain_steerlm.tools import bind_tool_kwargs
 
-        strict = kwargs.pop("strict", None)  # sent as guided_strict
+        strict = kwargs.pop("strict", None)  # sent as guided_strict; the calls are checked (Prepared.check_strict)
         bound: Runnable[LanguageModelInput, AIMessage] = self.bind(**bind_tool_kwargs(tools, tool_choice, strict),
                                                                    **kwargs)
         return bound

@@ -10,8 +10,8 @@ one), ``"none"``/``False`` (tools are not offered), a tool name or ``{"type": "f
 {"name": ...}}`` (must call that tool — only that tool is offered, so the instruction is unambiguous).
 A required call is also sent as a guided-decoding schema; a request with `guided_json` and no tools offered
 gets the prompted JSON protocol's instructions (`steerlm.structured`), the fallback where the server cannot
-guide. ``strict=True`` (`bind_tools`, `with_structured_output`) is sent as ``guided_strict``, and
-`with_structured_output` then checks the parsed output against the schema (`SteerLMStructuredOutputError`).
+guide. ``strict=True`` (`bind_tools`, `with_structured_output`) is sent as ``guided_strict``, and the parsed
+output is checked against the schema (`check_tool_calls`; `SteerLMStructuredOutputError` on a mismatch).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from steerlm.requests import with_tool_instructions
 from steerlm.structured import check_strict, with_json_instructions
 from steerlm.tools import ToolSpec, required_call_guide
 
-__all__ = ["STRUCTURED_OUTPUT_METHODS", "ToolLike", "bind_tool_kwargs", "forced_call_guide", "offer_tools",
-           "structured_output", "structured_turns", "tool_specs"]
+__all__ = ["STRUCTURED_OUTPUT_METHODS", "ToolLike", "bind_tool_kwargs", "check_tool_calls", "forced_call_guide",
+           "offer_tools", "structured_output", "structured_turns", "tool_specs"]
 
 ToolLike = Mapping[str, Any] | type | Callable[..., Any] | BaseTool
 STRUCTURED_OUTPUT_METHODS = ("function_calling", "json_schema", "json_mode")
@@ -66,11 +66,11 @@ def _normalize_choice(tool_choice: Any, names: Sequence[str]) -> str | None:
 
 def bind_tool_kwargs(tools: Sequence[ToolLike], tool_choice: Any, strict: bool | None = None) -> dict[str, Any]:
     """The kwargs `bind_tools` binds: OpenAI-format ``tools``, a normalised ``tool_choice`` and, for
-    ``strict``, ``guided_strict``."""
+    ``strict``, ``strict`` (the calls are checked) and ``guided_strict`` (sent)."""
     formatted = [convert_to_openai_tool(t) for t in tools]  # type: ignore[arg-type]
     names = [t["function"]["name"] for t in formatted]
     bound = {"tools": formatted, "tool_choice": _normalize_choice(tool_choice, names)}
-    return bound if strict is None else {**bound, "guided_strict": strict}
+    return bound if strict is None else {**bound, "strict": strict, "guided_strict": strict}
 
 
 def tool_specs(tools: Sequence[ToolLike] | None) -> list[ToolSpec]:
@@ -117,6 +117,23 @@ def structured_turns(turns: list[Message], extra: Mapping[str, Any], params: Gen
     if not offered and params.guided_json is not None:  # the prompted fallback where the server cannot guide
         turns = with_json_instructions(turns, params.guided_json, profile)
     return turns, offered, params
+
+
+def check_tool_calls(extra: Mapping[str, Any], message: AIMessage) -> None:
+    """``bind_tools(..., strict=True)``: raise SteerLMStructuredOutputError unless every tool call of `message`
+    is well formed, names a bound tool and has arguments that match that tool's schema."""
+    schemas = {spec.name: spec.parameters for spec in tool_specs(extra.get("tools"))}
+    try:
+        for bad in message.invalid_tool_calls:
+            raise StructuredOutputError(f"the call to {bad.get('name')!r} is malformed (strict=True): "
+                                        f"{bad.get('error')}", value=bad.get("args"))
+        for call in message.tool_calls:
+            if call["name"] not in schemas:
+                raise StructuredOutputError(f"the reply calls {call['name']!r}, which is not a bound tool "
+                                            f"(strict=True; bound: {sorted(schemas)})", value=call["args"])
+            check_strict(call["args"], schemas[call["name"]], what=f"the arguments of the call to {call['name']!r}")
+    except StructuredOutputError as exc:
+        raise SteerLMStructuredOutputError(str(exc), errors=exc.errors, value=exc.value) from None
 
 
 def _strict_check(schema: Mapping[str, Any], name: str | None) -> Runnable[AIMessage, AIMessage]:

@@ -132,6 +132,9 @@ def test_strict_rejects_a_non_conforming_reply_where_nothing_guides(ensemble_ser
     assert model.with_structured_output(schema, method="json_schema").invoke(question) == {"name": "Ada", "age": 7}
     raw = model.with_structured_output(schema, method="json_mode", strict=True, include_raw=True).invoke(question)
     assert raw["parsed"] is None and isinstance(raw["parsing_error"], SteerLMStructuredOutputError)
+    call = 'Describe Ada [[say={"tool_calls": [{"name": "Person", "arguments": {"name": "Ada", "age": 7}}]}]]'
+    raw = model.with_structured_output(schema, strict=True, include_raw=True).invoke(call)  # function calling
+    assert raw["parsed"] is None and "/age: 7 violates minimum 18" in raw["parsing_error"].errors
     guided = chat(ensemble_server, "ensemble-guided").with_structured_output(schema, method="json_schema",
                                                                             strict=True).invoke(question)
     assert schema_errors(guided, schema) == []  # guided decoding wins over what the prompt says
@@ -157,3 +160,39 @@ async def test_llamaindex_structured_predict_and_structured_llm_are_guided(ensem
     assert isinstance(reply.raw, Person) and reply.raw.name == "Grace"
     assert sent(ensemble_server, "ensemble-guided")[1]["properties"]["tool_calls"]["items"]["properties"][
         "name"] == {"const": "Person"}
+
+
+@pytest.mark.parametrize(("model", "mode"), [("ensemble", "invoke"), ("ensemble", "ainvoke"),
+                                             ("ensemble-streaming", "stream")])
+async def test_strict_tools_reject_calls_that_do_not_match_their_schema(ensemble_server: LocalServer, model: str,
+                                                                      mode: str) -> None:
+    """bind_tools(strict=True) where nothing guides: a call whose arguments miss the tool's schema raises the
+    typed error (not returned as if valid); without strict the call comes back as the model made it."""
+    question = 'Weather in Oslo [[say={"tool_calls": [{"name": "get_weather", "arguments": {"town": "Oslo"}}]}]]'
+    strict = chat(ensemble_server, model).bind_tools([get_weather], strict=True)
+    with pytest.raises(SteerLMStructuredOutputError, match="missing required property 'city'"):
+        if mode == "invoke":
+            strict.invoke(question)
+        elif mode == "ainvoke":
+            await strict.ainvoke(question)
+        else:
+            list(strict.stream(question))
+    loose = chat(ensemble_server, model).bind_tools([get_weather]).invoke(question)
+    assert loose.tool_calls[0]["args"] == {"town": "Oslo"}
+    good = strict.invoke("Weather in Oslo")  # the protocol followed: the arguments match
+    assert good.tool_calls[0]["args"] == {"city": "Oslo"}
+
+
+@pytest.mark.parametrize("model", ["ensemble", "ensemble-guided"])
+def test_llamaindex_guided_json_field_is_guided_or_prompted(ensemble_server: LocalServer, model: str) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    from llamaindex_steerlm import SteerLM
+
+    schema = Address.model_json_schema()
+    llm = SteerLM(model=model, profile=PROFILE, url=ensemble_server.grpc_url, max_retries=0, guided_json=schema)
+    reply = llm.chat([ChatMessage(role="user", content="Where does Ada live")])
+    assert Address.model_validate_json(reply.message.content or "") == Address(street="live", number=3)
+    kind, guide = sent(ensemble_server, model)
+    assert (kind, guide) == (("json_schema", schema) if model == "ensemble-guided" else (None, None))
+    assert "<json_schema>" in ensemble_server.last_request(model)["inputs"]["text_input"]["data"][0]
