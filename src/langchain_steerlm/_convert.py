@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.language_models.model_profile import ModelProfile as LCModelProfile
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
     from steerlm.logprobs import TokenLogprob
     from steerlm.usage import TokenUsage
 
-__all__ = ["StreamState", "ai_message", "final_chunk", "reply_metadata", "to_core_messages", "usage"]
+__all__ = ["StreamState", "ai_message", "capability_profile", "final_chunk", "reply_metadata", "to_core_messages",
+           "usage"]
 
 _CHAT_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "human": "user",
                                 "assistant": "assistant", "ai": "assistant", "tool": "tool",
@@ -123,6 +125,14 @@ def to_core_messages(messages: Sequence[BaseMessage], profile: ModelProfile) -> 
                 continue
         out.append(_one(message, index, profile))
     return out
+
+
+def capability_profile(profile: ModelProfile) -> LCModelProfile:
+    """LangChain's capability profile of a steerlm profile. The cards give 4,096 tokens for input and
+    output together: output is bounded by the same window."""
+    return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window,
+                          max_output_tokens=profile.context_window, text_inputs=True, text_outputs=True,
+                          tool_calling=True, tool_choice=True, tool_call_streaming=True, structured_output=False)
 
 
 def reply_metadata(model: str, finish_reason: str, profile: ModelProfile,

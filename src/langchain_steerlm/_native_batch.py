@@ -52,7 +52,7 @@ def batch(model: ChatSteerLM, inputs: Sequence[Any], config: Configs, return_exc
     if model.rate_limiter is not None:  # consulted BEFORE the request is sent: a permit per input
         for _ in sendable:
             model.rate_limiter.acquire(blocking=True)
-        runner = model._without_limiter()
+        runner = model.model_copy(update={"rate_limiter": None})  # its permits were taken: none twice
     spec, prompts = sendable[0][1].spec, [p.prompt for _, p in sendable]
     if one_run(plan, config, return_exceptions) and len(sendable) == len(plan) and runner.output_version != "v1":
         return run_batch(runner, plan, config, kwargs, lambda: _run.batch(spec, prompts))
@@ -74,7 +74,7 @@ async def abatch(model: ChatSteerLM, inputs: Sequence[Any], config: Configs, ret
     if model.rate_limiter is not None:
         for _ in sendable:
             await model.rate_limiter.aacquire(blocking=True)
-        runner = model._without_limiter()
+        runner = model.model_copy(update={"rate_limiter": None})  # its permits were taken: none twice
     spec, prompts = sendable[0][1].spec, [p.prompt for _, p in sendable]
     if one_run(plan, config, return_exceptions) and len(sendable) == len(plan) and runner.output_version != "v1":
         return await arun_batch(runner, plan, config, kwargs, spec, prompts)

@@ -16,7 +16,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from langchain_steerlm import _run
-from langchain_steerlm._convert import StreamState, ai_message, to_core_messages
+from langchain_steerlm._convert import StreamState, ai_message, capability_profile, to_core_messages
 from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import CallSpec, SteerLMFields
 from steerlm.errors import ConfigurationError
@@ -168,12 +168,7 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
 
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""
-        profile = self.resolved_profile
-        # The cards give 4,096 tokens for input and output together: output is bounded by the same window.
-        return LCModelProfile(name=profile.name, max_input_tokens=profile.context_window,
-                              max_output_tokens=profile.context_window, text_inputs=True,
-                              text_outputs=True, tool_calling=True, tool_choice=True, tool_call_streaming=True,
-                              structured_output=False)
+        return capability_profile(self.resolved_profile)
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids from `tokenizer=` when configured (else LangChain's GPT-2 approximation)."""
@@ -274,10 +269,6 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         if out is None:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type,return-value]
         return out
-
-    def _without_limiter(self) -> ChatSteerLM:
-        """This model for the runs of a batch whose permits were taken before sending (none taken twice)."""
-        return self.model_copy(update={"rate_limiter": None})
 
     # ------------------------------------------------------------------ tools and structured output
 
