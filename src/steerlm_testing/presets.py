@@ -73,6 +73,7 @@ PRESET_MODELS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("Llama2-70B-SteerLM-Chat-streaming", "current_streaming", SCRIPTED),
         ModelSpec("reward_model", "reward", "steerlm.serve.text_scorer:TextFeatureScorer"),
         ModelSpec("vllm_model", "vllm_backend", SCRIPTED),  # docs/logprobs.md
+        ModelSpec("ensemble", "trtllm_guided", SCRIPTED),  # docs/structured-output.md (TRT-LLM >= 0.17 inputs)
     ),
     "current-servers": (
         ModelSpec("megatron-deployable", "export_deploy_megatron", SCRIPTED),
