@@ -94,7 +94,7 @@ class SteerLMFields(SteeringFields, SecureFields):
     """Constructor fields common to the chat model and the string LLM (steering ones: `SteeringFields`,
     credentials and TLS: `SecureFields`)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True, defer_build=True)  # a mixin
 
     _settings_memo: SettingsMemo = PrivateAttr(default_factory=SettingsMemo)
 

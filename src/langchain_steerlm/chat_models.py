@@ -13,7 +13,7 @@ from langchain_core.language_models.model_profile import ModelProfile as LCModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from langchain_steerlm import _run
 from langchain_steerlm._convert import StreamState, ai_message, capability_profile, to_core_messages
@@ -140,6 +140,9 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
         reply.usage_metadata  # {"input_tokens": 61, "output_tokens": 12, "total_tokens": 73}
         ```
     """
+
+    # The field mixins defer their schemas (never validated on their own); this model builds its own now.
+    model_config = ConfigDict(defer_build=False)
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

@@ -10,7 +10,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseLLM, LangSmithParams, LanguageModelInput
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from langchain_steerlm import _run
 from langchain_steerlm._guards import InputGuards
@@ -74,6 +74,9 @@ class SteerLM(InputGuards, SteerLMFields, BaseLLM):
         llm.batch(["Hi", "Hello"])  # one Triton request
         ```
     """
+
+    # The field mixins defer their schemas (never validated on their own); this model builds its own now.
+    model_config = ConfigDict(defer_build=False)
 
     raw_prompt: bool = Field(default=False, description="Send prompts verbatim (already formatted).")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, ValidationError
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
@@ -57,6 +57,9 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
     ones (``headers``, ``api_key``, ``root_certificates``, ``client_certificate``, ``client_key``,
     ``verify_ssl``; secrets redacted in repr and ``to_dict()``) from `SecureFields`.
     """
+
+    # A mixin: `SteerLM` builds the schema.
+    model_config = ConfigDict(defer_build=True)
 
     _settings_memo: SettingsMemo = PrivateAttr(default_factory=SettingsMemo)
 

@@ -18,7 +18,7 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.bridge.pydantic import ConfigDict, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import ToolSelection, default_completion_to_prompt
 from llama_index.core.prompts import BasePromptTemplate
@@ -98,7 +98,10 @@ class SteerLM(SteerLMFields):
     ``closed_qa_templates()`` gives the templates explicitly. Tools go through ``steerlm.tools``.
     """
 
+    model_config = ConfigDict(defer_build=False)  # the field mixins defer theirs; this model builds now
+
     _clients: ClientCache = PrivateAttr(default_factory=ClientCache)
+    _payload: tuple[object, dict[str, Any]] | None = PrivateAttr(default=None)
 
     @classmethod
     def class_name(cls) -> str:
@@ -109,6 +112,14 @@ class SteerLM(SteerLMFields):
         return LLMMetadata(context_window=self._window_profile().context_window, num_output=self.max_tokens,
                            is_chat_model=True, is_function_calling_model=True, model_name=self.model,
                            system_role=MessageRole.SYSTEM)
+
+    def to_payload(self) -> dict[str, Any]:
+        """`LLM.to_payload` (sent with every call's events): made once per resolution of the fields, copied."""
+        private, resolved = self.__pydantic_private__, self.fields()
+        cached = private.get("_payload")  # type: ignore[union-attr]
+        if cached is None or cached[0] is not resolved:
+            cached = private["_payload"] = (resolved, super().to_payload())  # type: ignore[index]
+        return dict(cached[1])
 
     def _window_profile(self) -> ModelProfile:
         """The profile, with `context_window` overridden when that field is set."""

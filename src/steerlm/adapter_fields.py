@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer
 
 from steerlm.client.settings import DEFAULT_VERIFY_SSL
 from steerlm.errors import ConfigurationError
@@ -35,6 +35,8 @@ _SECRET_FIELDS = frozenset({"api_key", "client_key", "headers"})
 
 class SecureFields(BaseModel):
     """Credential and TLS fields; secrets never appear in repr or serialization."""
+
+    model_config = ConfigDict(defer_build=True)  # a mixin: the concrete model builds its own schema
 
     headers: dict[str, str] | None = Field(
         default=None, description="Extra HTTP headers / gRPC metadata (credential headers are shown as '***').")

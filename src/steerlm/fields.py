@@ -11,7 +11,7 @@ fields themselves accept any integer.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from steerlm.attributes import HELPSTEER, HELPSTEER2, OASST
 
@@ -26,6 +26,9 @@ def _describe(name: str) -> str:
 
 class SteeringFields(BaseModel):
     """The steering-attribute fields (a mixin: combine it with a framework's pydantic base class)."""
+
+    # A mixin is never validated itself: its schema is built only if ever needed (the concrete model's is).
+    model_config = ConfigDict(defer_build=True)
 
     attributes: dict[str, int] | None = Field(
         default=None, description="Steering attributes as a dict; a per-attribute field given alongside wins."

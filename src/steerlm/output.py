@@ -44,6 +44,7 @@ class StopMatcher:
     def __init__(self, stops: Iterable[str]) -> None:
         self._stops, self._prefixes, firsts, self._firsts, self._longest = _tables(tuple(stops))
         self._first = firsts if len(firsts) == 1 else None  # usually just '<': a substring test
+        self._lf_plain = "\n" not in firsts  # a held LF can only be the one dropped before a stop
         self._buffer = ""
         self.stopped = False
         self.stop_string: str | None = None
@@ -51,11 +52,19 @@ class StopMatcher:
     def feed(self, delta: str) -> str:
         if self.stopped or not delta:
             return ""
-        if not self._buffer and delta[-1] != "\n":
+        buffer = self._buffer
+        if not buffer or (buffer == "\n" and self._lf_plain):
+            # Fast path (what `_scan` would decide): no character of the delta can start a stop string
+            # or a marker, so all of it is safe but a trailing LF, which is held back.
             first = self._first
             if (first not in delta) if first is not None else self._firsts.search(delta) is None:
-                return delta
-        self._buffer += delta
+                if delta[-1] != "\n":
+                    self._buffer = ""
+                    return buffer + delta
+                if self._lf_plain:
+                    self._buffer = "\n"
+                    return buffer + delta[:-1]
+        self._buffer = buffer + delta
         return self._scan(final=False)
 
     def finish(self) -> str:

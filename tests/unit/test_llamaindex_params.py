@@ -126,3 +126,17 @@ def test_context_window_override_feeds_the_metadata() -> None:
     assert _SteerLM(model="Llama2-70B-SteerLM-Chat").metadata.context_window == 4096
     with pytest.raises(_ConfigurationError, match="context_window"):
         _SteerLM(model="Llama2-70B-SteerLM-Chat", context_window=0)
+
+
+def test_the_instrumentation_payload_follows_field_changes_and_copies() -> None:
+    llm = SteerLM(model=F1, max_tokens=300)
+    payload = llm.to_payload()
+    assert payload == {"class_name": "SteerLM", **llm.metadata.model_dump()}
+    payload["num_output"] = 1  # a listener editing its payload changes nothing for the next call
+    assert llm.to_payload()["num_output"] == 300
+    llm.max_tokens = 20
+    assert llm.to_payload()["num_output"] == 20
+    copied = llm.model_copy(update={"context_window": 1024})
+    assert copied.to_payload()["context_window"] == 1024
+    assert llm.to_payload()["context_window"] == 4096
+    assert pickle.loads(pickle.dumps(llm)).to_payload() == llm.to_payload()

@@ -68,3 +68,13 @@ def test_strip_echo_with_and_without_markers() -> None:
     assert strip_echo("System\n\nUser\nhi\nAssistant\nHello", prompt) == "Hello"
     assert strip_echo("Unrelated", prompt) == "Unrelated"
     assert clean_completion(prompt + "Hi!\n<extra_id_1>", ["<extra_id_1>"], prompt=prompt) == ("Hi!", True)
+
+
+def test_a_held_newline_is_released_or_dropped_like_whole_text() -> None:
+    matcher = StopMatcher(["<extra_id_1>"])
+    assert [matcher.feed(d) for d in ("one\n", "two\n", "three")] == ["one", "\ntwo", "\nthree"]
+    assert [matcher.feed(d) for d in ("\n", "<extra_id_1>", "more")] == ["", "", ""]
+    assert matcher.stopped and matcher.finish() == ""
+    lf_stop = StopMatcher(["\nUser"])  # a stop starting with LF: the held LF may begin it
+    assert [lf_stop.feed(d) for d in ("Hi\n", "User: x")] == ["Hi", ""]
+    assert lf_stop.stopped

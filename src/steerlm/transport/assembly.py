@@ -70,10 +70,14 @@ class StreamAssembler:
         self._top = top  # alternatives kept per position (`top_logprobs`)
         self._given = 0  # log-probability entries already handed out
         self._decoder = codec.stream_decoder(1, keep_texts=False)  # the text is kept here, once
+        self._decode = self._decoder.feed_one  # bound once: the per-token path calls these
         self._matcher = StopMatcher(stops)
+        self._match = self._matcher.feed
         self.report = ServerReport()
         self._reports = [self.report]
         self._parts: list[str] = []
+        self._keep = self._parts.append
+        self._logprobs = False  # whether the server reported log-probabilities (only when asked)
         self.done = False
 
     @property
@@ -83,19 +87,20 @@ class StreamAssembler:
 
     def feed(self, event: StreamEvent) -> list[StreamChunk]:
         """Chunks for one event; after a stop string or the final response, `done` is True."""
-        outputs, final, matcher = event.outputs, event.final, self._matcher
-        delta = self._decoder.feed_one(outputs, final)
-        if len(outputs) > 1:  # more than the text: the server's reports (finish reason, counts)
+        outputs, final = event.outputs, event.final
+        delta = self._decode(outputs, final)
+        if len(outputs) > 1:  # more than the text: the server's reports (finish reason, counts, logprobs)
             self._codec.read_reports(outputs, self._reports)
+            self._logprobs = self.report.logprobs is not None
         if final:
             delta += server_cut(self._codec, self.report, self._stops)
-        safe = matcher.feed(delta)
-        if matcher.stopped or final:
+        safe = self._match(delta)
+        if final or self._matcher.stopped:
             return [self._close(safe)]
         if not safe:
             return []
-        self._parts.append(safe)
-        if self.report.logprobs is not None:
+        self._keep(safe)
+        if self._logprobs:
             return [StreamChunk(safe, logprobs=self._new_logprobs())]
         chunk = _new(StreamChunk)  # `StreamChunk.delta(safe)` without the call (once per token)
         chunk.__dict__["text"] = safe
