@@ -58,6 +58,10 @@ class TestChatSteerLMStandard(ChatModelIntegrationTests):
         return "nemo-v2.0"
 
     @property
+    def supports_anthropic_inputs(self) -> bool:
+        return True
+
+    @property
     def supports_json_mode(self) -> bool:
         """json mode sends the schema as guided decoding where the server has it and asks for it by the
         prompted JSON protocol everywhere: this NeMo-signature model has no guided input, so the scripted
