@@ -58,6 +58,16 @@ class TestChatSteerLMStandard(ChatModelIntegrationTests):
         return "nemo-v2.0"
 
     @property
+    def supports_anthropic_inputs(self) -> bool:
+        return True
+
+    @property
+    def enable_vcr_tests(self) -> bool:
+        # test_stream_time: vcrpy records HTTP client libraries; this model streams over gRPC, so the cassette
+        # stays empty and the test streams from the live local server (pytest-recording's `vcr` fixture).
+        return True
+
+    @property
     def supports_json_mode(self) -> bool:
         """json mode sends the schema as guided decoding where the server has it and asks for it by the
         prompted JSON protocol everywhere: this NeMo-signature model has no guided input, so the scripted

@@ -161,7 +161,7 @@ class AsyncSteerLMClient(ClientBase):
         stops = core.stops(p)
         [request] = core.plan(prompts, p, stream=False, call=options)
         answers = await self._call(partial(self._run, request=request, stops=stops))
-        return core.completions(prompts, answers, stops)[0]
+        return core.completions(prompts, answers, stops, p.top_count)[0]
 
     async def _open(
         self, conn: AsyncConnection, request: PlannedRequest, stops: Sequence[str], top: int = 0

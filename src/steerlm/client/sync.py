@@ -164,7 +164,7 @@ class SteerLMClient(ClientBase):
         stops = core.stops(p)
         [request] = core.plan(prompts, p, stream=False, call=options)
         answers = self._call(partial(self._run, request=request, stops=stops))
-        return core.completions(prompts, answers, stops)[0]
+        return core.completions(prompts, answers, stops, p.top_count)[0]
 
     def _open(
         self, conn: Connection, request: PlannedRequest, stops: Sequence[str], top: int = 0
