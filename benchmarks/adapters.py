@@ -31,7 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from adapter_floors import MODEL, STREAM_MODEL, FloorChat, FloorLLM, Raw, Turn, render, stream_chunks
 from langchain_steerlm import ChatSteerLM
 from llamaindex_steerlm import SteerLM
+from overhead import throughput as requests_per_second
 from steerlm import format_prompt
 from steerlm_testing import LocalServer
 
@@ -114,20 +115,6 @@ def per_call(rounds: int, n: int, floor: Callable[[], object], ours: Callable[[]
     return {**_abab(rounds, side(floor), side(ours)), "calls_per_round": n}
 
 
-async def _throughput(call: Callable[[], Awaitable[str]], total: int, workers: int) -> float:
-    remaining = total
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            assert await call() == "ok"
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return total / (time.perf_counter() - start)
-
-
 async def throughput(rounds: int, levels: Sequence[tuple[int, int]], raw: Raw, floor: FloorChat,
                      chat: ChatSteerLM) -> dict[str, dict[str, Any]]:
     """`ainvoke_<workers>` for each (workers, requests per round) level, all on one event loop."""
@@ -140,13 +127,13 @@ async def throughput(rounds: int, levels: Sequence[tuple[int, int]], raw: Raw, f
         return str((await floor.ainvoke(messages)).content)
 
     async def measure(workers: int, total: int) -> dict[str, Any]:
-        await _throughput(floor_call, min(total, 200), workers)
-        await _throughput(ours_call, min(total, 200), workers)
+        await requests_per_second(floor_call, min(total, 200), workers)
+        await requests_per_second(ours_call, min(total, 200), workers)
         samples: dict[str, list[float]] = {"floor": [], "ours": []}
         for index in range(rounds):
             sides = [("floor", floor_call), ("ours", ours_call)]
             for side, fn in sides if index % 2 == 0 else reversed(sides):
-                samples[side].append(await _throughput(fn, total, workers))
+                samples[side].append(await requests_per_second(fn, total, workers))
         ratios = [o / f for f, o in zip(samples["floor"], samples["ours"], strict=True)]
         return {"floor_req_per_s": statistics.median(samples["floor"]),
                 "ours_req_per_s": statistics.median(samples["ours"]),
