@@ -16,7 +16,7 @@ from typing import Any, Literal
 from langchain_core.language_models import LangSmithParams
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.adapter_fields import ResolvedOnce, SecureFields, check_client_kwargs, check_keywords, configuration_error
 from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
@@ -90,7 +90,7 @@ class CallSpec:
         return self.client.model
 
 
-class SteerLMFields(SteeringFields, SecureFields):
+class SteerLMFields(SteeringFields, SecureFields, ResolvedOnce):
     """Constructor fields common to the chat model and the string LLM (steering ones: `SteeringFields`,
     credentials and TLS: `SecureFields`)."""
 
@@ -153,8 +153,6 @@ class SteerLMFields(SteeringFields, SecureFields):
             data["steerlm_profile"] = data.pop("profile")
         return data
 
-    _resolved: _Resolved | None = PrivateAttr(default=None)
-
     def __init__(self, **data: Any) -> None:
         """Validate every argument (ConfigurationError saying what to fix); no network I/O. ``url``,
         ``api_key`` and ``model`` default to ``STEERLM_URL``, ``STEERLM_API_KEY``, ``STEERLM_MODEL``."""
@@ -168,16 +166,10 @@ class SteerLMFields(SteeringFields, SecureFields):
         self.check_secure_fields()
         self._fields()  # validates every client setting and option
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        if name in type(self).model_fields:
-            self._resolved = None  # a field changed: resolve the fields again on the next call
-
     def _fields(self) -> _Resolved:
         """The fields resolved and validated once (again after a field is assigned or the model copied)."""
-        # Read from pydantic's private dict: `self._resolved` goes through BaseModel.__getattr__ (~3 µs).
-        resolved = self.__pydantic_private__.get("_resolved")  # type: ignore[union-attr]
-        if resolved is None or resolved.owner != id(self):
+        resolved: _Resolved | None = self.cached_resolution()
+        if resolved is None:
             profile = self.resolved_profile
             client = self._client_settings(self.model, profile, {})
             resolved = self._resolved = _Resolved(

@@ -9,7 +9,7 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, Val
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from steerlm.adapter_fields import SecureFields, check_client_kwargs, check_keywords, configuration_error
+from steerlm.adapter_fields import ResolvedOnce, SecureFields, check_client_kwargs, check_keywords, configuration_error
 from steerlm.client.memo import SettingsMemo, cached_settings
 from steerlm.client.settings import (
     DEFAULT_MAX_RETRIES,
@@ -50,7 +50,7 @@ class _Resolved:
         return _unresolved, ()  # pickled models resolve again when loaded
 
 
-class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
+class SteerLMFields(SteeringFields, SecureFields, ResolvedOnce, FunctionCallingLLM):
     """Fields shared by every call; validated for the profile at construction (ConfigurationError).
 
     The steering-attribute fields come from the core's `SteeringFields` mixin, the credential and TLS
@@ -95,8 +95,6 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
                            description="Local tokenizer.json / HF tokenizer dir / object: usage + window guard.")
     closed_qa: bool = Field(default=True, description="Use the closed-QA template in query engines.")
 
-    _resolved: _Resolved | None = PrivateAttr(default=None)
-
     def __init__(self, **data: Any) -> None:
         data = with_env_defaults(data)  # STEERLM_URL / STEERLM_API_KEY / STEERLM_MODEL
         check_keywords(type(self), data)
@@ -109,16 +107,10 @@ class SteerLMFields(SteeringFields, SecureFields, FunctionCallingLLM):
         self.fields()  # validates url, timeout, max_retries, headers, TLS, client_kwargs and options
         _ = self.token_counter
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        if name in type(self).model_fields:
-            self._resolved = None  # a field changed: resolve the fields again on the next call
-
     def fields(self) -> _Resolved:
         """The fields resolved and validated once (again after a field is assigned or the model copied)."""
-        # Read from pydantic's private dict: `self._resolved` goes through BaseModel.__getattr__ (~3 µs).
-        resolved = self.__pydantic_private__.get("_resolved")  # type: ignore[union-attr]
-        if resolved is None or resolved.owner != id(self):
+        resolved: _Resolved | None = self.cached_resolution()
+        if resolved is None:
             profile = self.resolved_profile
             settings = self.client_settings()
             resolved = self._resolved = _Resolved(id(self), profile,

@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_serializer
 
 from steerlm.client.settings import DEFAULT_VERIFY_SSL
 from steerlm.errors import ConfigurationError
@@ -28,9 +28,30 @@ from steerlm.secrets import auth_headers, redact_headers, secret_text
 from steerlm.suggest import did_you_mean
 from steerlm.transport.tls import read_client_pair, read_root_certificates
 
-__all__ = ["SecureFields", "check_client_kwargs", "check_keywords", "configuration_error"]
+__all__ = ["ResolvedOnce", "SecureFields", "check_client_kwargs", "check_keywords", "configuration_error"]
 
 _SECRET_FIELDS = frozenset({"api_key", "client_key", "headers"})
+
+
+class ResolvedOnce(BaseModel):
+    """An adapter whose fields are resolved and validated once: assigning a field drops the resolution, and
+    a resolution made for another object (a copy carries its original's, whose ``owner`` is another id) is
+    ignored, so the next call resolves again."""
+
+    model_config = ConfigDict(defer_build=True)  # a mixin: the concrete model builds its own schema
+
+    _resolved: Any = PrivateAttr(default=None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._resolved = None  # a field changed: resolve the fields again on the next call
+
+    def cached_resolution(self) -> Any:
+        """This object's resolution (with an ``owner`` attribute), or None when it must be resolved again."""
+        # Read from pydantic's private dict: `self._resolved` goes through BaseModel.__getattr__ (~3 µs).
+        resolved = self.__pydantic_private__.get("_resolved")  # type: ignore[union-attr]
+        return resolved if resolved is not None and resolved.owner == id(self) else None
 
 
 class SecureFields(BaseModel):
