@@ -219,7 +219,24 @@ def _import_time(statement: str) -> float:
                                 text=True).stdout)
 
 
+def compile_package_bytecode() -> None:
+    """Write the steerlm packages' bytecode (`__pycache__`), as ``pip install`` does for the floor's packages.
+
+    Without it an editable install under ``PYTHONDONTWRITEBYTECODE=1`` (set on the development machines)
+    compiles every module from source in each fresh interpreter: 110 ms of the 170 ms measured once, none of
+    which an installed package pays."""
+    import compileall
+
+    import langchain_steerlm
+    import llamaindex_steerlm
+    import steerlm
+
+    for package in (steerlm, langchain_steerlm, llamaindex_steerlm):
+        compileall.compile_dir(str(Path(str(package.__file__)).parent), quiet=1)
+
+
 def import_time(rounds: int, n: int) -> dict[str, Any]:
+    compile_package_bytecode()
     floor = ("from langchain_core.language_models import BaseChatModel; "
              "from langchain_core.messages import AIMessage, AIMessageChunk; "
              "from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult; "

@@ -155,8 +155,6 @@ def main() -> None:
                         help="loss weight of the token after a sentence end (end the turn or go on?)")
     parser.add_argument("--micro-batch", type=int, default=0,
                         help="compute each batch as micro-batches of N similar lengths (less padding; 3 on a CPU)")
-    parser.add_argument("--compile", action="store_true",
-                        help="compile each decoder layer (torch.compile, about a minute): ~1.3x faster steps on a CPU")
     parser.add_argument("--frozen-dtype", default="float32",
                         help="dtype of the frozen base weights (bfloat16: no re-casting at every step under autocast)")
     parser.add_argument("--attention", default="sdpa", help="attention implementation (eager: faster backward "
@@ -178,8 +176,7 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=HERE / "train_log.txt")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # tiny gradients squared in AdamW's state would otherwise turn into
-    # denormal floats, which a CPU computes many times slower: steps grew from 5 s to 9 s without this
+    torch.set_flush_denormal(True)  # denormal floats (tiny gradients, squared) are slow on a CPU
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -208,9 +205,6 @@ def main() -> None:
     for parameter in model.parameters():
         if not parameter.requires_grad:
             parameter.data = parameter.data.to(getattr(torch, args.frozen_dtype))
-    if args.compile:
-        for layer in model.model.layers:  # one compiled graph, reused by all 30 layers: a minute, not ten
-            layer.compile(dynamic=True)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
     batches = grouped_batches if args.grouped else sorted_batches
@@ -224,7 +218,7 @@ def main() -> None:
               f"{sum(len(ids) for ids, *_ in data)} tokens; {total} steps of {args.batch}; "
               f"lr {args.lr}, rank {args.rank}, alpha {args.alpha}, seed {args.seed}, resume {args.resume}, "
               f"decision weight {args.decision_weight}, micro-batch {args.micro_batch or args.batch}, "
-              f"max steps {args.max_steps or total}, compiled {args.compile}, frozen {args.frozen_dtype}, "
+              f"max steps {args.max_steps or total}, frozen {args.frozen_dtype}, "
               f"attention {args.attention}, "
               f"torch {torch.__version__}, {args.device}, {args.threads} thread(s), autocast {args.autocast}")
     with args.log.open("a" if args.resume else "w", encoding="utf-8") as log:

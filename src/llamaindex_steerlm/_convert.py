@@ -228,8 +228,10 @@ def chat_response(request: PreparedRequest, text: str, finish: str | None, delta
     extra, raw = _metadata(request, text, finish, usage, None if converted is None else converted[1])
     if parsed is not None and parsed.tool_calls:
         extra["finish_reason"] = raw["finish_reason"] = "tool_calls"
-    return ChatResponse(message=assistant_message(text, request.attributes, parsed), delta=delta, raw=raw,
-                        additional_kwargs=extra, logprobs=None if converted is None else converted[0])
+    # model_construct: every field is built here with its declared type (no validation pass per response)
+    return ChatResponse.model_construct(message=assistant_message(text, request.attributes, parsed), delta=delta,
+                                        raw=raw, additional_kwargs=extra,
+                                        logprobs=None if converted is None else converted[0])
 
 
 class ChatStream:
@@ -275,5 +277,5 @@ def completion_response(request: PreparedRequest, text: str, finish: str | None,
     """A completion response; `text` is the whole reply so far, `logprobs` its entries so far."""
     converted = _converted(logprobs)
     extra, raw = _metadata(request, text, finish, usage, None if converted is None else converted[1])
-    return CompletionResponse(text=text, delta=delta, raw=raw, additional_kwargs=extra,
-                              logprobs=None if converted is None else converted[0])
+    return CompletionResponse.model_construct(text=text, delta=delta, raw=raw, additional_kwargs=extra,
+                                              logprobs=None if converted is None else converted[0])
