@@ -155,10 +155,10 @@ def main() -> None:
                         help="loss weight of the token after a sentence end (end the turn or go on?)")
     parser.add_argument("--micro-batch", type=int, default=0,
                         help="compute each batch as micro-batches of N similar lengths (less padding; 3 on a CPU)")
-    parser.add_argument("--frozen-dtype", default="float32",
+    parser.add_argument("--frozen-dtype", default="float32", choices=["float32", "bfloat16"],
                         help="dtype of the frozen base weights (bfloat16: no re-casting at every step under autocast)")
-    parser.add_argument("--attention", default="sdpa", help="attention implementation (eager: faster backward "
-                                                             "on a CPU for these short sequences)")
+    parser.add_argument("--attention", default="sdpa", choices=["sdpa", "eager"],
+                        help="attention implementation (eager: faster backward on a CPU for these short sequences)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after N steps (the schedule is kept)")
     parser.add_argument("--full", action="store_true",
                         help="fine-tune the linear weights fully (starting from --resume merged in), then save the "
@@ -175,6 +175,8 @@ def main() -> None:
                         help="where to train (default: cuda when present, else cpu)")
     parser.add_argument("--log", type=Path, default=HERE / "train_log.txt")
     args = parser.parse_args()
+    if args.frozen_dtype == "bfloat16" and args.autocast != "bfloat16":
+        parser.error("--frozen-dtype bfloat16 needs --autocast bfloat16 (float32 inputs cannot meet bfloat16 weights)")
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # denormal floats (tiny gradients, squared) are slow on a CPU
     torch.manual_seed(args.seed)
