@@ -17,7 +17,7 @@ from steerlm.client_cache import ClientCache
 if TYPE_CHECKING:
     from steerlm.client import AsyncSteerLMClient, ClientSettings, SteerLMClient
 
-__all__ = ["aclose_clients", "async_client", "close_clients", "sync_client"]
+__all__ = ["aclose_clients", "async_client", "close_clients", "open_async_client", "sync_client"]
 
 _CACHE = ClientCache()
 
@@ -30,6 +30,11 @@ def sync_client(settings: ClientSettings) -> SteerLMClient:
 async def async_client(settings: ClientSettings) -> AsyncSteerLMClient:
     """The shared `AsyncSteerLMClient` for these settings on the running event loop."""
     return await _CACHE.aio(settings)
+
+
+def open_async_client(settings: ClientSettings) -> AsyncSteerLMClient | None:
+    """The shared async client when the running loop has it open already, else None (await `async_client`)."""
+    return _CACHE.aio_open(settings)
 
 
 def close_clients() -> None:

@@ -135,7 +135,7 @@ def to_langchain_error(exc: BaseException) -> BaseException:
     return twin
 
 
-class mapped_errors:
+class _MappedErrors:
     """Re-raise steerlm errors raised inside the block as their langchain-core twins (a plain context
     manager, not a generator: it wraps every call)."""
 
@@ -149,3 +149,12 @@ class mapped_errors:
             twin = to_langchain_error(exc)
             if twin is not exc:
                 raise twin from exc.__cause__
+
+
+_MAPPED = _MappedErrors()
+
+
+def mapped_errors() -> _MappedErrors:
+    """The context manager that re-raises steerlm errors as their langchain-core twins (one shared
+    instance: it holds no state)."""
+    return _MAPPED

@@ -20,12 +20,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 
 from langchain_steerlm._batch import Prefetched, batch_running, messages_key, take_prefetched
-from langchain_steerlm._client import async_client, sync_client
+from langchain_steerlm._client import async_client, open_async_client, sync_client
 from langchain_steerlm._convert import reply_metadata, usage
 from langchain_steerlm._errors import mapped_errors
 from langchain_steerlm._logprobs import chat_logprobs
 from langchain_steerlm._params import CallSpec
-from steerlm._frozen import frozen
 from steerlm.logprobs import TokenLogprob
 from steerlm.tokens import TokenCounter, guard_prompt
 from steerlm.usage import TokenUsage
@@ -35,8 +34,8 @@ if TYPE_CHECKING:  # the client modules load on the first call (transport, retry
 
 _M = TypeVar("_M", bound=AIMessage)
 
-__all__ = ["Prepared", "abatch", "agenerate", "aparked", "asend", "astream", "batch", "generate", "parked",
-           "prefetch", "prepare", "send", "stream"]
+__all__ = ["Prepared", "abatch", "agenerate", "asend", "astream", "async_result", "batch", "generate", "parked",
+           "prefetch", "prepare", "send", "stream", "sync_result"]
 
 
 @dataclass(frozen=True)
@@ -83,44 +82,39 @@ def prepare(spec: CallSpec, prompt: str, counter: TokenCounter | None, *, tools_
     if counter is not None:
         with mapped_errors():
             tokens = guard_prompt(counter, prompt, spec.params.max_tokens, spec.profile, model=spec.model)
-    return frozen(Prepared, spec=spec, prompt=prompt, tools_offered=tools_offered, counter=counter,
-                  prompt_tokens=tokens)
+    return Prepared(spec=spec, prompt=prompt, tools_offered=tools_offered, counter=counter,
+                    prompt_tokens=tokens)
 
 
 Pending = Future[list["Completion"]] | asyncio.Future[list["Completion"]]
 Parked = tuple[Prepared, Pending, int]  # an input's request, its batch's pending result, its row
 
 
-def _sync_result(found: Parked) -> tuple[Prepared, Completion]:
+def parked(messages: Sequence[BaseMessage]) -> Parked | None:
+    """A native batch's input, found by its message objects: rendered and sent already (its result is
+    `sync_result` / `async_result`); None outside a batch (no coroutine made per call)."""
+    return take_prefetched(messages=messages_key(messages)) if batch_running() else None
+
+
+def sync_result(found: Parked) -> tuple[Prepared, Completion]:
+    """A parked request and its completion (waited for; the batch request's error is raised)."""
     prepared, pending, row = found
     if not isinstance(pending, Future):
         raise RuntimeError("an async batch's result was asked for from sync code")
     return prepared, pending.result()[row]  # raises the batch request's (mapped) error
 
 
-async def _async_result(found: Parked) -> tuple[Prepared, Completion]:
+async def async_result(found: Parked) -> tuple[Prepared, Completion]:
+    """Async `sync_result`."""
     prepared, pending, row = found
     results = await asyncio.wrap_future(pending) if isinstance(pending, Future) else await pending
     return prepared, results[row]
 
 
-def parked(messages: Sequence[BaseMessage]) -> tuple[Prepared, Completion] | None:
-    """A native batch's input, found by its message objects: rendered and sent already (its result is
-    waited for here; the batch request's error is raised)."""
-    found = take_prefetched(messages=messages_key(messages)) if batch_running() else None
-    return None if found is None else _sync_result(found)
-
-
-async def aparked(messages: Sequence[BaseMessage]) -> tuple[Prepared, Completion] | None:
-    """Async `parked`."""
-    found = take_prefetched(messages=messages_key(messages)) if batch_running() else None
-    return None if found is None else await _async_result(found)
-
-
 def generate(prepared: Prepared) -> Completion:
     found = take_prefetched(request=prepared.key) if batch_running() else None
     if found is not None:  # an equal request of the running batch
-        return _sync_result(found)[1]
+        return sync_result(found)[1]
     with mapped_errors():
         return sync_client(prepared.spec.client).generate(prepared.prompt, prepared.spec.params,
                                                           options=prepared.spec.call)
@@ -129,9 +123,9 @@ def generate(prepared: Prepared) -> Completion:
 async def agenerate(prepared: Prepared) -> Completion:
     found = take_prefetched(request=prepared.key) if batch_running() else None
     if found is not None:
-        return (await _async_result(found))[1]
+        return (await async_result(found))[1]
     with mapped_errors():
-        client = await async_client(prepared.spec.client)
+        client = open_async_client(prepared.spec.client) or await async_client(prepared.spec.client)
         return await client.generate(prepared.prompt, prepared.spec.params, options=prepared.spec.call)
 
 
@@ -146,7 +140,7 @@ def stream(prepared: Prepared) -> Generator[StreamChunk, None, None]:
 async def astream(prepared: Prepared) -> AsyncGenerator[StreamChunk, None]:
     """Async `stream`."""
     with mapped_errors():
-        client = await async_client(prepared.spec.client)
+        client = open_async_client(prepared.spec.client) or await async_client(prepared.spec.client)
         async with aclosing(client.stream(prepared.prompt, prepared.spec.params, options=prepared.spec.call)) as pieces:
             async for piece in pieces:
                 yield piece

@@ -21,7 +21,7 @@ from langchain_steerlm._guards import InputGuards
 from langchain_steerlm._params import CallSpec, SteerLMFields
 from steerlm.errors import ConfigurationError
 from steerlm.prompts import render
-from steerlm.secrets import redact_params
+from steerlm.secrets import redact_params, shows_secrets
 
 if TYPE_CHECKING:
     from langchain_steerlm.tools import ToolLike
@@ -167,7 +167,8 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         """What callback handlers see as ``invocation_params``: secrets (api_key, credential headers) redacted."""
-        return redact_params(super()._get_invocation_params(stop, **kwargs))
+        params = super()._get_invocation_params(stop, **kwargs)  # a new dict: redacted only when it must be
+        return redact_params(params) if shows_secrets(params) else params
 
     def _resolve_model_profile(self) -> LCModelProfile | None:
         """LangChain's capability profile, derived from the steerlm profile."""
@@ -206,19 +207,20 @@ class ChatSteerLM(InputGuards, SteerLMFields, BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        found = _run.parked(messages)  # an input of a native batch: rendered and answered already
-        if found is None:
-            prepared = self._prepare(messages, stop, kwargs)
-            found = prepared, _run.generate(prepared)
-        return self._result(*found)
+        found = _run.parked(messages)  # an input of a native batch: rendered and sent already
+        if found is not None:
+            return self._result(*_run.sync_result(found))
+        prepared = self._prepare(messages, stop, kwargs)
+        return self._result(prepared, _run.generate(prepared))
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        found = await _run.aparked(messages)
-        if found is None:
-            prepared = self._prepare(messages, stop, kwargs)
-            found = prepared, await _run.agenerate(prepared)
-        return self._result(*found)
+        found = _run.parked(messages)
+        if found is not None:
+            return self._result(*await _run.async_result(found))
+        prepared = self._prepare(messages, stop, kwargs)
+        done = await _run.agenerate(prepared)  # awaited first: nothing else is held while the request runs
+        return self._result(prepared, done)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:

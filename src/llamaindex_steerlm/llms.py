@@ -29,7 +29,6 @@ from llamaindex_steerlm._fields import SteerLMFields
 from llamaindex_steerlm._stream import achat_stream, acomplete_stream, chat_stream, complete_stream
 from llamaindex_steerlm.prompts import swap_closed_qa
 from llamaindex_steerlm.tools import prepare_tool_chat, single_tool_call, to_tool_choice, to_tool_specs, tool_selections
-from steerlm._frozen import frozen
 from steerlm.client_cache import ClientCache
 from steerlm.errors import ConfigurationError
 from steerlm.profiles import ModelProfile
@@ -201,8 +200,8 @@ class SteerLM(SteerLMFields):
         counter = self.token_counter
         tokens = None if counter is None else guard_prompt(
             counter, prompt, options.params.max_tokens, self._window_profile(), model=self.model)
-        return frozen(PreparedRequest, model=self.model, prompt=prompt, options=options, attributes=attributes,
-                      tools=tools, counter=counter, prompt_tokens=tokens)
+        return PreparedRequest(model=self.model, prompt=prompt, options=options, attributes=attributes,
+                               tools=tools, counter=counter, prompt_tokens=tokens)
 
     # ------------------------------------------------------------------ sync
     @llm_chat_callback()

@@ -129,6 +129,18 @@ class ClientCache(Generic[SyncT, AsyncT]):
             evicted.close()
         return client
 
+    def aio_open(self, settings: ClientSettings) -> AsyncT | None:
+        """The async client for these settings when the running loop has it open already, else None (then
+        await `aio`): a plain call, no coroutine, for the hot path."""
+        clients = self._async.get(asyncio.get_running_loop())
+        if clients is None:
+            return None
+        with self._lock:
+            client: AsyncT | None = clients.get(settings)
+            if client is not None:
+                clients.move_to_end(settings)
+            return client
+
     async def aio(self, settings: ClientSettings) -> AsyncT:
         """The async client for these settings on the running event loop, made on first use."""
         loop = asyncio.get_running_loop()

@@ -182,10 +182,14 @@ def _labels(profile: ModelProfile, attributes: Mapping[str, Any] | None) -> tupl
     return labels, line
 
 
-def _check(turns: Sequence[_Turn], profile: ModelProfile) -> None:
+def _last_user(turns: Sequence[_Turn], profile: ModelProfile) -> int:
+    """The index of the last user turn, once the conversation is one the profile can answer (or score)."""
     if not turns:
         raise PromptError("the conversation is empty: give at least one user message")
-    if not any(t.role == "user" for t in turns):
+    last_user = len(turns) - 1
+    while last_user >= 0 and turns[last_user].role != "user":
+        last_user -= 1
+    if last_user < 0:
         raise PromptError("the conversation has no user message: add one for the model to answer")
     last = turns[-1].role
     if profile.family == "reward" and last != "assistant":
@@ -194,6 +198,7 @@ def _check(turns: Sequence[_Turn], profile: ModelProfile) -> None:
         raise PromptError(
             "the last message is from the assistant; a new answer needs a user (or tool) message last"
         )
+    return last_user
 
 
 def render(
@@ -213,10 +218,9 @@ def render(
     items = to_messages(messages)
     labels, label_line = _labels(profile, attributes) if profile.family != "reward" else ({}, "")
     systems, turns = _collect(items)
-    _check(turns, profile)
+    last_user = _last_user(turns, profile)
     system = neutralize("\n\n".join(systems), strict=strict) if systems else profile.default_system
     parts = [f"{SYSTEM_START}System\n{system}\n", "\n" if profile.blank_line_after_system else ""]
-    last_user = next(i for i in range(len(turns) - 1, -1, -1) if turns[i].role == "user")
     texts = [turn.parts[0] if len(turn.parts) == 1 else "\n\n".join(turn.parts) for turn in turns]
     # One scan of all the turns' texts (a line feed breaks any marker, so none spans two texts); each
     # text is neutralised on its own only when the scan finds a marker.

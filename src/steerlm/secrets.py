@@ -31,6 +31,7 @@ __all__ = [
     "redact_headers",
     "redact_params",
     "secret_text",
+    "shows_secrets",
 ]
 
 REDACTED = "***"
@@ -157,10 +158,15 @@ def auth_headers(headers: object, api_key: object) -> dict[str, str]:
 _SECRET_PARAMS = frozenset({"api_key", "client_key"})
 
 
+def shows_secrets(params: Mapping[str, Any]) -> bool:
+    """Whether `params` hold headers, an api_key or a client_key (`redact_params` would change them)."""
+    return not (params.get("headers") is None and params.get("api_key") is None and params.get("client_key") is None)
+
+
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Call parameters fit to show (callback payloads, logs): secrets as ``'***'``, headers redacted."""
     out = dict(params)
-    if out.get("headers") is None and not any(out.get(name) is not None for name in _SECRET_PARAMS):
+    if not shows_secrets(out):
         return out
     for name in _SECRET_PARAMS & out.keys():
         if out[name] is not None:

@@ -52,6 +52,27 @@ def test_async_clients_are_per_loop_and_closed_when_the_loop_shuts_down() -> Non
     assert second is not first
 
 
+def test_aio_open_finds_only_clients_the_running_loop_has_open() -> None:
+    """The hot path's plain lookup: None until `aio` made the client, then that client (and the lookup
+    counts as a use: the client becomes the most recently used one)."""
+    cache = ClientCache(maxsize=2)
+
+    async def main() -> None:
+        assert cache.aio_open(OPTIONS) is None
+        client = await cache.aio(OPTIONS)
+        other = await cache.aio(OTHER)
+        assert cache.aio_open(OTHER) is other and cache.aio_open(OPTIONS) is client  # OPTIONS: used last
+        await cache.aio(ClientSettings("m", "grpc://127.0.0.1:9"))  # a third: the least recently used goes
+        assert cache.aio_open(OPTIONS) is client and cache.aio_open(OTHER) is None
+
+    asyncio.run(main())
+    assert asyncio.run(_open_later(cache)) is None  # a new loop has none open
+
+
+async def _open_later(cache: ClientCache) -> object:
+    return cache.aio_open(OPTIONS)
+
+
 def test_aclose_closes_the_running_loops_clients_only() -> None:
     cache = ClientCache()
     sync = cache.sync(OPTIONS)

@@ -53,7 +53,9 @@ def test_bytes_tensors_are_serialised_exactly_as_tritonclient_does() -> None:
     cases = [np.array([[b"hi"], [b""], ["caf\u00e9".encode()]], dtype=object),
              np.array([[b"a", b"bc"], [b"", b"d"]], dtype=object),
              np.array([["text"], [b"bytes"]], dtype=object),
-             np.array([[3], [b"x"]], dtype=object)]
+             np.array([[3], [b"x"]], dtype=object),
+             np.array([["caf\u00e9".encode()]], dtype=object), np.array([[b""]], dtype=object),  # one item
+             np.array([["text"]], dtype=object), np.array([[7]], dtype=object)]
     for array in cases:
         wire = WireRequest("m", {"prompts": array}, FixedInputs({}, ("outputs",)))
         proto = infer_request(wire)

@@ -96,24 +96,26 @@ class AsyncSteerLMClient(ClientBase):
         return self._core
 
     # ------------------------------------------------------------------ one request, retried
-    async def _round(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _round(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
         order = self._endpoints.order()
-        for position, index in enumerate(order):
+        for position in range(len(order)):  # (no enumerate: nothing more held while the request runs)
+            index = order[position]
             try:
                 with self._endpoints.lease(index):
-                    result = await fn(self._conn(index))
+                    result = await fn(self._conn(index), *args)
             except TritonError as exc:
                 self._endpoints.failed(position, order, exc)
                 continue
             return result
         raise AssertionError("unreachable")
 
-    async def _call(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``fn(connection, *args)``, failed over across the endpoints and retried (the one retry layer)."""
         attempt = recoveries = 0
         while True:
             generation = self._shared.generation
             try:
-                return await self._round(fn)
+                return await self._round(fn, args)
             except TritonError as exc:
                 if self._restarting(exc, recoveries):
                     recoveries += 1
@@ -146,9 +148,9 @@ class AsyncSteerLMClient(ClientBase):
         stops = core.stops(p)
         plan = core.plan(prompts, p, stream=False, call=options)
         if len(plan) == 1:
-            answers = await self._call(partial(self._run, request=plan[0], stops=stops))
+            answers = await self._call(self._run, plan[0], stops)
         else:
-            parts = await asyncio.gather(*(self._call(partial(self._run, request=r, stops=stops)) for r in plan))
+            parts = await asyncio.gather(*(self._call(self._run, r, stops) for r in plan))
             answers = [a for part in parts for a in part]
         return core.completions(prompts, answers, stops, p.top_count)
 
@@ -160,7 +162,7 @@ class AsyncSteerLMClient(ClientBase):
         p = core.params(params)
         stops = core.stops(p)
         [request] = core.plan(prompts, p, stream=False, call=options)
-        answers = await self._call(partial(self._run, request=request, stops=stops))
+        answers = await self._call(self._run, request, stops)
         return core.completions(prompts, answers, stops, p.top_count)[0]
 
     async def _open(
@@ -188,8 +190,7 @@ class AsyncSteerLMClient(ClientBase):
             yield StreamChunk(done.text, done.finish_reason, done.usage, done.logprobs)
             return
         request = core.plan([core.one(prompt)], p, stream=True, call=options)[0]
-        events, assembler, chunks = await self._call(
-            partial(self._open, request=request, stops=core.stops(p), top=p.top_count))
+        events, assembler, chunks = await self._call(self._open, request, core.stops(p), p.top_count)
         try:
             for chunk in chunks:
                 yield chunk
@@ -220,7 +221,7 @@ class AsyncSteerLMClient(ClientBase):
         core = await self._core_ready()
         if core.decoupled:
             raise ConfigurationError(f"model {core.model!r} is decoupled (streaming-only): use stream()")
-        return await self._call(partial(_infer, wire=core.raw(inputs, outputs, options)))
+        return await self._call(_infer, core.raw(inputs, outputs, options))
 
     async def close(self) -> None:
         """Close every connection (a later call opens new ones)."""

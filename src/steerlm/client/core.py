@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from steerlm._frozen import frozen
 from steerlm.errors import ConfigurationError, PromptError, StreamInterruptedError, TritonError
 from steerlm.logprobs import TokenLogprob, align, trimmed
 from steerlm.output import clean_completion
@@ -123,6 +122,7 @@ class ClientCore:
         self.config: Mapping[str, Any] | None = None
         self._fixed: dict[tuple[GenerationParams, int, bool], FixedInputs] = {}
         self._last_fixed: tuple[GenerationParams, int, bool, FixedInputs] | None = None
+        self._last_stops: tuple[GenerationParams, tuple[str, ...]] | None = None
         self._warned: set[str] = set()
 
     # ------------------------------------------------------------------ endpoints and spec
@@ -175,8 +175,13 @@ class ClientCore:
         return prompt
 
     def stops(self, params: GenerationParams) -> tuple[str, ...]:
+        last = self._last_stops  # as in `_fixed_for`: the same GenerationParams object call after call
+        if last is not None and last[0] is params:
+            return last[1]
         own = self.profile.stop_strings if self.profile is not None else ()
-        return tuple(dict.fromkeys((*own, *params.stop)))
+        stops = tuple(dict.fromkeys((*own, *params.stop)))
+        self._last_stops = (params, stops)
+        return stops
 
     def plan(self, prompts: Sequence[str], params: GenerationParams, *, stream: bool,
              call: CallOptions | None = None) -> list[PlannedRequest]:
@@ -195,8 +200,8 @@ class ClientCore:
                 raise not_utf8(chunk) or PromptError("a prompt cannot be sent as UTF-8") from None
             timeout, headers = self.per_call(call)
             fixed = self._fixed_for(params, len(chunk), stream)
-            wire = frozen(WireRequest, model=self.model, inputs=encoded, fixed=fixed, timeout=timeout, headers=headers)
-            out.append(frozen(PlannedRequest, prompts=chunk, wire=wire, stream=stream))
+            wire = WireRequest(model=self.model, inputs=encoded, fixed=fixed, timeout=timeout, headers=headers)
+            out.append(PlannedRequest(prompts=chunk, wire=wire, stream=stream))
         return out
 
     def per_call(self, call: CallOptions | None) -> tuple[float | None, Mapping[str, str] | None]:
@@ -256,8 +261,8 @@ class ClientCore:
             report = answer.report
             text, stopped = clean(answer.text + server_cut(self.codec, report, stops), stops)
             logprobs = None if report.logprobs is None else trimmed(align(report.logprobs, answer.text), top)
-            out.append(frozen(Completion, text=text, finish_reason=finish_reason(stopped, report), model=self.model,
-                              prompt=prompt, usage=report.usage, logprobs=logprobs))
+            out.append(Completion(text=text, finish_reason=finish_reason(stopped, report), model=self.model,
+                                  prompt=prompt, usage=report.usage, logprobs=logprobs))
         return out
 
     def assembler(self, stops: Sequence[str], top: int = 0) -> StreamAssembler:

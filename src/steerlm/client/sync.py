@@ -98,24 +98,26 @@ class SteerLMClient(ClientBase):
         return self._core
 
     # ------------------------------------------------------------------ one request, retried
-    def _round(self, fn: Callable[[Connection], T]) -> T:
+    def _round(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         order = self._endpoints.order()
-        for position, index in enumerate(order):
+        for position in range(len(order)):  # (no enumerate: nothing more held while the request runs)
+            index = order[position]
             try:
                 with self._endpoints.lease(index):
-                    result = fn(self._conn(index))
+                    result = fn(self._conn(index), *args)
             except TritonError as exc:
                 self._endpoints.failed(position, order, exc)
                 continue
             return result
         raise AssertionError("unreachable")
 
-    def _call(self, fn: Callable[[Connection], T]) -> T:
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)``, failed over across the endpoints and retried (the one retry layer)."""
         attempt = recoveries = 0
         while True:
             generation = self._shared.generation
             try:
-                return self._round(fn)
+                return self._round(fn, args)
             except TritonError as exc:
                 if self._restarting(exc, recoveries):
                     recoveries += 1
@@ -146,7 +148,7 @@ class SteerLMClient(ClientBase):
         core = self._core_ready()
         p = core.params(params)
         stops = core.stops(p)
-        calls = [partial(self._call, partial(self._run, request=r, stops=stops))
+        calls = [partial(self._call, self._run, r, stops)
                  for r in core.plan(prompts, p, stream=False, call=options)]
         if len(calls) > 1 and core.unbatched:  # no batch dimension: the requests run concurrently
             with ThreadPoolExecutor(max_workers=min(len(calls), _MAX_CONCURRENT)) as pool:
@@ -163,7 +165,7 @@ class SteerLMClient(ClientBase):
         p = core.params(params)
         stops = core.stops(p)
         [request] = core.plan(prompts, p, stream=False, call=options)
-        answers = self._call(partial(self._run, request=request, stops=stops))
+        answers = self._call(self._run, request, stops)
         return core.completions(prompts, answers, stops, p.top_count)[0]
 
     def _open(
@@ -191,8 +193,7 @@ class SteerLMClient(ClientBase):
             yield StreamChunk(done.text, done.finish_reason, done.usage, done.logprobs)
             return
         request = core.plan([core.one(prompt)], p, stream=True, call=options)[0]
-        events, assembler, chunks = self._call(
-            partial(self._open, request=request, stops=core.stops(p), top=p.top_count))
+        events, assembler, chunks = self._call(self._open, request, core.stops(p), p.top_count)
         try:
             for chunk in chunks:
                 yield chunk
@@ -223,7 +224,7 @@ class SteerLMClient(ClientBase):
         core = self._core_ready()
         if core.decoupled:
             raise ConfigurationError(f"model {core.model!r} is decoupled (streaming-only): use stream()")
-        return self._call(partial(_infer, wire=core.raw(inputs, outputs, options)))
+        return self._call(_infer, core.raw(inputs, outputs, options))
 
     def close(self) -> None:
         """Close every connection (a later call opens new ones)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -137,11 +138,12 @@ class StreamEvent:
     final: bool
 
 
-class mapped_errors:
+class _MappedErrors:
     """Re-raise a transport exception as `classify(exc)`, keeping it as `__cause__`; any other exception
     (a bug: KeyError, AttributeError, ...) propagates unchanged.
 
     A plain (class-based, so cheap) context manager: it works around `await` inside coroutines too.
+    Stateless but for the model name, so `mapped_errors` hands out one instance per model.
     """
 
     __slots__ = ("_model",)
@@ -160,6 +162,12 @@ class mapped_errors:
         if not is_transport_error(exc):
             return False
         raise classify(exc, model=self._model) from exc
+
+
+@lru_cache(maxsize=256)
+def mapped_errors(model: str | None) -> _MappedErrors:
+    """The context manager that maps transport errors raised inside it for `model` (see `_MappedErrors`)."""
+    return _MappedErrors(model)
 
 
 def silent_stream(model: str, timeout: float | None) -> RequestTimeoutError:

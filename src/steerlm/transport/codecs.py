@@ -185,15 +185,18 @@ class Codec:
         """Update one report per row from a response's finish-reason, count and log-probability outputs."""
         rows = len(reports)
         finish = outputs.get("finish_reason")
-        for report, reason in zip(reports, reasons(finish, rows) if finish is not None else (), strict=False):
-            report.finish_reason = reason or report.finish_reason
+        if finish is not None:
+            for report, reason in zip(reports, reasons(finish, rows), strict=False):
+                report.finish_reason = reason or report.finish_reason
         given = outputs.get("num_input_tokens")
-        for report, count in zip(reports, counts(given, rows) if given is not None else (), strict=False):
-            report.input_tokens = count if count is not None else report.input_tokens
+        if given is not None:
+            for report, count in zip(reports, counts(given, rows), strict=False):
+                report.input_tokens = count if count is not None else report.input_tokens
         made = outputs.get("num_output_tokens")
-        for report, count in zip(reports, counts(made, rows) if made is not None else (), strict=False):
-            if count is not None:
-                report.output_tokens = (report.output_tokens or 0) + count if self.summed_counts else count
+        if made is not None:
+            for report, count in zip(reports, counts(made, rows), strict=False):
+                if count is not None:
+                    report.output_tokens = (report.output_tokens or 0) + count if self.summed_counts else count
         if self.logprob_output:
             parsed = self.parse_logprobs(outputs, rows)
             for report, values in zip(reports, parsed or (), strict=False):

@@ -36,9 +36,13 @@ _LENGTH = struct.Struct("<I").pack
 def _bytes_contents(array: Array) -> bytes | None:
     """`serialize_byte_tensor`'s bytes for an object array of `bytes` items (each prefixed by its little-endian
     uint32 length, row-major), or None for other items (str, numbers: tritonclient converts those)."""
+    if array.size == 1:  # one prompt: the hot path
+        item = array.item()
+        return _LENGTH(len(item)) + item if type(item) is bytes else None
     items = array.ravel().tolist()
-    if any(type(item) is not bytes for item in items):
-        return None
+    for item in items:
+        if type(item) is not bytes:
+            return None
     return b"".join([part for item in items for part in (_LENGTH(len(item)), item)])
 
 
@@ -64,12 +68,16 @@ def infer_request(request: WireRequest, *, stream: bool = False) -> service_pb2.
     if prebuilt is None:
         tensors = [_tensor(name, array) for name, array in fixed.arrays.items()]
         outputs = [service_pb2.ModelInferRequest.InferRequestedOutputTensor(name=n) for n in fixed.outputs]
-        prebuilt = fixed.prebuilt[_KEY] = (tensors, outputs)
+        prebuilt = fixed.prebuilt[_KEY] = ([t for t, _ in tensors], [raw for _, raw in tensors], outputs)
     proto = service_pb2.ModelInferRequest(model_name=request.model)
-    tensors = [*(_tensor(n, a) for n, a in request.inputs.items()), *prebuilt[0]]
-    proto.inputs.extend([tensor for tensor, _ in tensors])
-    proto.raw_input_contents.extend([raw for _, raw in tensors])
-    proto.outputs.extend(prebuilt[1])
+    inputs, contents = proto.inputs, proto.raw_input_contents
+    for name, array in request.inputs.items():  # the request's own (prompt) tensors first, then the fixed ones
+        tensor, raw = _tensor(name, array)
+        inputs.append(tensor)
+        contents.append(raw)
+    inputs.extend(prebuilt[0])
+    contents.extend(prebuilt[1])
+    proto.outputs.extend(prebuilt[2])
     if stream:
         proto.parameters["triton_enable_empty_final_response"].bool_param = True
     return proto
