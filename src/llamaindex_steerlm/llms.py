@@ -216,7 +216,7 @@ class SteerLM(SteerLMFields):
         request = self._prepare_complete(prompt, formatted, kwargs)
         completion = self._sync_client().generate(request.prompt, request.options.params)
         return completion_response(request, completion.text, completion.finish_reason, usage=completion.usage,
-                             logprobs=completion.logprobs)
+                                   logprobs=completion.logprobs)
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
@@ -243,7 +243,7 @@ class SteerLM(SteerLMFields):
         client = await self._async_client()
         completion = await client.generate(request.prompt, request.options.params)
         return completion_response(request, completion.text, completion.finish_reason, usage=completion.usage,
-                             logprobs=completion.logprobs)
+                                   logprobs=completion.logprobs)
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
