@@ -159,8 +159,8 @@ _SECRET_PARAMS = frozenset({"api_key", "client_key"})
 
 
 def shows_secrets(params: Mapping[str, Any]) -> bool:
-    """Whether `params` hold headers, an api_key or a client_key (`redact_params` would change them)."""
-    return not (params.get("headers") is None and params.get("api_key") is None and params.get("client_key") is None)
+    """Whether `params` hold headers or a secret parameter (`redact_params` would change them)."""
+    return params.get("headers") is not None or any(params.get(name) is not None for name in _SECRET_PARAMS)
 
 
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
